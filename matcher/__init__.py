@@ -1,0 +1,1 @@
+"""The domain: models, rules, operations and the solver translation."""

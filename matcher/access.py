@@ -1,0 +1,211 @@
+"""Who may see and change what: the one scoping helper every list and load goes through.
+
+`visible(stmt, Model, user)` narrows a SELECT to the rows the user may see;
+`load_visible(Model, id, user)` loads one object or raises NotFound (never
+revealing that an object outside the scope exists); `can_change(user, obj)`
+answers whether the user may modify it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, and_, exists, false, literal, or_, select, true
+
+from .db import db
+from .errors import NotFound
+from .models import (
+    Area,
+    Assignment,
+    AssignmentStatus,
+    Demand,
+    DemandOccurrence,
+    Membership,
+    MemberStatus,
+    Organization,
+    Resident,
+    Role,
+    User,
+    Volunteer,
+    demand_organizations,
+    organization_areas,
+)
+
+T = TypeVar("T")
+
+ACTIVE_ASSIGNMENT = (AssignmentStatus.ACCEPTED, AssignmentStatus.CHECKED_IN)
+
+
+def user_area(user: User) -> Area | None:
+    """The area a coordinator or worker is scoped to."""
+    return db.session.get(Area, user.area_id) if user.area_id else None
+
+
+def _in_subtree(area_id_col, area: Area):
+    """area_id_col points to an area at or below `area`."""
+    return area_id_col.in_(select(Area.id).where(Area.path.startswith(area.path)))
+
+
+def _own_volunteer_id(user: User) -> int | None:
+    return db.session.scalar(select(Volunteer.id).where(Volunteer.user_id == user.id))
+
+
+def _area_filter(user: User, area_col):
+    area = user_area(user)
+    if area is None:
+        return false()
+    if user.role == Role.WORKER:
+        return area_col == area.id
+    return _in_subtree(area_col, area)
+
+
+def demand_filter(user: User):
+    """Demands a user may see."""
+    if user.role == Role.ADMIN:
+        return true()
+    if user.role in (Role.COORDINATOR, Role.WORKER):
+        return _area_filter(user, Demand.community_id)
+    if user.role == Role.ORG_LEADER:
+        restricted = exists().where(
+            demand_organizations.c.demand_id == Demand.id,
+            demand_organizations.c.organization_id == user.organization_id,
+        )
+        served = exists().where(
+            DemandOccurrence.demand_id == Demand.id,
+            DemandOccurrence.responsible_organization_id == user.organization_id,
+        )
+        return or_(restricted, served)
+    vid = _own_volunteer_id(user)
+    return exists().where(
+        DemandOccurrence.demand_id == Demand.id,
+        Assignment.occurrence_id == DemandOccurrence.id,
+        Assignment.volunteer_id == (vid if vid is not None else -1),
+        Assignment.status.in_([AssignmentStatus.OFFERED, *ACTIVE_ASSIGNMENT, AssignmentStatus.COMPLETED]),
+    )
+
+
+def resident_filter(user: User):
+    """Residents a user may see: the own community's, or those of an active assignment."""
+    if user.role == Role.ADMIN:
+        return true()
+    if user.role in (Role.COORDINATOR, Role.WORKER):
+        return _area_filter(user, Resident.community_id)
+    if user.role == Role.VOLUNTEER:
+        vid = _own_volunteer_id(user)
+        if vid is None:
+            return false()
+        return exists().where(
+            Demand.resident_id == Resident.id,
+            DemandOccurrence.demand_id == Demand.id,
+            Assignment.occurrence_id == DemandOccurrence.id,
+            Assignment.volunteer_id == vid,
+            Assignment.status.in_(ACTIVE_ASSIGNMENT),
+        )
+    return false()
+
+
+def volunteer_filter(user: User):
+    """Volunteers a user may see: by home area, by membership, or oneself."""
+    if user.role == Role.ADMIN:
+        return true()
+    if user.role in (Role.COORDINATOR, Role.WORKER):
+        return _area_filter(user, Volunteer.home_area_id)
+    if user.role == Role.ORG_LEADER:
+        return exists().where(
+            Membership.volunteer_id == Volunteer.id, Membership.organization_id == user.organization_id
+        )
+    return Volunteer.user_id == user.id
+
+
+def organization_filter(user: User):
+    """Organizations a user may see: those working in the user's area, or one's own."""
+    if user.role == Role.ADMIN:
+        return true()
+    if user.role == Role.ORG_LEADER:
+        return Organization.id == user.organization_id
+    if user.role == Role.VOLUNTEER:
+        vol = db.session.scalar(select(Volunteer).where(Volunteer.user_id == user.id))
+        if vol is None:
+            return false()
+        member = exists().where(Membership.organization_id == Organization.id, Membership.volunteer_id == vol.id)
+        return or_(member, _serves_or_within(vol.home_area))
+    area = user_area(user)
+    if area is None:
+        return false()
+    return _serves_or_within(area)
+
+
+def _serves_or_within(area: Area):
+    """Organizations based in `area`'s subtree, or serving an area that contains or lies within it."""
+    served = exists().where(
+        organization_areas.c.organization_id == Organization.id,
+        organization_areas.c.area_id == Area.id,
+        or_(Area.path.startswith(area.path), literal(area.path).startswith(Area.path)),
+    )
+    return or_(_in_subtree(Organization.home_area_id, area), served)
+
+
+def membership_visible(user: User):
+    """Memberships a user may see (leaders see their organization's applications)."""
+    if user.role == Role.ADMIN:
+        return true()
+    if user.role == Role.ORG_LEADER:
+        return Membership.organization_id == user.organization_id
+    if user.role == Role.VOLUNTEER:
+        return Membership.volunteer_id == _own_volunteer_id(user)
+    return Membership.volunteer_id.in_(select(Volunteer.id).where(volunteer_filter(user)))
+
+
+FILTERS: dict[type, Any] = {
+    Demand: demand_filter,
+    Resident: resident_filter,
+    Volunteer: volunteer_filter,
+    Organization: organization_filter,
+    Membership: membership_visible,
+}
+
+
+def visible(stmt: Select, model: type, user: User) -> Select:
+    """Narrow a SELECT over `model` to the rows `user` may see."""
+    try:
+        return stmt.where(FILTERS[model](user))
+    except KeyError:
+        raise TypeError(f"no scope rule for {model.__name__}") from None
+
+
+def load_visible(model: type[T], object_id: Any, user: User) -> T:
+    """Load one object by id within the user's scope, else raise NotFound."""
+    try:
+        object_id = int(object_id)
+    except (TypeError, ValueError):
+        raise NotFound("not found") from None
+    obj = db.session.scalar(visible(select(model).where(model.id == object_id), model, user))
+    if obj is None:
+        raise NotFound("not found")
+    return obj
+
+
+def can_change(user: User, obj: Any) -> bool:
+    """Whether `user` may modify `obj` (assumes it is already visible to them)."""
+    if user.role == Role.ADMIN:
+        return True
+    if isinstance(obj, Demand | Resident):
+        return user.role == Role.WORKER and obj.community_id == user.area_id
+    if isinstance(obj, Volunteer):
+        return obj.user_id == user.id
+    if isinstance(obj, Organization):
+        return user.role == Role.ORG_LEADER and obj.id == user.organization_id
+    if isinstance(obj, Membership):
+        return user.role == Role.ORG_LEADER and obj.organization_id == user.organization_id
+    return False
+
+
+def approved_member(volunteer_id: int, organization_id: int):
+    """Condition: the volunteer is an approved member of the organization."""
+    return exists().where(
+        and_(
+            Membership.volunteer_id == volunteer_id,
+            Membership.organization_id == organization_id,
+            Membership.status == MemberStatus.APPROVED,
+        )
+    )

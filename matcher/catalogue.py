@@ -1,0 +1,69 @@
+"""The seeded catalogue of skills and service categories (from the domain guide).
+
+An administrator may edit these rows later; `seed_catalogue` only adds what is missing.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from .db import db
+from .models import Category, Skill
+
+# code, Chinese name, English name, needs a certificate
+SKILLS = [
+    ("elder_care", "助老护理", "Elder care", False),
+    ("childcare", "育幼看护", "Childcare", True),
+    ("mediation", "纠纷调解", "Mediation", True),
+    ("first_aid", "急救", "First aid", True),
+    ("medical", "医疗护理", "Medical", True),
+    ("counselling", "心理咨询", "Counselling", True),
+    ("performance", "文艺表演", "Performance", False),
+    ("lecturing", "宣讲", "Lecturing", False),
+    ("legal", "法律", "Legal", True),
+    ("social_work", "社会工作", "Social work", True),
+    ("sports", "体育指导", "Sports coaching", False),
+    ("driving", "驾驶", "Driving", True),
+    ("farming", "农业技术", "Farming", False),
+    ("photography", "摄影", "Photography", False),
+]
+
+# code, Chinese, English, minutes, people, min people, required skills, any-of?
+CATEGORIES = [
+    ("elderly_care", "助老服务", "Elderly care", 90, 1, 1, ["elder_care"], False),
+    ("childcare", "育幼服务", "Childcare", 120, 2, 1, ["childcare"], False),
+    ("mediation", "矛盾纠纷调解", "Dispute mediation", 120, 2, 2, ["mediation"], False),
+    ("health", "健康服务", "Health services", 180, 2, 1, ["medical", "first_aid"], True),
+    ("mental_health", "心理健康服务", "Mental-health rehabilitation", 90, 1, 1, ["counselling"], False),
+    ("culture_sports", "文体活动", "Culture and sports", 120, 4, 2, [], False),
+    ("policy_outreach", "理论宣讲", "Theory and policy outreach", 90, 1, 1, ["lecturing"], False),
+    ("customs_reform", "移风易俗", "Customs reform", 120, 2, 1, [], False),
+    ("environment", "环境保护与垃圾分类", "Environment and garbage sorting", 120, 6, 3, [], False),
+    ("legal_aid", "法治宣传与法律援助", "Legal publicity and aid", 120, 1, 1, ["legal"], False),
+    ("science", "科普活动", "Science popularization", 90, 2, 1, ["lecturing"], False),
+    ("emergency", "平急结合应急服务", "Emergency and disaster relief", 240, 8, 4, ["first_aid"], False),
+    ("rehabilitation_support", "社区矫正与帮教支持", "Correction and rehabilitation support", 90, 1, 1,
+     ["counselling", "social_work"], True),
+]
+
+
+def seed_catalogue() -> tuple[int, int]:
+    """Insert the catalogue's missing skills and categories; return how many of each were added."""
+    skills = {s.code: s for s in db.session.scalars(select(Skill))}
+    added_skills = 0
+    for code, zh, en, cert in SKILLS:
+        if code not in skills:
+            skills[code] = Skill(code=code, name_zh=zh, name_en=en, needs_certificate=cert)
+            db.session.add(skills[code])
+            added_skills += 1
+    existing = set(db.session.scalars(select(Category.code)))
+    added = 0
+    for code, zh, en, minutes, people, min_people, skill_codes, any_of in CATEGORIES:
+        if code in existing:
+            continue
+        db.session.add(Category(code=code, name_zh=zh, name_en=en, default_minutes=minutes,
+                                default_people=people, default_min_people=min_people, skills_any=any_of,
+                                skills=[skills[c] for c in skill_codes]))
+        added += 1
+    db.session.flush()
+    return added_skills, added

@@ -1,0 +1,46 @@
+"""The domain model, split by area; import models from here."""
+
+from ._types import (
+    AreaLevel,
+    AssignmentStatus,
+    DemandStatus,
+    ExceptionKind,
+    Gender,
+    LocationKind,
+    MemberRole,
+    MemberStatus,
+    OrgType,
+    Priority,
+    Role,
+    RunStatus,
+    ScheduleStatus,
+    utcnow,
+)
+from .areas import Area, Station
+from .audit import AuditEntry
+from .catalogue import Category, Skill, category_skills
+from .demands import Demand, DemandOccurrence, demand_organizations, demand_skills, demand_skills_any
+from .people import (
+    AvailabilityException,
+    AvailabilitySlot,
+    Certificate,
+    Membership,
+    Organization,
+    Resident,
+    User,
+    Volunteer,
+    organization_areas,
+    organization_categories,
+    volunteer_skills,
+)
+from .schedules import Assignment, RunGap, Schedule, SolveRun
+
+__all__ = [
+    "Area", "AreaLevel", "Assignment", "AssignmentStatus", "AuditEntry", "AvailabilityException",
+    "AvailabilitySlot", "Category", "Certificate", "Demand", "DemandOccurrence", "DemandStatus",
+    "ExceptionKind", "Gender", "LocationKind", "MemberRole", "MemberStatus", "Membership",
+    "OrgType", "Organization", "Priority", "Resident", "Role", "RunGap", "RunStatus", "Schedule",
+    "ScheduleStatus", "Skill", "SolveRun", "Station", "User", "Volunteer", "category_skills",
+    "demand_organizations", "demand_skills", "demand_skills_any", "organization_areas",
+    "organization_categories", "utcnow", "volunteer_skills",
+]

@@ -1,0 +1,111 @@
+"""Shared column types and enumerations for the models."""
+
+import enum
+from datetime import UTC, datetime
+
+from sqlalchemy import Enum as SAEnum
+
+
+def utcnow() -> datetime:
+    """Return the current time as a naive UTC datetime (how timestamps are stored)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def str_enum(enum_cls: type[enum.Enum], name: str) -> SAEnum:
+    """A portable enum column: VARCHAR plus a CHECK constraint, storing the values."""
+    return SAEnum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=24,
+        values_callable=lambda cls: [m.value for m in cls],
+        validate_strings=True,
+    )
+
+
+class AreaLevel(enum.StrEnum):
+    DISTRICT = "district"
+    TOWNSHIP = "township"
+    COMMUNITY = "community"
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    COORDINATOR = "coordinator"
+    WORKER = "worker"
+    ORG_LEADER = "org_leader"
+    VOLUNTEER = "volunteer"
+
+
+class OrgType(enum.StrEnum):
+    COMMUNITY_AFFAIRS = "community_affairs"
+    CHARITY = "charity"
+    CULTURE_SPORTS = "culture_sports"
+    LIFE_SERVICES = "life_services"
+    RURAL_COUNCIL = "rural_council"
+
+
+class MemberRole(enum.StrEnum):
+    LEADER = "leader"
+    MEMBER = "member"
+
+
+class MemberStatus(enum.StrEnum):
+    APPLIED = "applied"
+    APPROVED = "approved"
+
+
+class Gender(enum.StrEnum):
+    F = "F"
+    M = "M"
+
+
+class ExceptionKind(enum.StrEnum):
+    AWAY = "away"
+    EXTRA = "extra"
+
+
+class Priority(enum.StrEnum):
+    URGENT = "urgent"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+
+class LocationKind(enum.StrEnum):
+    HOME = "home"
+    STATION = "station"
+    POINT = "point"
+
+
+class DemandStatus(enum.StrEnum):
+    DRAFT = "draft"
+    OPEN = "open"
+    SCHEDULED = "scheduled"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class AssignmentStatus(enum.StrEnum):
+    PROPOSED = "proposed"
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    CHECKED_IN = "checked_in"
+    COMPLETED = "completed"
+    NO_SHOW = "no_show"
+
+
+class ScheduleStatus(enum.StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+
+
+class RunStatus(enum.StrEnum):
+    QUEUED = "queued"
+    BUILDING = "building"
+    SOLVING = "solving"
+    DONE = "done"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"

@@ -1,0 +1,125 @@
+"""Weekly schedules per area, their solve runs, and the assignments they contain."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..db import db
+from ._types import AssignmentStatus, RunStatus, ScheduleStatus, str_enum, utcnow
+from .areas import Area
+from .demands import DemandOccurrence
+from .people import User, Volunteer
+
+
+class Schedule(db.Model):
+    """The schedule of one area (a township or the whole district) for one week."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), index=True)
+    week_start: Mapped[date]
+    status: Mapped[ScheduleStatus] = mapped_column(
+        str_enum(ScheduleStatus, "schedule_status"), default=ScheduleStatus.DRAFT
+    )
+    version: Mapped[int] = mapped_column(default=1)
+    published_at: Mapped[datetime | None]
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    area: Mapped[Area] = relationship()
+    runs: Mapped[list[SolveRun]] = relationship(back_populates="schedule", order_by="SolveRun.id")
+    assignments: Mapped[list[Assignment]] = relationship(back_populates="schedule")
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (UniqueConstraint("area_id", "week_start"),)
+
+
+class SolveRun(db.Model):
+    """One solver run for a schedule: parameters, progress, result figures and the saved instance."""
+
+    __tablename__ = "solve_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"), index=True)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    job_id: Mapped[str | None] = mapped_column(String(80))
+    status: Mapped[RunStatus] = mapped_column(str_enum(RunStatus, "run_status"), default=RunStatus.QUEUED)
+    repair: Mapped[bool] = mapped_column(default=False)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    score: Mapped[float | None]
+    bound: Mapped[float | None]
+    solver_status: Mapped[str | None] = mapped_column(String(20))
+    candidates: Mapped[int | None]
+    build_seconds: Mapped[float | None]
+    solve_seconds: Mapped[float | None]
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    message: Mapped[str] = mapped_column(Text, default="")
+    instance: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    solution: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    schedule: Mapped[Schedule] = relationship(back_populates="runs")
+    gaps: Mapped[list[RunGap]] = relationship(back_populates="run", cascade="all, delete-orphan")
+
+
+class RunGap(db.Model):
+    """A demand occurrence a run left short, with the solver's reason codes."""
+
+    __tablename__ = "run_gaps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("solve_runs.id", ondelete="CASCADE"), index=True)
+    occurrence_id: Mapped[int] = mapped_column(ForeignKey("demand_occurrences.id", ondelete="CASCADE"))
+    missing: Mapped[int]
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    run: Mapped[SolveRun] = relationship(back_populates="gaps")
+    occurrence: Mapped[DemandOccurrence] = relationship()
+
+
+class Assignment(db.Model):
+    """One volunteer on one demand occurrence, from proposal to completed service and rating."""
+
+    __tablename__ = "assignments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"), index=True)
+    occurrence_id: Mapped[int] = mapped_column(ForeignKey("demand_occurrences.id", ondelete="CASCADE"), index=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteers.id"), index=True)
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    status: Mapped[AssignmentStatus] = mapped_column(
+        str_enum(AssignmentStatus, "assignment_status"), default=AssignmentStatus.PROPOSED
+    )
+    pinned: Mapped[bool] = mapped_column(default=False)
+    override_reason: Mapped[str] = mapped_column(String(200), default="")
+    decline_reason: Mapped[str] = mapped_column(String(200), default="")
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    distance_km: Mapped[float | None]
+    checked_in_at: Mapped[datetime | None]
+    checked_out_at: Mapped[datetime | None]
+    credited_hours: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
+    rating: Mapped[int | None]
+    rating_comment: Mapped[str] = mapped_column(String(500), default="")
+    rated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    schedule: Mapped[Schedule | None] = relationship(back_populates="assignments")
+    occurrence: Mapped[DemandOccurrence] = relationship()
+    volunteer: Mapped[Volunteer] = relationship()
+    rated_by: Mapped[User | None] = relationship(foreign_keys=[rated_by_id])
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        UniqueConstraint("occurrence_id", "volunteer_id"),
+        CheckConstraint("rating IS NULL OR (rating BETWEEN 1 AND 5)", name="rating_range"),
+    )

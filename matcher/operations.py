@@ -1,0 +1,400 @@
+"""Use cases that change data. Each validates its input, flushes, and never commits.
+
+Input arrives as a mapping of plain values (from a form, the CLI or the JSON API);
+every problem is collected and raised together as a ValidationError naming the field,
+so a caller can show all of them at once and nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from . import rules
+from .db import db
+from .errors import Conflict, ValidationError
+from .models import (
+    Area,
+    AreaLevel,
+    AuditEntry,
+    AvailabilitySlot,
+    Category,
+    Demand,
+    DemandOccurrence,
+    DemandStatus,
+    Gender,
+    LocationKind,
+    Organization,
+    Priority,
+    Resident,
+    Skill,
+    Station,
+    User,
+    Volunteer,
+    utcnow,
+)
+
+# How far ahead weekly demands are expanded into dated occurrences.
+OCCURRENCE_HORIZON_WEEKS = 8
+
+
+class Fields:
+    """Reads raw input values and collects one message per bad field."""
+
+    def __init__(self, data: Mapping[str, Any]):
+        self.data = data
+        self.errors: dict[str, str] = {}
+
+    def fail(self, field: str, message: Any) -> None:
+        self.errors.setdefault(field, str(message))
+
+    def text(self, field: str, *, required: bool = False, max_length: int = 200) -> str:
+        value = self.data.get(field)
+        value = "" if value is None else str(value).strip()
+        if required and not value:
+            self.fail(field, _l("This field is required."))
+        elif len(value) > max_length:
+            self.fail(field, _l("At most %(n)d characters.", n=max_length))
+        return value
+
+    def integer(self, field: str, *, minimum: int | None = None, maximum: int | None = None,
+                default: int | None = None) -> int | None:
+        value = self.data.get(field)
+        if value in (None, ""):
+            if default is None:
+                self.fail(field, _l("This field is required."))
+            return default
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            self.fail(field, _l("Enter a whole number."))
+            return None
+        if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+            self.fail(field, _l("Enter a number from %(a)s to %(b)s.", a=minimum, b=maximum))
+            return None
+        return number
+
+    def number(self, field: str) -> float | None:
+        value = self.data.get(field)
+        if value in (None, ""):
+            self.fail(field, _l("This field is required."))
+            return None
+        try:
+            return float(str(value).strip())
+        except ValueError:
+            self.fail(field, _l("Enter a number."))
+            return None
+
+    def date(self, field: str, *, required: bool = True) -> date | None:
+        value = self.data.get(field)
+        if isinstance(value, date):
+            return value
+        if value in (None, ""):
+            if required:
+                self.fail(field, _l("This field is required."))
+            return None
+        try:
+            return date.fromisoformat(str(value).strip())
+        except ValueError:
+            self.fail(field, _l("Enter a date as YYYY-MM-DD."))
+            return None
+
+    def clock(self, field: str) -> int | None:
+        minutes = rules.parse_hhmm(str(self.data.get(field) or ""))
+        if minutes is None:
+            self.fail(field, _l("Enter a time as HH:MM."))
+        return minutes
+
+    def choice(self, field: str, enum_cls, *, default=None, required: bool = False):
+        value = self.data.get(field)
+        if value in (None, ""):
+            if required:
+                self.fail(field, _l("This field is required."))
+            return default
+        try:
+            return enum_cls(str(value))
+        except ValueError:
+            self.fail(field, _l("Unknown value '%(v)s'.", v=value))
+            return None
+
+    def flag(self, field: str) -> bool:
+        value = self.data.get(field)
+        return str(value).lower() in ("1", "true", "on", "yes", "y") if value is not None else False
+
+    def items(self, field: str) -> list[str]:
+        value = self.data.get(field)
+        if value in (None, ""):
+            return []
+        if isinstance(value, str):
+            return [x.strip() for x in value.replace("，", ",").split(",") if x.strip()]
+        return [str(x).strip() for x in value if str(x).strip()]
+
+    def check(self) -> None:
+        if self.errors:
+            raise ValidationError(self.errors)
+
+
+def record_audit(user: User | None, action: str, obj: Any, **details: Any) -> None:
+    """Append an audit entry for `action` on `obj` (no personal data in details)."""
+    db.session.add(AuditEntry(user_id=user.id if user else None, action=action,
+                              object_type=type(obj).__name__.lower(), object_id=getattr(obj, "id", None),
+                              details=details))
+
+
+def district_of(area: Area) -> Area:
+    """The root (district) above an area."""
+    root_id = int(area.path.strip("/").split("/")[0])
+    return area if area.id == root_id else db.session.get(Area, root_id)
+
+
+def check_location(fields: Fields, lat: float | None, lon: float | None, area: Area,
+                   lat_field: str = "lat") -> None:
+    """A location must be valid coordinates inside the area's district."""
+    if lat is None or lon is None:
+        return
+    if not rules.valid_coordinates(lat, lon):
+        fields.fail(lat_field, _l("Coordinates out of range."))
+        return
+    district = district_of(area)
+    if not rules.within_area(lat, lon, district.lat, district.lon, district.radius_km):
+        fields.fail(lat_field, _l("This location is outside %(d)s.", d=district.name))
+
+
+def _skills_by_code(fields: Fields, field: str) -> list[Skill]:
+    codes = fields.items(field)
+    if not codes:
+        return []
+    found = {s.code: s for s in db.session.scalars(select(Skill).where(Skill.code.in_(codes)))}
+    unknown = [c for c in codes if c not in found]
+    if unknown:
+        fields.fail(field, _l("Unknown skill: %(s)s.", s=", ".join(unknown)))
+    return [found[c] for c in dict.fromkeys(codes) if c in found]
+
+
+def create_demand(data: Mapping[str, Any], *, community: Area, user: User | None) -> Demand:
+    """Post a demand for a community and expand its occurrences; raises ValidationError."""
+    f = Fields(data)
+    if community.level != AreaLevel.COMMUNITY:
+        f.fail("community", _l("Demands are posted for a village or community."))
+    category = None
+    code = f.text("category", required=True, max_length=40)
+    if code:
+        category = db.session.scalar(select(Category).where(Category.code == code, Category.active))
+        if category is None:
+            f.fail("category", _l("Unknown category '%(c)s'.", c=code))
+    title = f.text("title", max_length=120) or (category.name_zh if category else "")
+    resident = None
+    resident_id = f.integer("resident", minimum=1, default=0)
+    if resident_id:
+        resident = db.session.get(Resident, resident_id)
+        if resident is None or resident.community_id != community.id:
+            f.fail("resident", _l("No such resident in this community."))
+            resident = None
+    kind = f.choice("location_kind", LocationKind, required=True)
+    station = None
+    lat = lon = None
+    address = f.text("address", max_length=200)
+    if kind == LocationKind.HOME:
+        if resident is None:
+            f.fail("location_kind", _l("A visit at home needs a resident."))
+        else:
+            lat, lon, address = resident.lat, resident.lon, resident.address
+    elif kind == LocationKind.STATION:
+        station_id = f.integer("station", minimum=1)
+        if station_id:
+            station = db.session.get(Station, station_id)
+            if station is None:
+                f.fail("station", _l("No such station."))
+            else:
+                lat, lon, address = station.lat, station.lon, station.address or station.name
+    elif kind == LocationKind.POINT:
+        lat, lon = f.number("lat"), f.number("lon")
+        check_location(f, lat, lon, community)
+    day = f.date("date")
+    start = f.clock("start")
+    end = f.clock("end")
+    if start is not None and end is not None and end <= start:
+        f.fail("end", _l("The end must be after the start."))
+    weekdays: list[int] = []
+    repeat_until = None
+    if f.flag("recurring"):
+        raw_days = f.items("weekdays")
+        try:
+            weekdays = sorted({int(d) for d in raw_days})
+        except ValueError:
+            f.fail("weekdays", _l("Weekdays are numbers 0 (Monday) to 6 (Sunday)."))
+        if not raw_days:
+            f.fail("weekdays", _l("A weekly recurrence needs at least one day."))
+        elif any(d < 0 or d > 6 for d in weekdays):
+            f.fail("weekdays", _l("Weekdays are numbers 0 (Monday) to 6 (Sunday)."))
+        repeat_until = f.date("repeat_until", required=False)
+        if repeat_until and day and repeat_until < day:
+            f.fail("repeat_until", _l("The recurrence must end on or after its first date."))
+    people = f.integer("people", minimum=1, maximum=200,
+                       default=category.default_people if category else 1)
+    min_people = f.integer("min_people", minimum=1, maximum=200,
+                           default=category.default_min_people if category else 1)
+    if people is not None and min_people is not None and people < min_people:
+        f.fail("people", _l("The headcount cannot be below the minimum team (%(m)d).", m=min_people))
+    priority = f.choice("priority", Priority, default=Priority.NORMAL)
+    gender = f.choice("gender", Gender)
+    skills = _skills_by_code(f, "skills")
+    skills_any = _skills_by_code(f, "skills_any")
+    if category and "skills" not in data and "skills_any" not in data:
+        skills, skills_any = ([], list(category.skills)) if category.skills_any else (list(category.skills), [])
+    org_ids = f.items("organizations")
+    organizations: list[Organization] = []
+    if org_ids:
+        try:
+            ids = [int(x) for x in org_ids]
+        except ValueError:
+            ids = []
+            f.fail("organizations", _l("Unknown organization."))
+        organizations = list(db.session.scalars(select(Organization).where(Organization.id.in_(ids))))
+        if len(organizations) != len(set(ids)):
+            f.fail("organizations", _l("Unknown organization."))
+    notes = f.text("notes", max_length=2000)
+    f.check()
+    demand = Demand(
+        community=community, created_by=user, category=category, resident=resident, title=title,
+        location_kind=kind, station=station, lat=lat, lon=lon, address=address, starts_on=day,
+        start_minute=start, duration_minutes=end - start, weekdays=",".join(map(str, weekdays)),
+        repeat_until=repeat_until, people=people, min_people=min_people, priority=priority, gender=gender,
+        one_organization=f.flag("one_organization"), notes=notes, status=DemandStatus.OPEN,
+        skills=skills, skills_any=skills_any, organizations=organizations,
+    )
+    db.session.add(demand)
+    db.session.flush()
+    materialize_occurrences(demand, day + timedelta(weeks=OCCURRENCE_HORIZON_WEEKS))
+    record_audit(user, "create", demand, community=community.id)
+    return demand
+
+
+def materialize_occurrences(demand: Demand, through: date) -> list[DemandOccurrence]:
+    """Create the demand's missing occurrences dated up to `through` (inclusive); return the new ones."""
+    existing = {o.starts_at for o in demand.occurrences}
+    created = []
+    for day in rules.occurrence_dates(demand.starts_on, demand.weekday_list, demand.repeat_until,
+                                      demand.starts_on, through + timedelta(days=1)):
+        start, end = rules.occurrence_span(day, demand.start_minute, demand.duration_minutes)
+        if start in existing:
+            continue
+        occ = DemandOccurrence(demand=demand, starts_at=start, ends_at=end, status=DemandStatus.OPEN)
+        db.session.add(occ)
+        created.append(occ)
+    db.session.flush()
+    return created
+
+
+def cancel_demand(demand: Demand, *, user: User, version: int | None = None) -> None:
+    """Cancel a demand and its future occurrences; a stale version is a Conflict."""
+    if version is not None and version != demand.version:
+        raise Conflict(str(_l("This demand was changed by someone else; reload and try again.")))
+    if demand.status in (DemandStatus.DONE, DemandStatus.CANCELLED):
+        raise Conflict(str(_l("This demand is already %(s)s.", s=demand.status.value)))
+    demand.status = DemandStatus.CANCELLED
+    now = datetime.now()
+    for occ in demand.occurrences:
+        if occ.starts_at >= now and occ.status != DemandStatus.DONE:
+            occ.status = DemandStatus.CANCELLED
+    record_audit(user, "cancel", demand)
+    db.session.flush()
+
+
+def create_resident(data: Mapping[str, Any], *, community: Area, user: User | None) -> Resident:
+    """Register a resident of a community, with consent recorded; raises ValidationError."""
+    f = Fields(data)
+    name = f.text("name", required=True, max_length=40)
+    phone_raw = f.text("phone", max_length=30)
+    phone = rules.normalize_phone(phone_raw) if phone_raw else None
+    if phone_raw and phone is None:
+        f.fail("phone", _l("'%(p)s' is not a valid phone number.", p=phone_raw))
+    address = f.text("address", required=True, max_length=200)
+    lat, lon = f.number("lat"), f.number("lon")
+    check_location(f, lat, lon, community)
+    gender = f.choice("gender", Gender)
+    birth_year = f.integer("birth_year", minimum=1900, maximum=date.today().year, default=0) or None
+    consent = f.flag("consent")
+    if not consent:
+        f.fail("consent", _l("Record the resident's consent before saving their data."))
+    f.check()
+    resident = Resident(community=community, name=name, phone=phone, address=address, lat=lat, lon=lon,
+                        gender=gender, birth_year=birth_year, needs_notes=f.text("needs_notes", max_length=2000),
+                        consent_given_at=utcnow(), consent_recorded_by_id=user.id if user else None,
+                        consent_note=f.text("consent_note", max_length=200))
+    db.session.add(resident)
+    db.session.flush()
+    record_audit(user, "create", resident, community=community.id)
+    return resident
+
+
+def parse_slots(text: str) -> list[tuple[int, int, int]]:
+    """Parse 'weekday HH:MM-HH:MM' entries separated by ';' into (weekday, start, end) triples."""
+    slots = []
+    for part in [p.strip() for p in (text or "").split(";") if p.strip()]:
+        try:
+            day_text, span = part.split(None, 1)
+            start_text, end_text = span.split("-")
+            day = int(day_text)
+        except ValueError:
+            raise ValueError(part) from None
+        start, end = rules.parse_hhmm(start_text), rules.parse_hhmm(end_text)
+        if start is None or end is None or not 0 <= day <= 6 or end <= start:
+            raise ValueError(part)
+        slots.append((day, start, end))
+    return slots
+
+
+def create_volunteer(data: Mapping[str, Any], *, user: User | None, account: User | None = None) -> Volunteer:
+    """Register a volunteer profile; raises ValidationError naming each bad field."""
+    f = Fields(data)
+    name = f.text("real_name", required=True, max_length=40)
+    phone_raw = f.text("phone", required=True, max_length=30)
+    phone = rules.normalize_phone(phone_raw) if phone_raw else None
+    if phone_raw and phone is None:
+        f.fail("phone", _l("'%(p)s' is not a valid phone number.", p=phone_raw))
+    elif phone and db.session.scalar(select(Volunteer.id).where(Volunteer.phone == phone)):
+        f.fail("phone", _l("A volunteer with this phone number is already registered."))
+    area_id = f.integer("home_area", minimum=1)
+    area = db.session.get(Area, area_id) if area_id else None
+    if area_id and (area is None or area.level != AreaLevel.COMMUNITY):
+        f.fail("home_area", _l("Choose the village or community where the volunteer lives."))
+        area = None
+    lat, lon = f.number("lat"), f.number("lon")
+    if area is not None:
+        check_location(f, lat, lon, area)
+    gender = f.choice("gender", Gender)
+    birth_year = f.integer("birth_year", minimum=1920, maximum=date.today().year - 10, default=0) or None
+    max_minutes = f.integer("max_minutes_per_week", minimum=0, maximum=7 * 24 * 60, default=240)
+    preferred = f.integer("preferred_minutes_per_week", minimum=0, maximum=7 * 24 * 60,
+                          default=min(120, max_minutes or 0))
+    if max_minutes is not None and preferred is not None and preferred > max_minutes:
+        f.fail("preferred_minutes_per_week", _l("The preferred time cannot exceed the maximum."))
+    travel = f.number("max_travel_km") if data.get("max_travel_km") not in (None, "") else 5.0
+    if travel is not None and not 0 <= travel <= 100:
+        f.fail("max_travel_km", _l("Enter a distance from 0 to 100 km."))
+    skills = _skills_by_code(f, "skills")
+    try:
+        slots = parse_slots(str(data.get("availability") or ""))
+    except ValueError as exc:
+        f.fail("availability", _l("Cannot read '%(p)s'; write e.g. '0 09:00-12:00; 3 14:00-17:00'.", p=exc))
+        slots = []
+    f.check()
+    volunteer = Volunteer(real_name=name, phone=phone, home_area=area, lat=lat, lon=lon, gender=gender,
+                          birth_year=birth_year, max_minutes_per_week=max_minutes,
+                          preferred_minutes_per_week=preferred, max_travel_km=travel, skills=skills,
+                          address=f.text("address", max_length=200), user=account,
+                          slots=[AvailabilitySlot(weekday=d, start_minute=s, end_minute=e) for d, s, e in slots])
+    db.session.add(volunteer)
+    db.session.flush()
+    record_audit(user, "create", volunteer)
+    return volunteer
+
+
+def names(items: Iterable[Any], attr: str = "name_zh") -> str:
+    """Comma-joined display names (for messages)."""
+    return ", ".join(getattr(i, attr) for i in items)

@@ -1,0 +1,119 @@
+"""The web layer: app factory, login, blueprints, templates, CLI commands."""
+
+import logging
+import os
+import secrets
+import uuid
+from pathlib import Path
+
+from flask import Flask, g, request, session
+from flask_login import current_user
+
+from matcher.accounts import configure_hasher
+
+from . import config as cfg
+from .extensions import babel, csrf, db, limiter, login_manager, migrate
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the application: configuration, extensions, blueprints, handlers, commands."""
+    app = Flask(__name__, instance_path=os.environ.get("LINLI_INSTANCE_PATH") or None,
+                instance_relative_config=True)
+    configure(app, test_config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_request_hooks(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def configure(app: Flask, test_config: dict | None) -> None:
+    """Defaults, then the environment (or the test mapping), then derived values."""
+    app.config.from_object(cfg.Defaults)
+    if test_config is None:
+        cfg.load_environment(app.config)
+        app.config.from_prefixed_env("LINLI")
+    else:
+        app.config.update(test_config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = cfg.default_database_url(app.instance_path)
+    app.config["SQLALCHEMY_DATABASE_URI"] = cfg.normalize_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = read_or_create_secret(Path(app.instance_path) / "secret_key")
+    if app.config.get("REDIS_URL") and app.config["RATELIMIT_STORAGE_URI"] == "memory://":
+        app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"]
+    configure_hasher(app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_COST"],
+                     app.config["ARGON2_PARALLELISM"])
+
+
+def read_or_create_secret(path: Path) -> str:
+    """A per-installation secret kept in the instance folder (mode 600), made on first start."""
+    if path.exists():
+        return path.read_text().strip()
+    secret = secrets.token_hex(32)
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the unbound extensions to this app."""
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
+    from .i18n import select_locale, select_timezone
+
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone,
+                   default_translation_directories=str(Path(__file__).parent / "translations"))
+    from . import auth  # noqa: F401  (registers the user loader)
+
+
+def register_blueprints(app: Flask) -> None:
+    """One blueprint per feature."""
+    from . import auth, directory, health, main
+
+    for module in (auth, main, directory, health):
+        app.register_blueprint(module.bp)
+
+
+def register_request_hooks(app: Flask) -> None:
+    """Request ids, security headers and no-store for personal pages."""
+    from .security import apply_security_headers
+    from .templating import register_template_helpers
+
+    register_template_helpers(app)
+
+    @app.before_request
+    def assign_request_id() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+
+    @app.after_request
+    def finish(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        apply_security_headers(app, response)
+        if current_user.is_authenticated or session.get("_user_id"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    logging.getLogger("linli").setLevel(logging.INFO)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Render every error as a page in the user's language, never a traceback."""
+    from .errors import register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    """The `flask` CLI commands: create-admin, demo load, catalogue seed."""
+    from .commands import register
+
+    register(app)

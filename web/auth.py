@@ -1,0 +1,119 @@
+"""Login, logout, language choice and the role checks every view uses."""
+
+from __future__ import annotations
+
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import BooleanField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from matcher.accounts import check_password, end_sessions
+from matcher.db import db
+from matcher.models import Role, User, utcnow
+from matcher.operations import record_audit
+
+from .extensions import limiter, login_manager
+from .i18n import LOCALE_COOKIE
+
+bp = Blueprint("auth", __name__)
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    """Load the user from the session id '<id>:<session token>'; a rotated token ends the session."""
+    uid, _sep, token = user_id.partition(":")
+    if not uid.isdigit() or not token:
+        return None
+    user = db.session.get(User, int(uid))
+    if user is None or not user.active or user.session_token != token:
+        return None
+    return user
+
+
+def roles_required(*roles: Role):
+    """Allow the view only to logged-in users with one of `roles`."""
+
+    def decorate(view):
+        @wraps(view)
+        @login_required
+        def wrapper(*args, **kwargs):
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only same-site relative paths are followed after login (no open redirect)."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=256)])
+    remember = BooleanField(_l("Keep me signed in on this device"))
+
+
+def login_limit() -> str:
+    return current_app.config["RATELIMIT_LOGIN"]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
+def login():
+    """Sign in with username and password."""
+    if current_user.is_authenticated:
+        return redirect(url_for("main.dashboard"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = db.session.scalar(select(User).where(User.username == form.username.data.strip()))
+        if user is None or not user.active or not check_password(user, form.password.data):
+            flash(_("Wrong username or password."), "error")
+            return render_template("auth/login.html", form=form), 401
+        user.last_login_at = utcnow()
+        record_audit(user, "login", user)
+        db.session.commit()
+        login_user(user, remember=form.remember.data)
+        return redirect(safe_next(request.args.get("next")) or url_for("main.dashboard"))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    """Sign out here and everywhere: the session token is rotated, so old cookies stop working."""
+    end_sessions(current_user)
+    db.session.commit()
+    logout_user()
+    flash(_("You are signed out."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/language/<code>", methods=["POST"])
+def language(code: str):
+    """Switch the interface language (saved on the account when signed in)."""
+    if code not in current_app.config["LANGUAGES"]:
+        abort(404)
+    if current_user.is_authenticated:
+        current_user.locale = code
+        db.session.commit()
+    target = safe_next(request.form.get("next")) or url_for("main.dashboard")
+    response = redirect(target)
+    response.set_cookie(LOCALE_COOKIE, code, max_age=365 * 86400, samesite="Lax",
+                        secure=current_app.config["SESSION_COOKIE_SECURE"], httponly=True)
+    return response

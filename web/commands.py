@@ -1,0 +1,106 @@
+"""`flask` CLI commands: create the first administrator, seed the catalogue, load the demo."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, timedelta
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from matcher import rules
+from matcher.accounts import create_user
+from matcher.catalogue import seed_catalogue
+from matcher.db import db
+from matcher.errors import DomainError, ValidationError
+from matcher.models import Role, User
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+@click.command("create-admin")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_admin(username: str, password_stdin: bool) -> None:
+    """Create an administrator account (the only way to make the first one)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        create_user(username=username, password=password, role=Role.ADMIN, display_name=username)
+    except ValidationError as exc:
+        db.session.rollback()
+        _fail("; ".join(f"{k}: {v}" for k, v in exc.errors.items()))
+    db.session.commit()
+    click.echo(f"administrator '{username}' created")
+
+
+catalogue_cli = AppGroup("catalogue", help="The skills and service-category catalogue.")
+
+
+@catalogue_cli.command("seed")
+def catalogue_seed() -> None:
+    """Add the missing skills and categories of the built-in catalogue."""
+    skills, categories = seed_catalogue()
+    db.session.commit()
+    click.echo(f"added {skills} skills and {categories} categories")
+
+
+demo_cli = AppGroup("demo", help="The demo district.")
+
+
+def _parse_week(value: str | None) -> date:
+    if not value:
+        return rules.week_monday(date.today()) + timedelta(days=7)
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        _fail(f"--week: '{value}' is not a date (YYYY-MM-DD)")
+    if day.weekday() != 0:
+        _fail(f"--week: {value} is not a Monday")
+    return day
+
+
+@demo_cli.command("load")
+@click.option("--seed", default=2026, show_default=True, help="Random seed (the same seed gives the same district).")
+@click.option("--week", "week", default=None, help="Monday of the demo week (default: the coming Monday).")
+@click.option("--scale", default=1.0, show_default=True, type=click.FloatRange(0.01, 10.0),
+              help="Size relative to the standard district.")
+def demo_load(seed: int, week: str | None, scale: float) -> None:
+    """Build the demo district (areas, organizations, volunteers, residents, a week of demands)."""
+    from matcher.demo import load_demo
+
+    week_start = _parse_week(week)
+    try:
+        summary = load_demo(week_start=week_start, seed=seed, scale=scale, echo=click.echo)
+    except DomainError as exc:
+        db.session.rollback()
+        _fail(exc.message)
+    click.echo(f"demo district loaded in {summary.seconds:.1f} s for the week of {week_start}")
+    for table, n in summary.counts.items():
+        click.echo(f"  {table:<24} {n:>7}")
+    from matcher.demo import DEMO_PASSWORD
+
+    click.echo(f"demo logins (password: {DEMO_PASSWORD}):")
+    for role, username, description in summary.logins:
+        click.echo(f"  {username:<16} {role:<12} {description}")
+
+
+@demo_cli.command("logins")
+def demo_logins() -> None:
+    """List the demo accounts that have a password."""
+    for user in db.session.scalars(select(User).where(User.password_hash.is_not(None)).order_by(User.id)):
+        click.echo(f"  {user.username:<16} {user.role.value:<12} {user.display_name}")
+
+
+def register(app: Flask) -> None:
+    """Attach the commands to the app's CLI."""
+    app.cli.add_command(create_admin)
+    app.cli.add_command(catalogue_cli)
+    app.cli.add_command(demo_cli)

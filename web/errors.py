@@ -1,0 +1,45 @@
+"""Error pages and the one place that turns domain errors into responses."""
+
+from flask import Flask, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from matcher.db import db
+from matcher.errors import DomainError
+
+TITLES = {
+    400: "Bad request", 403: "Not allowed", 404: "Not found", 405: "Method not allowed",
+    409: "Changed meanwhile", 429: "Too many attempts", 500: "Something went wrong",
+}
+
+
+def render_error(status: int, message: str = ""):
+    """An error page (or JSON for API clients) with a message a person can act on."""
+    if request.accept_mimetypes.best == "application/json" or request.path.startswith("/api/"):
+        return {"error": _(TITLES.get(status, "Error")), "message": message}, status
+    return render_template("error.html", status=status, title=_(TITLES.get(status, "Error")),
+                           message=message), status
+
+
+def register(app: Flask) -> None:
+    """Handlers for HTTP errors, CSRF failures, domain errors and crashes."""
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        return render_error(400, _("The form expired or was not sent from this site. Reload the page and try again."))
+
+    @app.errorhandler(DomainError)
+    def domain_error(exc: DomainError):
+        db.session.rollback()
+        return render_error(exc.status, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return render_error(exc.code or 500, "")
+
+    @app.errorhandler(Exception)
+    def crash(exc: Exception):
+        db.session.rollback()
+        app.logger.exception("unhandled error")
+        return render_error(500, _("The error was logged. Please try again later."))

@@ -1,0 +1,39 @@
+"""The dashboard: the user's area and this week's figures."""
+
+from datetime import date, timedelta
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from matcher import rules
+from matcher.db import db
+from matcher.figures import week_figures
+from matcher.models import Volunteer
+
+bp = Blueprint("main", __name__)
+
+
+def requested_week() -> date:
+    """The Monday from ?week=YYYY-MM-DD, else the coming week's Monday (the week being planned)."""
+    raw = request.args.get("week", "")
+    try:
+        return rules.week_monday(date.fromisoformat(raw))
+    except ValueError:
+        return rules.week_monday(date.today()) + timedelta(days=7)
+
+
+@bp.route("/")
+def index():
+    return redirect(url_for("main.dashboard" if current_user.is_authenticated else "auth.login"))
+
+
+@bp.route("/dashboard")
+@login_required
+def dashboard():
+    """Per-role overview: scope, open demands, volunteers and the week's coverage."""
+    week = requested_week()
+    figures = week_figures(current_user, week)
+    volunteer = db.session.scalar(select(Volunteer).where(Volunteer.user_id == current_user.id))
+    return render_template("dashboard.html", figures=figures, week=week, volunteer=volunteer,
+                           prev_week=week - timedelta(days=7), next_week=week + timedelta(days=7))
