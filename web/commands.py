@@ -15,7 +15,7 @@ from matcher.accounts import create_user
 from matcher.catalogue import seed_catalogue
 from matcher.db import db
 from matcher.errors import DomainError, ValidationError
-from matcher.models import Role, User
+from matcher.models import Area, Role, User
 
 
 def _fail(message: str) -> None:
@@ -72,11 +72,15 @@ def _parse_week(value: str | None) -> date:
 @click.option("--week", "week", default=None, help="Monday of the demo week (default: the coming Monday).")
 @click.option("--scale", default=1.0, show_default=True, type=click.FloatRange(0.01, 10.0),
               help="Size relative to the standard district.")
-def demo_load(seed: int, week: str | None, scale: float) -> None:
+@click.option("--if-empty", is_flag=True, help="Do nothing (and succeed) when the database already has data.")
+def demo_load(seed: int, week: str | None, scale: float, if_empty: bool) -> None:
     """Build the demo district (areas, organizations, volunteers, residents, a week of demands)."""
     from matcher.demo import load_demo
 
     week_start = _parse_week(week)
+    if if_empty and db.session.scalar(select(Area.id).limit(1)) is not None:
+        click.echo("the database already holds data; demo not loaded again")
+        return
     try:
         summary = load_demo(week_start=week_start, seed=seed, scale=scale, echo=click.echo)
     except DomainError as exc:

@@ -46,12 +46,17 @@ def local_name(obj) -> str:
     """The Chinese or English name of a catalogue row, following the current locale."""
     if obj is None:
         return ""
-    locale = str(get_locale() or "zh_CN")
-    return obj.name_en if locale.startswith("en") else obj.name_zh
+    return obj.name_en if current_language() == "en" else obj.name_zh
+
+
+def current_language() -> str:
+    """'en' or 'zh' for the language in use."""
+    return "en" if str(get_locale() or "zh_CN").startswith("en") else "zh"
 
 
 def register_template_helpers(app: Flask) -> None:
     """Expose the helpers to Jinja."""
+    app.jinja_env.globals["current_language"] = current_language
     app.jinja_env.filters["label"] = label
     app.jinja_env.filters["local_name"] = local_name
     app.jinja_env.filters["mask_phone"] = rules.mask_phone

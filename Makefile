@@ -1,0 +1,55 @@
+# The README's commands. `make demo` and `make test` work on a fresh machine.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The demo runs over plain HTTP on localhost, so its cookies cannot be Secure-only.
+DEMO_ENV := LINLI_SESSION_COOKIE_SECURE=false LINLI_REMEMBER_COOKIE_SECURE=false
+
+.PHONY: demo test install install-dev translations migrate serve worker lint bench clean-demo
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+translations: $(VENV)/.installed
+	$(BIN)/pybabel compile -q -d web/translations
+
+migrate: install translations
+	$(FLASK) db upgrade
+
+demo: migrate
+	$(FLASK) demo load --if-empty
+	@echo
+	@$(FLASK) demo logins
+	@echo
+	@echo "Linli is starting on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
+	$(DEMO_ENV) $(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
+
+serve: migrate
+	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
+
+test: install-dev translations
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check .
+
+bench: install-dev
+	$(BIN)/python bench/solver_bench.py
+
+clean-demo:
+	rm -f instance/linli.sqlite

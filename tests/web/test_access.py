@@ -1,0 +1,148 @@
+"""Who may open what: a (URL × role) table, and cross-scope loads by changing the id."""
+
+import pytest
+
+from matcher.models import Demand, Resident, Volunteer
+
+# Pages that need a login: anonymous users are sent to the login page.
+PAGES = ["/dashboard", "/demands", "/volunteers", "/organizations", "/residents", "/demands/new", "/residents/new"]
+
+# Expected status per role for each page (GET).
+TABLE = {
+    "/dashboard": {"admin": 200, "coord": 200, "worker_a1": 200, "leader_a": 200, "vol_a": 200},
+    "/demands": {"admin": 200, "coord": 200, "worker_a1": 200, "leader_a": 200, "vol_a": 200},
+    "/volunteers": {"admin": 200, "coord": 200, "worker_a1": 200, "leader_a": 200, "vol_a": 200},
+    "/organizations": {"admin": 200, "coord": 200, "worker_a1": 200, "leader_a": 200, "vol_a": 200},
+    "/residents": {"admin": 200, "coord": 200, "worker_a1": 200, "leader_a": 403, "vol_a": 403},
+    "/demands/new": {"admin": 403, "coord": 403, "worker_a1": 200, "leader_a": 403, "vol_a": 403},
+    "/residents/new": {"admin": 403, "coord": 403, "worker_a1": 200, "leader_a": 403, "vol_a": 403},
+}
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_anonymous_is_sent_to_login(client, world, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
+
+
+@pytest.mark.parametrize(("url", "username", "status"),
+                         [(u, r, s) for u, row in TABLE.items() for r, s in row.items()])
+def test_role_table(client, auth, world, url, username, status):
+    auth.login(username)
+    assert client.get(url).status_code == status
+
+
+def _ids(world, key):
+    return {
+        "demand": world["demands"][key].id,
+        "resident": world["residents"][key].id,
+    }
+
+
+@pytest.mark.parametrize("kind", ["demand", "resident"])
+def test_worker_cannot_load_another_communitys_object_by_id(client, auth, world, kind):
+    auth.login("worker_a1")
+    own, other = _ids(world, "a1")[kind], _ids(world, "b1")[kind]
+    assert client.get(f"/{kind}s/{own}").status_code == 200
+    assert client.get(f"/{kind}s/{other}").status_code == 404
+
+
+def test_worker_of_neighbour_community_in_same_township_cannot_see_resident(client, auth, world):
+    auth.login("worker_a2")
+    assert client.get(f"/residents/{world['residents']['a1'].id}").status_code == 404
+    assert world["residents"]["a1"].name not in client.get("/residents").get_data(as_text=True)
+
+
+def test_township_coordinator_sees_own_township_only(client, auth, world):
+    auth.login("coord_a")
+    assert client.get(f"/demands/{world['demands']['a1'].id}").status_code == 200
+    assert client.get(f"/demands/{world['demands']['b1'].id}").status_code == 404
+    listing = client.get("/demands").get_data(as_text=True)
+    assert world["demands"]["a1"].title in listing
+
+
+def test_district_coordinator_sees_both_townships(client, auth, world):
+    auth.login("coord")
+    for key in ("a1", "b1"):
+        assert client.get(f"/demands/{world['demands'][key].id}").status_code == 200
+        assert client.get(f"/residents/{world['residents'][key].id}").status_code == 200
+
+
+def test_volunteer_sees_only_own_profile(client, auth, world):
+    auth.login("vol_a")
+    assert client.get(f"/volunteers/{world['volunteers']['a'].id}").status_code == 200
+    assert client.get(f"/volunteers/{world['volunteers']['b'].id}").status_code == 404
+    assert client.get(f"/residents/{world['residents']['a1'].id}").status_code == 404
+
+
+def test_volunteer_sees_own_phone_but_coordinator_sees_it_masked(client, auth, world):
+    auth.login("vol_a")
+    assert "13812345678" in client.get(f"/volunteers/{world['volunteers']['a'].id}").get_data(as_text=True)
+    auth.logout()
+    auth.login("coord")
+    page = client.get(f"/volunteers/{world['volunteers']['a'].id}").get_data(as_text=True)
+    assert "13812345678" not in page and "138****5678" in page
+
+
+def test_org_leader_sees_own_members_only(client, auth, world):
+    auth.login("leader_a")
+    assert client.get(f"/volunteers/{world['volunteers']['a'].id}").status_code == 200
+    assert client.get(f"/volunteers/{world['volunteers']['b'].id}").status_code == 404
+    assert client.get(f"/organizations/{world['orgs']['b'].id}").status_code == 404
+
+
+def test_worker_cannot_cancel_another_communitys_demand(client, auth, world, db):
+    auth.login("worker_a1")
+    other = world["demands"]["b1"]
+    assert client.post(f"/demands/{other.id}/cancel", data={"version": other.version}).status_code == 404
+    db.session.expire_all()
+    assert db.session.get(Demand, other.id).status.value == "open"
+
+
+def test_coordinator_may_view_but_not_cancel_a_demand(client, auth, world, db):
+    auth.login("coord_a")
+    demand = world["demands"]["a1"]
+    assert client.post(f"/demands/{demand.id}/cancel", data={"version": demand.version}).status_code == 403
+
+
+def test_non_numeric_and_unknown_ids_are_404(client, auth, world):
+    auth.login("admin")
+    assert client.get("/demands/999999").status_code == 404
+    assert client.get("/residents/abc").status_code == 404
+
+
+def test_resident_phone_is_masked_until_revealed_and_the_reveal_is_audited(client, auth, world, db):
+    from sqlalchemy import select
+
+    from matcher.models import AuditEntry
+
+    resident = world["residents"]["a1"]
+    auth.login("worker_a1")
+    page = client.get(f"/residents/{resident.id}").get_data(as_text=True)
+    assert "13700001111" not in page and "137****1111" in page
+    page = client.get(f"/residents/{resident.id}?reveal=1").get_data(as_text=True)
+    assert "13700001111" in page
+    assert db.session.scalar(select(AuditEntry).where(AuditEntry.action == "reveal_phone")) is not None
+    assert client.get(f"/residents/{resident.id}").headers["Cache-Control"] == "no-store"
+
+
+def test_coordinator_cannot_reveal_a_residents_phone(client, auth, world):
+    auth.login("coord")
+    page = client.get(f"/residents/{world['residents']['a1'].id}?reveal=1").get_data(as_text=True)
+    assert "13700001111" not in page
+
+
+def test_scope_helper_filters_every_model(world, db):
+    from sqlalchemy import select
+
+    from matcher.access import visible
+
+    users = world["users"]
+    def ids(model, user):
+        return set(db.session.scalars(visible(select(model.id), model, user)))
+    assert ids(Demand, users["worker_a1"]) == {world["demands"]["a1"].id}
+    assert ids(Resident, users["worker_b1"]) == {world["residents"]["b1"].id}
+    assert ids(Volunteer, users["vol_b"]) == {world["volunteers"]["b"].id}
+    assert ids(Demand, users["admin"]) == {world["demands"]["a1"].id, world["demands"]["b1"].id}
+    assert ids(Resident, users["leader_a"]) == set()
