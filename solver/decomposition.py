@@ -1,0 +1,217 @@
+"""Splitting the week into parts that can be solved separately (and shipped elsewhere as plain data).
+
+Exact split: connected components of the graph whose nodes are demands and volunteers and whose edges are
+candidate pairs, plus links between demands of one resident (the continuity term couples them) and the
+volunteers and demands of pins. Components cannot interact, so their optima and bounds add up. Small
+components are packed together into groups of bounded size.
+
+Heuristic split (only for components too large for one model): recursive bisection of the component's
+demands by location; each volunteer is given to the one region holding most of its candidate pairs, so
+regions share no volunteer and their schedules combine into a valid one. The bound for such a component
+comes from `relaxation_bound`, never from the regions' models.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from solver.candidates import Candidates
+from solver.instance import Instance
+
+
+@dataclass
+class Part:
+    """Candidate pair positions solved as one model; `exact` when its bound counts for the whole."""
+
+    positions: np.ndarray
+    exact: bool
+    component: int
+
+
+class _UnionFind:
+    def __init__(self, n: int):
+        self.parent = list(range(n))
+
+    def find(self, a: int) -> int:
+        root = a
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[a] != root:
+            self.parent[a], a = root, self.parent[a]
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def find_components(inst: Instance, cands: Candidates) -> list[np.ndarray]:
+    """Pair positions of each connected component (demands, volunteers, residents, pins)."""
+    nd = len(inst.demands)
+    uf = _UnionFind(nd + len(inst.volunteers))
+    for di, vi in zip(cands.demand.tolist(), cands.volunteer.tolist(), strict=True):
+        uf.union(di, nd + vi)
+    first_of_resident: dict[str, int] = {}
+    with_pairs = set(cands.demand.tolist())
+    for di, d in enumerate(inst.demands):
+        if d.resident is not None and di in with_pairs:
+            uf.union(first_of_resident.setdefault(d.resident, di), di)
+    roots = np.array([uf.find(int(di)) for di in cands.demand.tolist()], dtype=np.int64)
+    if len(roots) == 0:
+        return []
+    order = np.argsort(roots, kind="stable")
+    cuts = np.flatnonzero(np.diff(roots[order])) + 1
+    return [np.sort(chunk) for chunk in np.split(order, cuts)]
+
+
+def plan_parts(inst: Instance, cands: Candidates, max_pairs: int) -> tuple[list[Part], int]:
+    """Parts to solve: small components packed into groups of at most `max_pairs` pairs, components
+    above `max_pairs` split by region. Returns the parts and the number of components."""
+    components = sorted(find_components(inst, cands), key=len, reverse=True)
+    parts: list[Part] = []
+    batch: list[np.ndarray] = []
+    batch_size = 0
+    for ci, comp in enumerate(components):
+        if len(comp) > max_pairs:
+            for region in split_by_region(inst, cands, comp, max_pairs):
+                parts.append(Part(region, False, ci))
+            continue
+        if batch and batch_size + len(comp) > max_pairs:
+            parts.append(Part(np.sort(np.concatenate(batch)), True, -1))
+            batch, batch_size = [], 0
+        batch.append(comp)
+        batch_size += len(comp)
+    if batch:
+        parts.append(Part(np.sort(np.concatenate(batch)), True, -1))
+    return parts, len(components)
+
+
+def split_by_region(inst: Instance, cands: Candidates, positions: np.ndarray, max_pairs: int) -> list[np.ndarray]:
+    """Heuristic: bisect a component's demands by location into regions of about `max_pairs` pairs and
+    give every volunteer to one region; returns each region's pair positions."""
+    nd = len(inst.demands)
+    uf = _UnionFind(nd)
+    first_of_resident: dict[str, int] = {}
+    dis = sorted(set(cands.demand[positions].tolist()))
+    for di in dis:
+        resident = inst.demands[di].resident
+        if resident is not None:
+            uf.union(first_of_resident.setdefault(resident, di), di)
+    pinned_to: dict[int, int] = {}
+    for pin in inst.pinned:
+        di, vi = inst.demand_index[pin.demand], inst.volunteer_index[pin.volunteer]
+        if vi in pinned_to:
+            uf.union(pinned_to[vi], di)
+        pinned_to.setdefault(vi, di)
+    weight: dict[int, int] = defaultdict(int)
+    for di in cands.demand[positions].tolist():
+        weight[di] += 1
+    units: dict[int, list[int]] = defaultdict(list)
+    for di in dis:
+        units[uf.find(di)].append(di)
+    unit_list = list(units.values())
+    pts = np.array([[inst.demands[u[0]].lat, inst.demands[u[0]].lon] for u in unit_list])
+    sizes = np.array([sum(weight[d] for d in u) for u in unit_list], dtype=float)
+    regions: list[list[int]] = []
+    _bisect(np.arange(len(unit_list)), pts, sizes, max_pairs, regions)
+    region_of_demand = {}
+    for r, members in enumerate(regions):
+        for ui in members:
+            for di in unit_list[ui]:
+                region_of_demand[di] = r
+    count: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for di, vi in zip(cands.demand[positions].tolist(), cands.volunteer[positions].tolist(), strict=True):
+        count[vi][region_of_demand[di]] += 1
+    region_of_volunteer = {}
+    for vi, per in count.items():
+        if vi in pinned_to and pinned_to[vi] in region_of_demand:
+            region_of_volunteer[vi] = region_of_demand[pinned_to[vi]]
+        else:
+            region_of_volunteer[vi] = max(per, key=lambda r: (per[r], -r))
+    out: list[list[int]] = [[] for _ in regions]
+    for p in positions.tolist():
+        r = region_of_demand[int(cands.demand[p])]
+        if region_of_volunteer[int(cands.volunteer[p])] == r:
+            out[r].append(p)
+    return [np.array(sorted(r), dtype=np.int64) for r in out if r]
+
+
+def _bisect(idx: np.ndarray, pts: np.ndarray, sizes: np.ndarray, limit: float, out: list) -> None:
+    if sizes[idx].sum() <= limit or len(idx) <= 1:
+        out.append(idx.tolist())
+        return
+    lat, lon = pts[idx, 0], pts[idx, 1]
+    spread_lat = lat.max() - lat.min()
+    spread_lon = (lon.max() - lon.min()) * math.cos(math.radians(float(lat.mean())))
+    axis = lat if spread_lat >= spread_lon else lon
+    order = idx[np.argsort(axis, kind="stable")]
+    cumulative = np.cumsum(sizes[order])
+    cut = int(np.searchsorted(cumulative, cumulative[-1] / 2.0)) + 1
+    cut = min(max(cut, 1), len(order) - 1)
+    _bisect(order[:cut], pts, sizes, limit, out)
+    _bisect(order[cut:], pts, sizes, limit, out)
+
+
+def relaxation_bound(inst: Instance, cands: Candidates, positions: np.ndarray) -> float:
+    """A valid upper bound on the score of the pairs at `positions` (a whole component): each demand
+    takes its best team size alone, with no overlap, hours, continuity or over-preferred costs beyond
+    those fixed by commitments (all dropped terms can only lower the score)."""
+    w = inst.weights
+    value: dict[int, list[float]] = defaultdict(list)
+    volunteers = set()
+    for p in positions.tolist():
+        di, vi = int(cands.demand[p]), int(cands.volunteer[p])
+        d, v = inst.demands[di], inst.volunteers[vi]
+        gain = w.priority[d.priority] - w.travel_km * float(cands.km[p])
+        if d.resident is not None and (d.resident, v.id) in inst.familiar:
+            gain += w.familiar_bonus
+        if (d.id, v.id) in inst.previous:
+            gain += w.keep_previous
+        value[di].append(gain)
+        volunteers.add(vi)
+    total = 0.0
+    for di, gains in value.items():
+        d = inst.demands[di]
+        gains.sort(reverse=True)
+        prefix = np.cumsum(gains)
+        best = 0.0
+        for k in range(d.min_people, min(d.people, len(gains)) + 1):
+            best = max(best, float(prefix[k - 1]))
+        total += best
+    for vi in volunteers:
+        v = inst.volunteers[vi]
+        total -= w.over_preferred_hour * max(0, v.committed_minutes - v.preferred_minutes) / 60.0
+    return total
+
+
+def sub_instance(inst: Instance, cands: Candidates, positions: np.ndarray) -> dict:
+    """A plain `linli.instance/1` document holding only the part's demands and volunteers, whose own
+    candidate pairs are exactly the part's pairs (sent to another process or machine as is)."""
+    dis = sorted(set(cands.demand[positions].tolist()))
+    vis = sorted(set(cands.volunteer[positions].tolist()))
+    dids = {inst.demands[i].id for i in dis}
+    vids = {inst.volunteers[i].id for i in vis}
+    raw = inst.raw
+    # By construction a part owns every candidate pair among its demands and volunteers (components
+    # are closed; regions own their volunteers outright), so the sub-instance yields the same pairs.
+    forbidden = [{"demand": d, "volunteer": v} for d, v in inst.forbidden if d in dids and v in vids]
+    return {
+        "schema": raw.get("schema"),
+        "name": raw.get("name", ""),
+        "week_start": raw["week_start"],
+        "travel": raw.get("travel") or {},
+        "weights": raw.get("weights") or {},
+        "volunteers": [raw["volunteers"][i] for i in vis],
+        "demands": [raw["demands"][i] for i in dis],
+        "pinned": [{"demand": p.demand, "volunteer": p.volunteer, "override": p.override}
+                   for p in inst.pinned if p.demand in dids and p.volunteer in vids],
+        "forbidden": forbidden,
+        "previous": [{"demand": d, "volunteer": v} for d, v in inst.previous if d in dids and v in vids],
+        "familiar": [{"resident": r, "volunteer": v} for r, v in inst.familiar if v in vids],
+    }
+

@@ -1,0 +1,301 @@
+"""One solve from instance to solution: parse, check pins, candidates, greedy warm start, parts, CP-SAT,
+referee check, bound, explanations. The whole call keeps to `time_limit` (reading and building included).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+from solver.candidates import Candidates, build_candidates
+from solver.conflicts import find_pin_conflicts, unsatisfiable_pin_conflicts
+from solver.decomposition import Part, plan_parts, relaxation_bound, sub_instance
+from solver.explain import explain_assignments, explain_unfilled
+from solver.greedy import Schedule, build_greedy
+from solver.instance import Instance, InstanceError, parse_instance
+from solver.model import PartResult, add_schedule_hint, build_part_model, solve_part_model
+from solver.validation import check_schedule, score_pairs
+
+SOLUTION_SCHEMA = "linli.solution/1"
+MAX_PART_PAIRS = 60_000  # above this a component is split by region (heuristic, bound by relaxation)
+PARALLEL_MIN_PAIRS = 20_000  # below this, extra processes cost more than they save
+SPAWN_SECONDS = 3.0  # rough cost of starting a worker process that imports OR-Tools
+
+Progress = Callable[[dict], None]
+
+
+def empty_solution(status: str, name: str = "", message: str = "", conflicts=None) -> dict:
+    """A solution document without a schedule (invalid input, infeasible pins, nothing found)."""
+    return {
+        "schema": SOLUTION_SCHEMA,
+        "instance": name,
+        "status": status,
+        "objective": None,
+        "bound": None,
+        "assignments": [],
+        "responsible": [],
+        "unfilled": [],
+        "conflicts": conflicts or [],
+        "message": message,
+        "stats": {},
+    }
+
+
+def round_bound_up(value: float) -> float:
+    """Round a bound up to two decimals (never down, float noise included)."""
+    return math.ceil(value * 100.0 - 1e-7) / 100.0 + 0.0
+
+
+def _emit(progress: Progress | None, phase: str, started: float, **fields) -> None:
+    if progress is not None:
+        progress({"phase": phase, "elapsed": round(time.monotonic() - started, 3)} | fields)
+
+
+def solve(instance: dict | str, *, time_limit: float = 30, workers: int = 2,
+          progress: Progress | None = None) -> dict:
+    """Solve one instance within `time_limit` seconds; never raises on bad input."""
+    started = time.monotonic()
+    try:
+        return _solve(instance, float(time_limit), int(workers), progress, started)
+    except InstanceError as exc:
+        _emit(progress, "done", started, status="INVALID_INPUT")
+        return empty_solution("INVALID_INPUT", message=str(exc))
+
+
+def _solve(source, time_limit: float, workers: int, progress: Progress | None, started: float) -> dict:
+    deadline = started + max(0.1, time_limit)
+    _emit(progress, "building", started)
+    inst = parse_instance(source)
+    conflicts = find_pin_conflicts(inst)
+    if conflicts:
+        _emit(progress, "done", started, status="INFEASIBLE")
+        return empty_solution("INFEASIBLE", inst.name, "the pinned pairs cannot all hold", conflicts)
+    cands = build_candidates(inst)
+    seed = [(inst.demand_index[d], inst.volunteer_index[v]) for d, v in sorted(inst.previous)]
+    greedy = build_greedy(inst, cands, seed=seed)
+    parts, n_components = plan_parts(inst, cands, MAX_PART_PAIRS)
+    build_seconds = time.monotonic() - started
+    reserve = min(5.0, 0.05 * time_limit + 0.02 * len(inst.demands) / 100.0 + 0.1)
+    budget = deadline - time.monotonic() - reserve
+    _emit(progress, "solving", started, objective=None, bound=None)
+    solve_started = time.monotonic()
+    results = _solve_parts(inst, cands, parts, greedy, budget, workers, progress, started)
+    solve_seconds = time.monotonic() - solve_started
+
+    pairs: list[tuple[int, int]] = []
+    responsible: dict[int, str] = {}
+    notes = []
+    for part, result in zip(parts, results, strict=True):
+        if result.status == "INFEASIBLE":
+            dids = {inst.demands[int(d)].id for d in np.unique(cands.demand[part.positions])}
+            _emit(progress, "done", started, status="INFEASIBLE")
+            return empty_solution("INFEASIBLE", inst.name, "the pinned pairs cannot all hold",
+                                  unsatisfiable_pin_conflicts(inst, dids))
+        if result.positions or result.status in ("OPTIMAL", "FEASIBLE"):
+            pairs += [(int(cands.demand[p]), int(cands.volunteer[p])) for p in result.positions]
+            responsible.update(result.responsible)
+        else:
+            fallback = build_greedy(inst, cands, positions=part.positions, seed=seed)
+            pairs += fallback.pairs
+            responsible.update(fallback.responsible)
+            notes.append("a part had no CP-SAT solution in time; its greedy schedule is used")
+    chosen = Schedule(pairs, responsible)
+    if _violations(inst, chosen):
+        notes.append("solver schedule failed validation; greedy schedule used")
+        chosen = greedy
+        if _violations(inst, chosen):
+            _emit(progress, "done", started, status="UNKNOWN")
+            return empty_solution("UNKNOWN", inst.name, "no valid schedule found within the time limit")
+    objective = score_pairs(inst, _id_pairs(inst, chosen.pairs))
+    bound = _bound(inst, cands, parts, results, objective)
+    status = "OPTIMAL" if bound - objective <= 0.01 + 1e-9 else "FEASIBLE"
+    solution = _solution_document(inst, cands, chosen, status, objective, bound)
+    solution["message"] = "; ".join(dict.fromkeys(notes))
+    solution["stats"] = {
+        "candidates": len(cands),
+        "components": n_components,
+        "parts": len(parts),
+        "exact_parts": sum(p.exact for p in parts),
+        "greedy_objective": round(score_pairs(inst, _id_pairs(inst, greedy.pairs)), 4),
+        "build_seconds": round(build_seconds, 3),
+        "solve_seconds": round(solve_seconds, 3),
+        "total_seconds": round(time.monotonic() - started, 3),
+    }
+    _emit(progress, "done", started, status=status, objective=solution["objective"], bound=solution["bound"])
+    return solution
+
+
+def _id_pairs(inst: Instance, pairs) -> list[tuple[str, str]]:
+    return [(inst.demands[di].id, inst.volunteers[vi].id) for di, vi in pairs]
+
+
+def _violations(inst: Instance, schedule: Schedule) -> list[str]:
+    responsible = [{"demand": inst.demands[di].id, "organization": o}
+                   for di, o in schedule.responsible.items()
+                   if any(d == di for d, _ in schedule.pairs)]
+    return check_schedule(inst, _id_pairs(inst, schedule.pairs), responsible)
+
+
+def _bound(inst: Instance, cands: Candidates, parts: list[Part], results: list[PartResult],
+           objective: float) -> float:
+    """Sum of the parts' proven bounds (exact parts) and relaxation bounds (split components), plus
+    the fixed over-preferred cost of volunteers without any candidate pair."""
+    w = inst.weights
+    total = 0.0
+    split: dict[int, list[np.ndarray]] = {}
+    for part, result in zip(parts, results, strict=True):
+        if part.exact and result.bound is not None and math.isfinite(result.bound):
+            total += result.bound
+        elif part.exact:
+            total += relaxation_bound(inst, cands, part.positions)
+        else:
+            split.setdefault(part.component, []).append(part.positions)
+    for _ci, chunks in split.items():
+        comp = np.concatenate(chunks)
+        total += relaxation_bound(inst, cands, _whole_component(cands, comp))
+    used = set(cands.volunteer.tolist())
+    for vi, v in enumerate(inst.volunteers):
+        if vi not in used:
+            total -= w.over_preferred_hour * max(0, v.committed_minutes - v.preferred_minutes) / 60.0
+    # A valid bound is never below a schedule's score; guard against float noise only.
+    return max(total, objective)
+
+
+def _whole_component(cands: Candidates, region_positions: np.ndarray) -> np.ndarray:
+    """All pair positions touching the demands of a split component (regions drop cross pairs)."""
+    demands = np.unique(cands.demand[region_positions])
+    return np.flatnonzero(np.isin(cands.demand, demands))
+
+
+def _solve_parts(inst: Instance, cands: Candidates, parts: list[Part], greedy: Schedule, budget: float,
+                 workers: int, progress: Progress | None, started: float) -> list[PartResult]:
+    """Solve every part: in worker processes when several big parts and workers allow, else in turn."""
+    sizes = [len(p.positions) for p in parts]
+    big = sorted(sizes, reverse=True)
+    if workers >= 2 and len(parts) >= 2 and big[1] >= PARALLEL_MIN_PAIRS and budget > 4 * SPAWN_SECONDS:
+        return _solve_parts_in_processes(inst, cands, parts, greedy, budget, workers)
+    results: list[PartResult] = []
+    remaining_pairs = sum(sizes)
+    done_objective, done_bound = 0.0, 0.0
+    for i, part in enumerate(parts):
+        left = max(0.05, budget - sum(r.seconds for r in results))
+        share = left * len(part.positions) / max(1, remaining_pairs)
+        remaining_pairs -= len(part.positions)
+        report = None
+        if progress is not None:
+            def report(obj, bnd, i=i, base_o=done_objective, base_b=done_bound):
+                progress({"phase": "solving", "objective": round(base_o + obj, 2),
+                          "bound": round(base_b + bnd, 2), "part": i + 1, "parts": len(parts),
+                          "elapsed": round(time.monotonic() - started, 3)})
+        result = solve_part(inst, cands, part.positions, greedy, share, workers, report)
+        results.append(result)
+        done_objective += result.objective or 0.0
+        done_bound += result.bound if result.bound is not None else 0.0
+    return results
+
+
+def solve_part(inst: Instance, cands: Candidates, positions: np.ndarray, hint: Schedule,
+               time_limit: float, workers: int, report=None) -> PartResult:
+    """Build and solve one part's model; model building counts against `time_limit`."""
+    started = time.monotonic()
+    pm = build_part_model(inst, cands, positions)
+    add_schedule_hint(pm, inst, cands, hint)
+    left = time_limit - (time.monotonic() - started)
+    result = solve_part_model(pm, inst, cands, left, workers, report)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def solve_shipped_part(payload: dict) -> dict:
+    """Solve a part sent as plain data (`instance`, `time_limit`, `workers`, `hint` id pairs) and return
+    plain data: status, id pairs, responsible organizations, bound and seconds. Runs anywhere."""
+    started = time.monotonic()
+    inst = parse_instance(payload["instance"])
+    cands = build_candidates(inst)
+    hint_pairs = [(inst.demand_index[d], inst.volunteer_index[v]) for d, v in payload.get("hint", [])
+                  if d in inst.demand_index and v in inst.volunteer_index]
+    responsible = {inst.demand_index[d]: o for d, o in payload.get("hint_responsible", {}).items()
+                   if d in inst.demand_index}
+    hint = Schedule(hint_pairs, responsible)
+    left = payload["time_limit"] - (time.monotonic() - started)
+    result = solve_part(inst, cands, np.arange(len(cands)), hint, left, payload.get("workers", 1))
+    return {
+        "status": result.status,
+        "pairs": [(inst.demands[int(cands.demand[p])].id, inst.volunteers[int(cands.volunteer[p])].id)
+                  for p in result.positions],
+        "responsible": {inst.demands[di].id: o for di, o in result.responsible.items()},
+        "bound": result.bound,
+        "objective": result.objective,
+        "seconds": time.monotonic() - started,
+    }
+
+
+def _solve_parts_in_processes(inst: Instance, cands: Candidates, parts: list[Part], greedy: Schedule,
+                              budget: float, workers: int) -> list[PartResult]:
+    """Ship parts as sub-instances to a process pool (the same payload could go to another machine)."""
+    pool_size = min(workers, len(parts))
+    per_worker = max(1, workers // pool_size)
+    total = sum(len(p.positions) for p in parts)
+    usable = budget - SPAWN_SECONDS
+    payloads = []
+    greedy_pairs = _id_pairs(inst, greedy.pairs)
+    for part in parts:
+        sub = sub_instance(inst, cands, part.positions)
+        dids = {d["id"] for d in sub["demands"]}
+        vids = {v["id"] for v in sub["volunteers"]}
+        payloads.append({
+            "instance": sub,
+            "time_limit": max(0.5, usable * min(1.0, pool_size * len(part.positions) / total)),
+            "workers": per_worker,
+            "hint": [(d, v) for d, v in greedy_pairs if d in dids and v in vids],
+            "hint_responsible": {inst.demands[di].id: o for di, o in greedy.responsible.items()
+                                 if inst.demands[di].id in dids},
+        })
+    order = sorted(range(len(parts)), key=lambda i: -len(parts[i].positions))
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=pool_size, mp_context=context) as pool:
+        futures = {i: pool.submit(solve_shipped_part, payloads[i]) for i in order}
+        shipped = {i: f.result() for i, f in futures.items()}
+    results = []
+    for i, _part in enumerate(parts):
+        out = shipped[i]
+        index = {(int(cands.demand[p]), int(cands.volunteer[p])): int(p) for p in parts[i].positions}
+        positions = [index[(inst.demand_index[d], inst.volunteer_index[v])] for d, v in out["pairs"]]
+        responsible = {inst.demand_index[d]: o for d, o in out["responsible"].items()}
+        results.append(PartResult(out["status"], positions, responsible, out["bound"], out["seconds"],
+                                  out["objective"]))
+    return results
+
+
+def _solution_document(inst: Instance, cands: Candidates, schedule: Schedule, status: str,
+                       objective: float, bound: float) -> dict:
+    """The `linli.solution/1` document with explanations."""
+    km_of = {(int(d), int(v)): float(k) for d, v, k in zip(cands.demand, cands.volunteer, cands.km, strict=True)}
+    reasons = explain_assignments(inst, cands, schedule.pairs)
+    staffed = {di for di, _ in schedule.pairs}
+    assignments = [
+        {"demand": inst.demands[di].id, "volunteer": inst.volunteers[vi].id,
+         "distance_km": round(km_of.get((di, vi), 0.0), 3), "reasons": reasons[(di, vi)]}
+        for di, vi in sorted(schedule.pairs)
+    ]
+    responsible = [{"demand": inst.demands[di].id, "organization": o}
+                   for di, o in sorted(schedule.responsible.items())
+                   if di in staffed and inst.demands[di].one_organization]
+    return {
+        "schema": SOLUTION_SCHEMA,
+        "instance": inst.name,
+        "status": status,
+        "objective": round(objective, 4),
+        "bound": round_bound_up(bound),
+        "assignments": assignments,
+        "responsible": responsible,
+        "unfilled": explain_unfilled(inst, cands, schedule.pairs),
+        "conflicts": [],
+        "message": "",
+        "stats": {},
+    }
