@@ -12,6 +12,7 @@ import uuid
 from datetime import date, timedelta
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from matcher import rules
@@ -57,7 +58,7 @@ def postgres_database():
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_config(database_url: str, instance_path: str, **overrides) -> dict:
+def make_test_config(database_url: str, instance_path: str, **overrides) -> dict:
     """The configuration tests run with: real database, low hash cost, CSRF off unless asked."""
     config = {
         "TESTING": True,
@@ -87,7 +88,7 @@ def database_url(request, tmp_path_factory):
 @pytest.fixture(scope="session")
 def _schema(database_url, tmp_path_factory):
     """Create the tables once per database."""
-    app = create_app(test_config(database_url, str(tmp_path_factory.mktemp("instance"))))
+    app = create_app(make_test_config(database_url, str(tmp_path_factory.mktemp("instance"))))
     with app.app_context():
         _db.create_all()
         yield database_url
@@ -106,17 +107,29 @@ def _empty_tables() -> None:
     _db.session.commit()
 
 
+class FreshContextClient(FlaskClient):
+    """Runs each request in its own app context, as a server would (fresh `g` and session)."""
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def make_app(_schema, tmp_path):
     """Build an app on the session's database with extra config (e.g. CSRF on)."""
     made = []
 
     def factory(**overrides):
-        app = create_app(test_config(_schema, str(tmp_path / f"instance{len(made)}"), **overrides))
+        app = create_app(make_test_config(_schema, str(tmp_path / f"instance{len(made)}"), **overrides))
+        app.test_client_class = FreshContextClient
         made.append(app)
         return app
 
     yield factory
+    for app in made:
+        with app.app_context():
+            _db.engine.dispose()
 
 
 @pytest.fixture

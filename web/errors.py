@@ -27,6 +27,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
+        app.logger.info("csrf refused: %s", exc.description)
         return render_error(400, _("The form expired or was not sent from this site. Reload the page and try again."))
 
     @app.errorhandler(DomainError)

@@ -1,0 +1,174 @@
+"""Login, logout that really ends sessions, password storage, CSRF, redirects, rate limits, headers."""
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from matcher.models import User
+from tests.conftest import PASSWORD
+
+
+def test_login_with_right_password_reaches_dashboard(client, auth, world):
+    response = auth.login("coord")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/dashboard")
+    assert client.get("/dashboard").status_code == 200
+
+
+def test_wrong_password_is_refused_with_a_message(client, auth, world):
+    response = auth.login("coord", "not-the-password")
+    assert response.status_code == 401
+    assert client.get("/dashboard").status_code == 302
+
+
+def test_unactivated_account_cannot_log_in(client, auth, world, db):
+    from matcher.accounts import create_user
+    from matcher.models import Role
+
+    create_user(username="imported", password=None, role=Role.VOLUNTEER)
+    db.session.commit()
+    assert auth.login("imported", "").status_code in (200, 401)
+    assert client.get("/dashboard").status_code == 302
+
+
+def test_passwords_are_stored_as_argon2id(world, db):
+    user = db.session.scalar(select(User).where(User.username == "coord"))
+    assert user.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in user.password_hash
+
+
+def test_logout_ends_the_session_even_if_the_cookie_is_replayed(app, world):
+    client = app.test_client()
+    client.post("/login", data={"username": "coord", "password": PASSWORD, "remember": "y"})
+    cookies = {c.key: c.value for c in client._cookies.values()}
+    assert "linli_session" in cookies
+    client.post("/logout")
+    replay = app.test_client()
+    for name, value in cookies.items():
+        replay.set_cookie(name, value, domain="localhost")
+    assert replay.get("/dashboard").status_code == 302
+
+
+def test_password_change_ends_other_sessions(app, world, db):
+    from matcher.accounts import set_password
+
+    client = app.test_client()
+    client.post("/login", data={"username": "coord", "password": PASSWORD})
+    assert client.get("/dashboard").status_code == 200
+    user = db.session.scalar(select(User).where(User.username == "coord"))
+    set_password(user, "a-brand-new-passphrase")
+    db.session.commit()
+    assert client.get("/dashboard").status_code == 302
+
+
+@pytest.mark.parametrize("password", ["short", "password123", "12345678"])
+def test_weak_passwords_are_refused(world, db, password):
+    from matcher.accounts import password_problem
+
+    assert password_problem(password) is not None
+
+
+@pytest.mark.parametrize(("target", "followed"), [
+    ("/volunteers", True), ("https://evil.example/", False), ("//evil.example/x", False),
+    ("/\\evil.example", False), ("javascript:alert(1)", False),
+])
+def test_next_parameter_is_only_followed_to_local_paths(client, world, target, followed):
+    response = client.post(f"/login?next={target}", data={"username": "coord", "password": PASSWORD})
+    location = response.headers["Location"]
+    assert (location.endswith(target) if followed else location.endswith("/dashboard"))
+
+
+def test_session_and_remember_cookies_are_hardened(make_app, world):
+    app = make_app(SESSION_COOKIE_SECURE=True, REMEMBER_COOKIE_SECURE=True)
+    client = app.test_client()
+    response = client.post("/login", data={"username": "coord", "password": PASSWORD, "remember": "y"},
+                           base_url="https://localhost")
+    cookies = response.headers.getlist("Set-Cookie")
+    for name in ("linli_session", "linli_remember"):
+        cookie = next(c for c in cookies if c.startswith(name + "="))
+        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    remember = next(c for c in cookies if c.startswith("linli_remember="))
+    assert "Expires=" in remember  # bounded lifetime (14 days), not Flask-Login's 365
+
+
+# The test client speaks HTTPS (PREFERRED_URL_SCHEME), where Flask-WTF also checks the referrer.
+SAME_SITE = {"Referer": "https://localhost/login"}
+
+
+def _csrf_token(html: str) -> str:
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+
+
+def test_post_without_csrf_token_is_refused(make_app, world):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    client.get("/login")
+    response = client.post("/login", data={"username": "coord", "password": PASSWORD}, headers=SAME_SITE)
+    assert response.status_code == 400
+    assert client.get("/dashboard").status_code == 302
+
+
+def test_post_with_csrf_token_is_accepted_and_forms_without_it_change_nothing(make_app, world, db):
+    from matcher.models import Resident
+
+    app = make_app(WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    token = _csrf_token(client.get("/login").get_data(as_text=True))
+    response = client.post("/login", data={"username": "worker_a1", "password": PASSWORD, "csrf_token": token},
+                           headers=SAME_SITE)
+    assert response.status_code == 302
+    before = db.session.query(Resident).count()
+    data = {"name": "新居民", "address": "桂花社区1栋", "lat": "29.345", "lon": "107.705", "consent": "1"}
+    assert client.post("/residents/new", data=data, headers=SAME_SITE).status_code == 400
+    assert db.session.query(Resident).count() == before
+    token = _csrf_token(client.get("/residents/new").get_data(as_text=True))
+    assert client.post("/residents/new", data={**data, "csrf_token": token}, headers=SAME_SITE).status_code == 302
+    assert db.session.query(Resident).count() == before + 1
+
+
+def test_login_is_rate_limited(make_app, world):
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="3 per minute")
+    client = app.test_client()
+    codes = [client.post("/login", data={"username": "coord", "password": "wrong-password"}).status_code
+             for _ in range(4)]
+    assert codes[:3] == [401, 401, 401] and codes[3] == 429
+
+
+@pytest.mark.parametrize("url", ["/login", "/dashboard", "/demands", "/volunteers", "/organizations",
+                                 "/residents", "/healthz", "/no-such-page"])
+def test_security_headers_on_main_routes(client, auth, world, url):
+    auth.login("admin")
+    headers = client.get(url).headers
+    csp = headers["Content-Security-Policy"]
+    assert "object-src 'none'" in csp and "base-uri 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "same-origin"
+    assert headers["X-Request-ID"]
+
+
+def test_hsts_when_configured(make_app, world):
+    client = make_app(HSTS=True).test_client()
+    assert "max-age" in client.get("/login").headers["Strict-Transport-Security"]
+
+
+def test_ui_is_chinese_by_default_and_english_on_request(client, auth, world):
+    page = client.get("/login").get_data(as_text=True)
+    assert "登录" in page
+    auth.login("coord")
+    client.post("/language/en", data={"next": "/dashboard"})
+    page = client.get("/dashboard").get_data(as_text=True)
+    assert "Dashboard" in page and "Coverage" in page
+    client.post("/language/zh_CN", data={"next": "/dashboard"})
+    assert "覆盖率" in client.get("/dashboard").get_data(as_text=True)
+
+
+def test_healthz_reports_the_database(client):
+    body = client.get("/healthz").get_json()
+    assert body == {"status": "ok", "checks": {"database": "ok"}}
+
+
+def test_healthz_names_a_failed_redis(make_app):
+    client = make_app(REDIS_URL="redis://127.0.0.1:1/0").test_client()
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["redis"].startswith("failed")
