@@ -295,7 +295,7 @@ def cancel_demand(demand: Demand, *, user: User, version: int | None = None) -> 
     if version is not None and version != demand.version:
         raise Conflict(str(_l("This demand was changed by someone else; reload and try again.")))
     if demand.status in (DemandStatus.DONE, DemandStatus.CANCELLED):
-        raise Conflict(str(_l("This demand is already %(s)s.", s=demand.status.value)))
+        raise Conflict(str(_l("This demand is already closed (%(s)s).", s=demand.status.value)))
     demand.status = DemandStatus.CANCELLED
     now = datetime.now()
     for occ in demand.occurrences:

@@ -67,10 +67,11 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
-    from .i18n import select_locale, select_timezone
+    from .i18n import TRANSLATIONS, compile_catalogs, select_locale, select_timezone
 
+    compile_catalogs()
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone,
-                   default_translation_directories=str(Path(__file__).parent / "translations"))
+                   default_translation_directories=str(TRANSLATIONS))
     from . import auth  # noqa: F401  (registers the user loader)
 
 

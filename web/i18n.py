@@ -1,7 +1,13 @@
 """Locale selection: Chinese by default, English when the user chose it."""
 
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from flask import current_app, has_request_context, request
 from flask_login import current_user
+
+TRANSLATIONS = Path(__file__).parent / "translations"
 
 LOCALE_COOKIE = "linli_lang"
 
@@ -22,3 +28,18 @@ def select_locale() -> str:
 def select_timezone() -> str:
     """Everyone works in the service's local time zone."""
     return current_app.config["TIMEZONE"]
+
+
+def compile_catalogs(directory: Path = TRANSLATIONS) -> None:
+    """Compile each messages.po whose .mo is missing or older (so every entry point has them)."""
+    for po in directory.glob("*/LC_MESSAGES/messages.po"):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        try:
+            with po.open("rb") as src:
+                catalog = read_po(src)
+            with mo.open("wb") as dst:
+                write_mo(dst, catalog)
+        except OSError:  # read-only install: the build step (make translations) compiled them
+            pass
