@@ -19,12 +19,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from itertools import accumulate
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
 from . import rules
-from .accounts import hash_password
+from .accounts import hash_password, password_problem
 from .catalogue import seed_catalogue
 from .db import db
 from .errors import DomainError
@@ -103,6 +104,7 @@ _SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕"
     "丁任沈姚卢傅钟谭冉向秦熊黎邹文税牟颜龚喻廖付"
 )
+_SURNAME_CUM_WEIGHTS = list(accumulate(1 / (i + 4) for i in range(len(_SURNAMES))))
 _GIVEN_F = "秀英华芳兰玉梅珍丽红琴霞燕萍敏静婷雪琳淑凤慧莉娟丹颖欣怡佳雨思诗晓彤悦"
 _GIVEN_M = "明军华强伟勇建国平刚杰涛斌志辉林超波磊鹏飞浩宇俊文德成海福贵龙祥昌荣峰"
 
@@ -275,7 +277,7 @@ class _Builder:
 
     def person_name(self, gender: Gender) -> str:
         rng = self.rng
-        surname = rng.choices(_SURNAMES, weights=[1 / (i + 4) for i in range(len(_SURNAMES))])[0]
+        surname = rng.choices(_SURNAMES, cum_weights=_SURNAME_CUM_WEIGHTS)[0]
         chars = _GIVEN_F if gender == Gender.F else _GIVEN_M
         given = rng.choice(chars) + (rng.choice(chars) if rng.random() < 0.65 else "")
         return surname + given
@@ -465,6 +467,8 @@ class _Builder:
             else:
                 home = rng.choice(self.communities)
             town = self.township_of(home)
+            if suffix == "居民议事会" and home.kind == "cun":
+                suffix = "村民议事会"
             name = f"{home.name}{suffix}"
             if name in used:
                 name = f"{town.name}{home.name}{suffix}"
@@ -536,11 +540,12 @@ class _Builder:
         rng = self.rng
         n_vol = _scaled(VOLUNTEERS, self.scale, 20)
         year = self.week_start.year
-        comm_weights = [1.4 if c.kind == "shequ" else 1.0 for c in self.communities]
+        # Cumulative weights, computed once: choices() would otherwise redo them on every draw.
+        comm_weights = list(accumulate(1.4 if c.kind == "shequ" else 1.0 for c in self.communities))
         vols: list[dict[str, Any]] = []
         for i in range(n_vol):
             # Volunteer 0 is the demo volunteer: a retiree with elder-care skills in the demo community.
-            home = self.demo_comm if i == 0 else rng.choices(self.communities, weights=comm_weights)[0]
+            home = self.demo_comm if i == 0 else rng.choices(self.communities, cum_weights=comm_weights)[0]
             situation = "retiree" if i == 0 else rng.choices(_SITUATIONS, weights=(40, 40, 20))[0]
             k = _SITUATIONS.index(situation)
             gender = Gender.F if rng.random() < (0.62, 0.55, 0.58)[k] else Gender.M
@@ -706,10 +711,10 @@ class _Builder:
         rng = self.rng
         n_res = _scaled(RESIDENTS, self.scale, 10)
         year = self.week_start.year
-        weights = [1.3 if c.kind == "shequ" else 1.0 for c in self.communities]
+        weights = list(accumulate(1.3 if c.kind == "shequ" else 1.0 for c in self.communities))
         residents: list[dict[str, Any]] = []
         for i in range(n_res):
-            home = self.demo_comm if i < min(6, n_res) else rng.choices(self.communities, weights=weights)[0]
+            home = self.demo_comm if i < min(6, n_res) else rng.choices(self.communities, cum_weights=weights)[0]
             elderly = rng.random() < 0.8 or i < 4
             gender = Gender.F if rng.random() < (0.6 if elderly else 0.7) else Gender.M
             age = rng.randint(68, 95) if elderly else rng.randint(28, 45)
@@ -784,7 +789,7 @@ class _Builder:
             community = r["home"]
             if r["elderly"]:
                 if rng.random() < 0.88 or community is self.demo_comm:
-                    n_days = rng.choices([1, 2, 3], weights=[45, 35, 20])[0]
+                    n_days = rng.choices([1, 2, 3], weights=[50, 35, 15])[0]
                     days = sorted(rng.sample(range(6), n_days))
                     start = rng.choice([540, 570, 600, 870, 900, 930] * 3 + [1140])
                     two = rng.random() < 0.12
@@ -800,7 +805,7 @@ class _Builder:
                         minutes=180, people=1, min_people=1, priority=self.priority((10, 40, 50, 0)), resident=r,
                         notes="陪同到区人民医院复诊，需提前预约。", one_off=True)
             elif rng.random() < 0.85:
-                days = sorted(rng.sample(range(5), rng.randint(2, 5)))
+                days = sorted(rng.sample(range(5), rng.choice([2, 3, 3, 5])))
                 add(community, "childcare", "放学接送与课后看护", weekdays=days, start=rng.choice([960, 990]),
                     minutes=120, people=1, min_people=1, priority=self.priority((0, 15, 75, 10)), resident=r,
                     orgs=self.restrict(community, "childcare", 0.15, 0.3), notes="孩子在附近小学就读。")
@@ -818,10 +823,10 @@ class _Builder:
             ("mental_health", 10), ("rehabilitation_support", 8),
         ]
         total = sum(d["occurrences"] for d in demands)
+        comm_weights = list(accumulate(1.3 if c.kind == "shequ" else 1.0 for c in self.communities))
         while total < target:
             category = rng.choices([c for c, _ in events], weights=[w for _, w in events])[0]
-            community = rng.choices(self.communities, weights=[1.3 if c.kind == "shequ" else 1.0
-                                                              for c in self.communities])[0]
+            community = rng.choices(self.communities, cum_weights=comm_weights)[0]
             weekend = rng.choice([5, 6])
             weekday = rng.randint(0, 4)
             if category == "health":
@@ -959,18 +964,25 @@ def load_demo(*, week_start: date, seed: int = 2026, scale: float = 1.0, passwor
     if db.session.scalar(select(Area.id).limit(1)) is not None:
         raise DomainError("The database already holds areas; the demo district loads only into an empty database.",
                           "areas")
+    problem = password_problem(password)
+    if problem:
+        raise DomainError(f"Demo password: {problem}", "password")
     builder = _Builder(week_start, seed, scale, password, echo)
-    seed_catalogue()
-    skills, categories = _catalogue()
-    builder.build_areas()
-    builder.build_staff()
-    builder.build_organizations(categories)
-    builder.build_volunteers(skills)
-    builder.build_memberships()
-    builder.insert_volunteers()
-    builder.build_residents()
-    builder.build_demands(categories)
-    db.session.commit()
+    try:
+        seed_catalogue()
+        skills, categories = _catalogue()
+        builder.build_areas()
+        builder.build_staff()
+        builder.build_organizations(categories)
+        builder.build_volunteers(skills)
+        builder.build_memberships()
+        builder.insert_volunteers()
+        builder.build_residents()
+        builder.build_demands(categories)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()  # never leave half a district behind
+        raise
     counts = table_counts()
     seconds = time.perf_counter() - builder.t0
     echo(f"done in {seconds:.1f} s")

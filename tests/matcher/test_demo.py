@@ -277,3 +277,10 @@ def test_standard_district(app, db):
     assert counts["residents"] == 500
     assert 1100 <= counts["demand_occurrences"] <= 1300
     assert summary.seconds < 60
+
+
+def test_weak_demo_password_refused(app, db):
+    with pytest.raises(DomainError) as caught:
+        load_demo(week_start=MONDAY, scale=SMALL, password="linli123")
+    assert caught.value.field == "password"
+    assert db.session.scalar(select(func.count(Area.id))) == 0
