@@ -2,6 +2,7 @@
 
 from flask import Flask, render_template, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -9,16 +10,16 @@ from matcher.db import db
 from matcher.errors import DomainError
 
 TITLES = {
-    400: "Bad request", 403: "Not allowed", 404: "Not found", 405: "Method not allowed",
-    409: "Changed meanwhile", 429: "Too many attempts", 500: "Something went wrong",
+    400: _l("Bad request"), 403: _l("Not allowed"), 404: _l("Not found"), 405: _l("Method not allowed"),
+    409: _l("Changed meanwhile"), 429: _l("Too many attempts"), 500: _l("Something went wrong"),
 }
 
 
 def render_error(status: int, message: str = ""):
     """An error page (or JSON for API clients) with a message a person can act on."""
     if request.accept_mimetypes.best == "application/json" or request.path.startswith("/api/"):
-        return {"error": _(TITLES.get(status, "Error")), "message": message}, status
-    return render_template("error.html", status=status, title=_(TITLES.get(status, "Error")),
+        return {"error": str(TITLES.get(status, _("Error"))), "message": message}, status
+    return render_template("error.html", status=status, title=str(TITLES.get(status, _("Error"))),
                            message=message), status
 
 

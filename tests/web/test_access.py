@@ -146,3 +146,18 @@ def test_scope_helper_filters_every_model(world, db):
     assert ids(Volunteer, users["vol_b"]) == {world["volunteers"]["b"].id}
     assert ids(Demand, users["admin"]) == {world["demands"]["a1"].id, world["demands"]["b1"].id}
     assert ids(Resident, users["leader_a"]) == set()
+
+
+def test_lists_page_through_results(client, auth, world, db, app):
+    from matcher.operations import create_volunteer
+
+    for i in range(app.config["PAGE_SIZE"] + 3):
+        create_volunteer({"real_name": f"测试{i:02d}", "phone": f"1590000{i:04d}", "home_area": world["areas"]["a1"].id,
+                          "lat": "29.345", "lon": "107.705"}, user=None)
+    db.session.commit()
+    auth.login("coord")
+    first = client.get("/volunteers")
+    assert first.status_code == 200 and "page=2" in first.get_data(as_text=True)
+    second = client.get("/volunteers?page=2")
+    assert second.status_code == 200 and "page=1" in second.get_data(as_text=True)
+    assert client.get("/volunteers?page=999").status_code == 200
