@@ -8,7 +8,7 @@ PORT ?= 8000
 # The demo runs over plain HTTP on localhost, so its cookies cannot be Secure-only.
 DEMO_ENV := LINLI_SESSION_COOKIE_SECURE=false LINLI_REMEMBER_COOKIE_SECURE=false
 
-.PHONY: demo test install install-dev translations migrate serve worker lint bench clean-demo
+.PHONY: demo test install install-dev translations translations-update migrate serve worker lint bench clean-demo
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -53,3 +53,8 @@ bench: install-dev
 
 clean-demo:
 	rm -f instance/linli.sqlite
+
+# Re-extract the interface strings and merge them into the Chinese catalogue (then translate the new ones).
+translations-update: install-dev
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o web/translations/messages.pot web matcher
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations -l zh_Hans_CN
