@@ -66,7 +66,7 @@ def _places(rng, spec: dict) -> tuple[list, list]:
     for k in range(spec["districts"]):
         dlat = CENTER[0] + (k // 5) * 0.55
         dlon = CENTER[1] + (k % 5) * 0.62
-        for t in range(spec["townships"]):
+        for _ in range(spec["townships"]):
             if spec["townships"] == 1:
                 tlat, tlon, spread = dlat, dlon, 0.05
             else:

@@ -67,6 +67,9 @@ def add_team_size(pm: PartModel, inst: Instance, by_demand: dict[int, list[int]]
         pm.staffed[di] = y
         pm.model.add(sum(xs) <= d.people * y)
         pm.model.add(sum(xs) >= d.min_people * y)
+        # Redundant x ≤ y rows make the LP relaxation see that a partial team earns nothing.
+        for x in xs:
+            pm.model.add(x <= y)
         if len(xs) < d.min_people:
             pm.model.add(y == 0)
 
@@ -85,12 +88,18 @@ def add_one_organization(
         choice = {o: pm.model.new_bool_var(f"responsible_{d.id}_{o}") for o in orgs}
         pm.responsible[di] = choice
         pm.model.add(sum(choice.values()) == pm.staffed[di])
+        members: dict[str, list] = defaultdict(list)
         for p in ps:
-            member = [choice[o] for o in inst.volunteers[int(cands.volunteer[p])].organizations if o in choice]
+            member = [o for o in inst.volunteers[int(cands.volunteer[p])].organizations if o in choice]
+            for o in member:
+                members[o].append(pm.x[p])
             if member:
-                pm.model.add(pm.x[p] <= sum(member))
+                pm.model.add(pm.x[p] <= sum(choice[o] for o in member))
             else:
                 pm.model.add(pm.x[p] == 0)
+        # Redundant: the responsible organization alone fields at least the minimum team (tightens LP).
+        for o, r in choice.items():
+            pm.model.add(sum(members[o]) >= d.min_people * r)
 
 
 def conflict_matrix(inst: Instance, dis: list[int]) -> np.ndarray:
@@ -223,12 +232,20 @@ def continuity_expr(pm: PartModel, inst: Instance, by_demand: dict[int, list[int
         for vi, ps in pairs_of.items():
             z = pm.model.new_bool_var(f"serves_{resident}_{vi}")
             for p in ps:
-                pm.model.add_implication(pm.x[p], z)
+                pm.model.add(z >= pm.x[p])
             pm.serves[(resident, vi)] = z
             serves.append(z)
         top = max(inst.demands[di].people for di in dis)
         most = pm.model.new_int_var(0, top, f"most_{resident}")
-        pm.model.add_max_equality(most, [sum(pm.x[p] for p in by_demand[di]) for di in dis])
+        if top == 1:
+            # Teams of one: the largest team is 1 as soon as any visit is staffed (a linear, LP-tight
+            # form of the max for the common elderly-care case).
+            pm.model.add(most <= sum(pm.x[p] for di in dis for p in by_demand[di]))
+        else:
+            pm.model.add_max_equality(most, [sum(pm.x[p] for p in by_demand[di]) for di in dis])
+        # Redundant but vital for the LP bound: no team is larger than the set of distinct volunteers,
+        # so the relaxation cannot earn a reward from `most` without paying for volunteers.
+        pm.model.add(most <= sum(serves))
         pm.most[resident] = most
         terms.append(weight * (sum(serves) - most))
     return sum(terms)

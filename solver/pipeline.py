@@ -18,7 +18,8 @@ from solver.decomposition import Part, plan_parts, relaxation_bound, sub_instanc
 from solver.explain import explain_assignments, explain_unfilled
 from solver.greedy import Schedule, build_greedy
 from solver.instance import Instance, InstanceError, parse_instance
-from solver.model import PartResult, add_schedule_hint, build_part_model, solve_part_model
+from solver.model import SCALE, PartResult, add_schedule_hint, build_part_model, solve_part_model
+from solver.relaxation import lp_bound
 from solver.validation import check_schedule, score_pairs
 
 SOLUTION_SCHEMA = "linli.solution/1"
@@ -204,11 +205,35 @@ def solve_part(inst: Instance, cands: Candidates, positions: np.ndarray, hint: S
     """Build and solve one part's model; model building counts against `time_limit`."""
     started = time.monotonic()
     pm = build_part_model(inst, cands, positions)
+    lp_limit = max(0.1, 0.4 * (time_limit - (time.monotonic() - started)))
+    lp, values = lp_bound(pm.model, lp_limit)
+    lp = lp / SCALE if lp is not None else None
+    if values is not None:
+        guided = [(int(cands.demand[p]), int(cands.volunteer[p])) for p, x in pm.x.items()
+                  if values[x.index] > 0.5]
+        rounded = build_greedy(inst, cands, positions=positions, seed=guided)
+        hint = _better(inst, hint, rounded, positions, cands)
     add_schedule_hint(pm, inst, cands, hint)
     left = time_limit - (time.monotonic() - started)
+    if report is not None and lp is not None:
+        inner = report
+
+        def report(objective, bound):
+            inner(objective, min(bound, lp))
     result = solve_part_model(pm, inst, cands, left, workers, report)
+    if lp is not None:
+        result.bound = lp if result.bound is None or not math.isfinite(result.bound) else min(result.bound, lp)
     result.seconds = time.monotonic() - started
     return result
+
+
+def _better(inst: Instance, a: Schedule, b: Schedule, positions: np.ndarray, cands: Candidates) -> Schedule:
+    """The schedule with the higher score on the part's pairs (ties: the first)."""
+    owned = set(zip(cands.demand[positions].tolist(), cands.volunteer[positions].tolist(), strict=True))
+    a_pairs = [p for p in a.pairs if p in owned]
+    score_a = score_pairs(inst, _id_pairs(inst, a_pairs))
+    score_b = score_pairs(inst, _id_pairs(inst, b.pairs))
+    return b if score_b > score_a else a
 
 
 def solve_shipped_part(payload: dict) -> dict:
