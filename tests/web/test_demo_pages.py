@@ -7,7 +7,8 @@ import pytest
 from matcher.demo import DEMO_PASSWORD, load_demo
 
 MENU = {
-    "admin": ["/dashboard", "/demands", "/volunteers", "/organizations", "/residents"],
+    "admin": ["/dashboard", "/demands", "/volunteers", "/organizations", "/residents", "/admin/catalogue",
+              "/admin/audit", "/admin/categories/1"],
     "coord": ["/dashboard", "/demands", "/volunteers", "/organizations", "/residents"],
     "worker": ["/dashboard", "/demands", "/volunteers", "/organizations", "/residents", "/demands/new",
                "/residents/new"],
