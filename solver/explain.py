@@ -181,7 +181,7 @@ def _reasons_with_candidates(inst, cands, di, mine, team, items, minutes) -> lis
         reasons.append("candidates_busy_elsewhere")
     if hours or cands.removed_hours.get(di):
         reasons.append("weekly_hours_used_up")
-    if not team[di] and free < d.min_people:
+    if not team[di] and (len(mine) < d.min_people or 0 < free < d.min_people):
         reasons.append("below_minimum_team")
     if d.one_organization and not team[di] and free >= d.min_people:
         if max(free_orgs.values(), default=0) < d.min_people:
