@@ -103,7 +103,26 @@ def register_request_hooks(app: Flask) -> None:
             response.headers["Cache-Control"] = "no-store"
         return response
 
-    logging.getLogger("linli").setLevel(logging.INFO)
+    configure_logging(app)
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds the request id (or '-') to every log record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from flask import has_request_context
+
+        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return True
+
+
+def configure_logging(app: Flask) -> None:
+    """One line per record with time, level, logger and request id; no personal data is logged."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s rid=%(request_id)s %(message)s"))
+    handler.addFilter(RequestIdFilter())
+    app.logger.handlers[:] = [handler]
+    app.logger.setLevel(logging.INFO)
 
 
 def register_error_handlers(app: Flask) -> None:
