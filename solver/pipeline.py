@@ -315,7 +315,7 @@ def _solution_document(inst: Instance, cands: Candidates, schedule: Schedule, st
         "schema": SOLUTION_SCHEMA,
         "instance": inst.name,
         "status": status,
-        "objective": round(objective, 4),
+        "objective": objective,
         "bound": round_bound_up(bound),
         "assignments": assignments,
         "responsible": responsible,

@@ -1,0 +1,49 @@
+"""The library API the web service calls: solve with progress, generator determinism, LP certificate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from solver import solve, validate_solution
+from solver.generate import generate_instance
+from solver.relaxation import certified_bound
+
+
+def test_solve_reports_progress_phases_in_order():
+    events = []
+    solution = solve(generate_instance("township", 4), time_limit=3, progress=events.append)
+    phases = [e["phase"] for e in events]
+    assert phases[0] == "building" and phases[-1] == "done"
+    assert "solving" in phases
+    assert all("elapsed" in e for e in events)
+    assert events[-1]["objective"] == solution["objective"] and events[-1]["bound"] == solution["bound"]
+
+
+def test_solve_accepts_json_text_and_keeps_the_time_limit():
+    import json
+    import time
+
+    doc = generate_instance("township", 5)
+    started = time.monotonic()
+    solution = solve(json.dumps(doc), time_limit=2)
+    assert time.monotonic() - started < 10  # generous: a budget, not a benchmark
+    assert validate_solution(doc, solution)[0] == []
+    assert solution["stats"]["candidates"] > 0
+
+
+def test_generate_is_deterministic_by_seed_and_sized_by_preset():
+    a, b, c = generate_instance("township", 1), generate_instance("township", 1), generate_instance("township", 2)
+    assert a == b and a != c
+    assert (len(a["volunteers"]), len(a["demands"])) == (500, 150)
+    priorities = [d.get("priority", "normal") for d in a["demands"]]
+    assert 0 < priorities.count("urgent") < 0.1 * len(priorities)
+    assert any(d.get("one_organization") for d in a["demands"]) and a["familiar"]
+
+
+def test_certified_bound_holds_for_any_duals():
+    # max x + y  s.t.  x + y <= 1, 0 <= x, y <= 1: optimum 1.
+    args = (np.array([1.0, 1.0]), 0.0, np.zeros(2), np.ones(2), [[0, 1]], [[1.0, 1.0]], [-np.inf], [1.0])
+    assert certified_bound(*args, np.array([1.0])) == pytest.approx(1.0, abs=1e-5)
+    for y in (0.0, 0.3, 2.0, -1.0):
+        assert certified_bound(*args, np.array([y])) >= 1.0
