@@ -26,7 +26,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 translations: $(VENV)/.installed
-	$(BIN)/pybabel compile -d web/translations 2>&1 | grep -v "^compiling" || true
+	$(BIN)/pybabel compile -d web/translations
 
 migrate: install translations
 	$(FLASK) db upgrade
