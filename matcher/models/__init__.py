@@ -33,12 +33,12 @@ from .people import (
     organization_categories,
     volunteer_skills,
 )
-from .schedules import Assignment, RunGap, Schedule, SolveRun
+from .schedules import Assignment, Handback, Notification, RunGap, Schedule, SolveRun
 
 __all__ = [
     "Area", "AreaLevel", "Assignment", "AssignmentStatus", "AuditEntry", "AvailabilityException",
     "AvailabilitySlot", "Category", "Certificate", "Demand", "DemandOccurrence", "DemandStatus",
-    "ExceptionKind", "Gender", "LocationKind", "MemberRole", "MemberStatus", "Membership",
+    "ExceptionKind", "Gender", "Handback", "Notification", "LocationKind", "MemberRole", "MemberStatus", "Membership",
     "OrgType", "Organization", "Priority", "Resident", "Role", "RunGap", "RunStatus", "Schedule",
     "ScheduleStatus", "Skill", "SolveRun", "Station", "User", "Volunteer", "category_skills",
     "demand_organizations", "demand_skills", "demand_skills_any", "organization_areas",

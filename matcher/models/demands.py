@@ -106,6 +106,8 @@ class DemandOccurrence(db.Model):
     ends_at: Mapped[datetime]
     status: Mapped[DemandStatus] = mapped_column(str_enum(DemandStatus, "demand_status"), default=DemandStatus.OPEN)
     responsible_organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    # One-time code shown by the community worker or station for check-in and check-out.
+    checkin_code: Mapped[str | None] = mapped_column(String(12))
 
     demand: Mapped[Demand] = relationship(back_populates="occurrences")
     responsible_organization: Mapped[Organization | None] = relationship()

@@ -50,7 +50,11 @@ class SolveRun(db.Model):
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     job_id: Mapped[str | None] = mapped_column(String(80))
     status: Mapped[RunStatus] = mapped_column(str_enum(RunStatus, "run_status"), default=RunStatus.QUEUED)
+    # The schedule's id while this run is queued or running, else NULL: the unique constraint
+    # makes a second simultaneous run of the same schedule impossible, whatever races.
+    active_for: Mapped[int | None] = mapped_column(unique=True)
     repair: Mapped[bool] = mapped_column(default=False)
+    applied_at: Mapped[datetime | None]
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     score: Mapped[float | None]
@@ -101,6 +105,8 @@ class Assignment(db.Model):
     pinned: Mapped[bool] = mapped_column(default=False)
     override_reason: Mapped[str] = mapped_column(String(200), default="")
     decline_reason: Mapped[str] = mapped_column(String(200), default="")
+    offered_at: Mapped[datetime | None]
+    responded_at: Mapped[datetime | None]
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     distance_km: Mapped[float | None]
     checked_in_at: Mapped[datetime | None]
@@ -123,3 +129,32 @@ class Assignment(db.Model):
         UniqueConstraint("occurrence_id", "volunteer_id"),
         CheckConstraint("rating IS NULL OR (rating BETWEEN 1 AND 5)", name="rating_range"),
     )
+
+
+class Handback(db.Model):
+    """An organization handing a dispatched demand occurrence back, with its reason."""
+
+    __tablename__ = "handbacks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurrence_id: Mapped[int] = mapped_column(ForeignKey("demand_occurrences.id", ondelete="CASCADE"), index=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("occurrence_id", "organization_id"),)
+
+
+class Notification(db.Model):
+    """A message for one user (shown in the app; later also sent by SMS/WeChat-style channels)."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(String(500))
+    link: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None]

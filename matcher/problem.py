@@ -1,0 +1,323 @@
+"""Translate between the database and the solver's JSON contract (`linli.instance/1`, `linli.solution/1`).
+
+`build_instance` reads one schedule's area and week and writes the instance the solver reads;
+`apply_solution` writes a solution back as assignments, responsible organizations and gaps.
+Ids in the instance are the database ids with a one-letter prefix: `d<occurrence>`, `v<volunteer>`,
+`o<organization>`, `r<resident>`, so any saved instance can be replayed with `python -m solver`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from . import rules
+from .db import db
+from .models import (
+    Area,
+    AreaLevel,
+    Assignment,
+    AssignmentStatus,
+    AvailabilityException,
+    Certificate,
+    Demand,
+    DemandOccurrence,
+    DemandStatus,
+    ExceptionKind,
+    Membership,
+    MemberStatus,
+    Schedule,
+    ScheduleStatus,
+    Volunteer,
+)
+
+OFFSET = "+08:00"  # the service's local time (Asia/Shanghai, no daylight saving)
+FAMILIAR_WEEKS = 6
+REPAIR_KEEP_PREVIOUS = 200
+# Assignments that hold a volunteer's time.
+HOLDING = (AssignmentStatus.ACCEPTED, AssignmentStatus.CHECKED_IN, AssignmentStatus.COMPLETED)
+# Assignments that belong to a published schedule as it stands.
+STANDING = (AssignmentStatus.OFFERED, *HOLDING)
+
+DEFAULT_WEIGHTS = {
+    "priority": {"urgent": 1000, "high": 400, "normal": 150, "low": 50},
+    "travel_km": 2,
+    "over_preferred_hour": 20,
+    "distinct_volunteer_per_resident": 30,
+    "familiar_bonus": 40,
+    "keep_previous": 0,
+}
+
+
+def stamp(moment: datetime) -> str:
+    """ISO 8601 local time with the service's offset, whole minutes."""
+    return moment.strftime("%Y-%m-%dT%H:%M") + OFFSET
+
+
+def parse_stamp(text: str) -> datetime:
+    """The naive local datetime of an instance time."""
+    return datetime.fromisoformat(text).replace(tzinfo=None)
+
+
+def week_span(week_start: date) -> tuple[datetime, datetime]:
+    """Start and end (exclusive) of a week as local datetimes."""
+    start = datetime.combine(week_start, time())
+    return start, start + timedelta(days=7)
+
+
+def area_ids_within(area: Area) -> list[int]:
+    """Ids of the area and every area below it."""
+    return list(db.session.scalars(select(Area.id).where(Area.path.startswith(area.path))))
+
+
+def merge_windows(windows: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Merge overlapping or touching windows."""
+    merged: list[list[datetime]] = []
+    for start, end in sorted(windows):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(s, e) for s, e in merged]
+
+
+def subtract_windows(windows, holes) -> list[tuple[datetime, datetime]]:
+    """Windows minus holes (both lists of (start, end))."""
+    result = []
+    for start, end in windows:
+        pieces = [(start, end)]
+        for h_start, h_end in holes:
+            next_pieces = []
+            for s, e in pieces:
+                if h_end <= s or h_start >= e:
+                    next_pieces.append((s, e))
+                    continue
+                if s < h_start:
+                    next_pieces.append((s, h_start))
+                if h_end < e:
+                    next_pieces.append((h_end, e))
+            pieces = next_pieces
+        result.extend(pieces)
+    return result
+
+
+def availability(volunteer: Volunteer, week_start: date,
+                 exceptions: list[AvailabilityException]) -> list[tuple[datetime, datetime]]:
+    """The week's free windows: weekly pattern, minus dated absences, plus dated extra time."""
+    windows = []
+    for offset in range(7):
+        day = week_start + timedelta(days=offset)
+        for slot in volunteer.slots:
+            if slot.weekday == day.weekday():
+                windows.append(rules.occurrence_span(day, slot.start_minute, slot.end_minute - slot.start_minute))
+    away = [(e.starts_at, e.ends_at) for e in exceptions if e.kind == ExceptionKind.AWAY]
+    extra = [(e.starts_at, e.ends_at) for e in exceptions if e.kind == ExceptionKind.EXTRA]
+    return merge_windows(subtract_windows(merge_windows(windows), away) + extra)
+
+
+@dataclass
+class SkillValidity:
+    """For certificate skills: the date a volunteer's certificate stops counting (None: never)."""
+
+    held: set[str]
+    expires: dict[str, date | None]
+
+    def holds_on(self, code: str, day: date) -> bool:
+        if code not in self.held:
+            return False
+        until = self.expires.get(code)
+        return until is None or day < until
+
+
+def skill_validity(volunteer: Volunteer, certificates: list[Certificate]) -> SkillValidity:
+    """Which skills count, and until when: certificate skills only with a certificate before it expires."""
+    held, expires = set(), {}
+    by_skill: dict[str, date | None] = {}
+    for cert in certificates:
+        code = cert.skill.code
+        current = by_skill.get(code, date.min)
+        if cert.expires_on is None or current is None:
+            by_skill[code] = None
+        else:
+            by_skill[code] = max(current, cert.expires_on)
+    for skill in volunteer.skills:
+        if not skill.needs_certificate:
+            held.add(skill.code)
+        elif skill.code in by_skill:
+            held.add(skill.code)
+            expires[skill.code] = by_skill[skill.code]
+    for code, until in by_skill.items():  # a certificate implies the skill
+        held.add(code)
+        expires[code] = until
+    return SkillValidity(held, expires)
+
+
+def schedule_occurrences(schedule: Schedule) -> list[DemandOccurrence]:
+    """The occurrences a schedule covers: its area's demands in its week that still need serving."""
+    start, end = week_span(schedule.week_start)
+    return list(db.session.scalars(
+        select(DemandOccurrence).join(Demand)
+        .where(Demand.community_id.in_(area_ids_within(schedule.area)),
+               DemandOccurrence.starts_at >= start, DemandOccurrence.starts_at < end,
+               DemandOccurrence.status.not_in([DemandStatus.CANCELLED, DemandStatus.DRAFT]),
+               Demand.status.not_in([DemandStatus.CANCELLED, DemandStatus.DRAFT]))
+        .options(selectinload(DemandOccurrence.demand).selectinload(Demand.skills),
+                 selectinload(DemandOccurrence.demand).selectinload(Demand.skills_any),
+                 selectinload(DemandOccurrence.demand).selectinload(Demand.organizations))
+        .order_by(DemandOccurrence.starts_at, DemandOccurrence.id)
+    ))
+
+
+def candidate_volunteers(area: Area) -> list[Volunteer]:
+    """Active volunteers of the district who live within their travel range of the area."""
+    district = db.session.get(Area, int(area.path.strip("/").split("/")[0]))
+    vols = db.session.scalars(
+        select(Volunteer).where(Volunteer.active, Volunteer.home_area_id.in_(area_ids_within(district)))
+        .options(selectinload(Volunteer.skills), selectinload(Volunteer.slots))
+        .order_by(Volunteer.id)
+    ).all()
+    if area.level == AreaLevel.DISTRICT:
+        return list(vols)
+    return [v for v in vols
+            if rules.haversine_km(v.lat, v.lon, area.lat, area.lon) <= area.radius_km + v.max_travel_km]
+
+
+def build_instance(schedule: Schedule, *, repair: bool | None = None,
+                   weights: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The solver instance for a schedule (repair mode when it is published)."""
+    repair = schedule.status == ScheduleStatus.PUBLISHED if repair is None else repair
+    start, end = week_span(schedule.week_start)
+    occurrences = schedule_occurrences(schedule)
+    occ_ids = [o.id for o in occurrences]
+    volunteers = candidate_volunteers(schedule.area)
+    vol_ids = [v.id for v in volunteers]
+
+    memberships = defaultdict(list)
+    for vid, oid in db.session.execute(
+        select(Membership.volunteer_id, Membership.organization_id)
+        .where(Membership.status == MemberStatus.APPROVED, Membership.volunteer_id.in_(vol_ids))
+    ):
+        memberships[vid].append(f"o{oid}")
+    certificates = defaultdict(list)
+    for cert in db.session.scalars(select(Certificate).where(Certificate.volunteer_id.in_(vol_ids))
+                                   .options(selectinload(Certificate.skill))):
+        certificates[cert.volunteer_id].append(cert)
+    exceptions = defaultdict(list)
+    for exc in db.session.scalars(select(AvailabilityException).where(
+            AvailabilityException.volunteer_id.in_(vol_ids), AvailabilityException.ends_at > start,
+            AvailabilityException.starts_at < end)):
+        exceptions[exc.volunteer_id].append(exc)
+    commitments = defaultdict(list)
+    for a, occ in db.session.execute(
+        select(Assignment, DemandOccurrence).join(DemandOccurrence).join(Schedule)
+        .where(Assignment.volunteer_id.in_(vol_ids), Assignment.status.in_(HOLDING),
+               Schedule.id != schedule.id, Schedule.status == ScheduleStatus.PUBLISHED,
+               DemandOccurrence.starts_at >= start, DemandOccurrence.starts_at < end)
+        .options(selectinload(DemandOccurrence.demand))
+    ):
+        commitments[a.volunteer_id].append({
+            "start": stamp(occ.starts_at), "end": stamp(occ.ends_at),
+            "location": {"lat": occ.demand.lat, "lon": occ.demand.lon}})
+
+    validity = {v.id: skill_validity(v, certificates[v.id]) for v in volunteers}
+    instance_volunteers = []
+    for v in volunteers:
+        windows = availability(v, schedule.week_start, exceptions[v.id])
+        entry = {
+            "id": f"v{v.id}", "home": {"lat": v.lat, "lon": v.lon},
+            "skills": sorted(validity[v.id].held), "organizations": sorted(memberships[v.id]),
+            "availability": [{"start": stamp(s), "end": stamp(e)} for s, e in windows],
+            "commitments": commitments[v.id],
+            "max_minutes_per_week": v.max_minutes_per_week,
+            "preferred_minutes_per_week": min(v.preferred_minutes_per_week, v.max_minutes_per_week),
+            "max_travel_km": v.max_travel_km,
+        }
+        if v.gender is not None:
+            entry["gender"] = v.gender.value
+        instance_volunteers.append(entry)
+
+    demands, forbidden = [], set()
+    for occ in occurrences:
+        d = occ.demand
+        entry = {
+            "id": f"d{occ.id}", "category": d.category.code if d.category else "other",
+            "location": {"lat": d.lat, "lon": d.lon},
+            "start": stamp(occ.starts_at), "end": stamp(occ.ends_at),
+            "skills": [s.code for s in d.skills], "skills_any": [s.code for s in d.skills_any],
+            "people": d.people, "min_people": d.min_people, "priority": d.priority.value,
+            "organizations": [f"o{o.id}" for o in d.organizations], "one_organization": d.one_organization,
+        }
+        if d.resident_id:
+            entry["resident"] = f"r{d.resident_id}"
+        if d.gender is not None:
+            entry["gender"] = d.gender.value
+        demands.append(entry)
+        # Certificates that lapse before this date: the skill does not count for this occurrence.
+        needed = [s.code for s in d.skills]
+        any_of = [s.code for s in d.skills_any]
+        day = occ.starts_at.date()
+        for v in volunteers:
+            val = validity[v.id]
+            if not val.expires:
+                continue
+            if any(c in val.held and not val.holds_on(c, day) for c in needed) or (
+                any_of and any(c in val.held for c in any_of) and not any(val.holds_on(c, day) for c in any_of)
+            ):
+                forbidden.add((f"d{occ.id}", f"v{v.id}"))
+
+    vol_set = set(vol_ids)
+    own = db.session.scalars(select(Assignment).where(Assignment.occurrence_id.in_(occ_ids))).all()
+    pinned, previous = [], []
+    for a in own:
+        pair = (f"d{a.occurrence_id}", f"v{a.volunteer_id}")
+        if a.volunteer_id not in vol_set:
+            continue
+        if a.status == AssignmentStatus.DECLINED:
+            forbidden.add(pair)
+        elif a.status in HOLDING or a.pinned:
+            pinned.append({"demand": pair[0], "volunteer": pair[1],
+                           "override": bool(a.override_reason) or a.status in HOLDING})
+            forbidden.discard(pair)
+        if repair and a.status in STANDING:
+            previous.append({"demand": pair[0], "volunteer": pair[1]})
+    pinned_pairs = {(p["demand"], p["volunteer"]) for p in pinned}
+
+    familiar = set()
+    residents = {o.demand.resident_id for o in occurrences if o.demand.resident_id}
+    if residents:
+        since = start - timedelta(weeks=FAMILIAR_WEEKS)
+        for rid, vid in db.session.execute(
+            select(Demand.resident_id, Assignment.volunteer_id).join(DemandOccurrence, Demand.occurrences)
+            .join(Assignment, Assignment.occurrence_id == DemandOccurrence.id)
+            .where(Demand.resident_id.in_(residents), Assignment.status == AssignmentStatus.COMPLETED,
+                   DemandOccurrence.starts_at >= since, DemandOccurrence.starts_at < start,
+                   Assignment.volunteer_id.in_(vol_ids))
+        ):
+            familiar.add((f"r{rid}", f"v{vid}"))
+
+    merged_weights = {**DEFAULT_WEIGHTS, **(weights or {})}
+    if repair:
+        merged_weights["keep_previous"] = merged_weights.get("keep_previous") or REPAIR_KEEP_PREVIOUS
+    return {
+        "schema": "linli.instance/1",
+        "name": f"{schedule.area.name} {schedule.week_start.isoformat()}{' repair' if repair else ''}",
+        "week_start": stamp(start),
+        "travel": {"speed_kmh": 25, "detour_factor": 1.3},
+        "weights": merged_weights,
+        "volunteers": instance_volunteers,
+        "demands": demands,
+        "pinned": pinned,
+        "forbidden": [{"demand": d, "volunteer": v} for d, v in sorted(forbidden - pinned_pairs)],
+        "previous": previous,
+        "familiar": [{"resident": r, "volunteer": v} for r, v in sorted(familiar)],
+    }
+
+
+def ref_id(text: str) -> int:
+    """The database id behind an instance id such as 'd42'."""
+    return int(text[1:])
