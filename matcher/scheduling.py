@@ -1,0 +1,267 @@
+"""The coordinator's loop: schedules, solve runs, applying results, publishing.
+
+A solve runs outside any request (an RQ worker or a background thread, see `web/jobs.py`);
+`run_solve(run_id)` is what it executes. Progress is written in short transactions so a page
+can show it live; the result is written in one transaction.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import Counter
+from datetime import date
+from typing import Any
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from solver import solve
+
+from . import problem
+from .db import db
+from .errors import Conflict, DomainError
+from .models import (
+    Area,
+    AreaLevel,
+    Assignment,
+    AssignmentStatus,
+    DemandOccurrence,
+    DemandStatus,
+    RunGap,
+    RunStatus,
+    Schedule,
+    ScheduleStatus,
+    SolveRun,
+    User,
+    utcnow,
+)
+from .operations import record_audit
+
+ACTIVE = (RunStatus.QUEUED, RunStatus.BUILDING, RunStatus.SOLVING)
+DEFAULT_TIME_LIMIT = 30
+PROGRESS_EVERY = 1.0  # seconds between progress writes
+
+
+def get_schedule(area: Area, week_start: date) -> Schedule:
+    """The schedule of an area (township or district) for a week, created on first use."""
+    if area.level == AreaLevel.COMMUNITY:
+        raise DomainError(str(_l("Schedules are made for a township/street or the whole district.")))
+    if week_start.weekday() != 0:
+        raise DomainError(str(_l("A schedule week starts on a Monday.")))
+    schedule = db.session.scalar(select(Schedule).where(Schedule.area_id == area.id,
+                                                        Schedule.week_start == week_start))
+    if schedule is None:
+        schedule = Schedule(area=area, week_start=week_start, status=ScheduleStatus.DRAFT)
+        db.session.add(schedule)
+        db.session.flush()
+    return schedule
+
+
+def start_solve(schedule: Schedule, *, user: User | None, time_limit: int = DEFAULT_TIME_LIMIT,
+                workers: int = 2) -> tuple[SolveRun, bool]:
+    """Queue a solve run; returns (run, created). A run already under way is returned instead."""
+    running = db.session.scalar(select(SolveRun).where(SolveRun.active_for == schedule.id))
+    if running is not None:
+        return running, False
+    run = SolveRun(schedule=schedule, requested_by_id=user.id if user else None, status=RunStatus.QUEUED,
+                   active_for=schedule.id, repair=schedule.status == ScheduleStatus.PUBLISHED,
+                   params={"time_limit": int(time_limit), "workers": int(workers)},
+                   progress={"phase": "queued"}, job_id=f"solve-{schedule.id}")
+    db.session.add(run)
+    try:
+        db.session.flush()
+    except IntegrityError:  # another request queued one at the same moment
+        db.session.rollback()
+        running = db.session.scalar(select(SolveRun).where(SolveRun.active_for == schedule.id))
+        if running is None:
+            raise
+        return running, False
+    record_audit(user, "solve", schedule, run=run.id, repair=run.repair)
+    return run, True
+
+
+def _set_progress(run_id: int, **values: Any) -> None:
+    """Write run fields in their own short transaction (the page polls them)."""
+    db.session.execute(update(SolveRun).where(SolveRun.id == run_id).values(**values))
+    db.session.commit()
+
+
+def run_solve(run_id: int) -> None:
+    """Build the instance, solve, and write the result; the body of a background solve job."""
+    run = db.session.get(SolveRun, run_id)
+    if run is None or run.status not in ACTIVE:
+        return
+    params = dict(run.params or {})
+    started = time.monotonic()
+    try:
+        _set_progress(run_id, status=RunStatus.BUILDING, started_at=utcnow(),
+                      progress={"phase": "building", "elapsed": 0})
+        run = db.session.get(SolveRun, run_id)
+        instance = problem.build_instance(run.schedule, repair=run.repair)
+        _set_progress(run_id, instance=instance, candidates=None)
+        last = [0.0]
+        app = current_app._get_current_object()
+
+        def report(event: dict) -> None:
+            # Called from the solver's own threads: write in a fresh app context and session.
+            now = time.monotonic()
+            if event.get("phase") == "done" or now - last[0] < PROGRESS_EVERY:
+                return
+            last[0] = now
+            status = RunStatus.SOLVING if event.get("phase") == "solving" else RunStatus.BUILDING
+            with app.app_context():
+                _set_progress(run_id, status=status, progress={
+                    "phase": event.get("phase"), "objective": event.get("objective"),
+                    "bound": event.get("bound"), "elapsed": round(now - started, 1)})
+
+        solution = solve(instance, time_limit=params.get("time_limit", DEFAULT_TIME_LIMIT),
+                         workers=params.get("workers", 2), progress=report)
+        run = db.session.get(SolveRun, run_id)
+        record_solution(run, solution, elapsed=time.monotonic() - started)
+        db.session.commit()
+    except Exception as exc:
+        db.session.rollback()
+        _set_progress(run_id, status=RunStatus.FAILED, active_for=None, finished_at=utcnow(),
+                      message=f"{type(exc).__name__}: {exc}"[:2000],
+                      progress={"phase": "failed", "elapsed": round(time.monotonic() - started, 1)})
+        raise
+
+
+def record_solution(run: SolveRun, solution: dict, *, elapsed: float) -> None:
+    """Store a finished run's figures and gaps; apply it at once to a draft schedule."""
+    stats = solution.get("stats") or {}
+    run.solution = solution
+    run.solver_status = solution.get("status")
+    run.score = solution.get("objective")
+    run.bound = solution.get("bound")
+    run.candidates = stats.get("candidates")
+    run.build_seconds = stats.get("build_seconds")
+    run.solve_seconds = stats.get("solve_seconds")
+    run.finished_at = utcnow()
+    run.active_for = None
+    run.progress = {"phase": "done", "objective": run.score, "bound": run.bound, "elapsed": round(elapsed, 1)}
+    if solution.get("status") not in ("OPTIMAL", "FEASIBLE"):
+        run.status = RunStatus.FAILED
+        run.message = solution.get("message") or _conflict_text(solution)
+        return
+    run.status = RunStatus.DONE
+    for gap in solution.get("unfilled", []):
+        db.session.add(RunGap(run=run, occurrence_id=problem.ref_id(gap["demand"]), missing=gap["missing"],
+                              reasons=gap.get("reasons", [])))
+    # Older finished runs of this schedule are superseded by this one.
+    db.session.execute(update(SolveRun).where(SolveRun.schedule_id == run.schedule_id, SolveRun.id != run.id,
+                                              SolveRun.status == RunStatus.DONE)
+                       .values(status=RunStatus.SUPERSEDED))
+    if run.schedule.status == ScheduleStatus.DRAFT:
+        apply_run(run, user=None)
+
+
+def _conflict_text(solution: dict) -> str:
+    conflicts = solution.get("conflicts") or []
+    return "; ".join(f"{c.get('demand')}/{c.get('volunteer')}: {c.get('rule', '')}" for c in conflicts)[:2000]
+
+
+def planned_changes(run: SolveRun) -> dict[str, list[tuple[int, int]]]:
+    """What applying a run would change: pairs (occurrence id, volunteer id) kept, added and removed."""
+    proposed = {(problem.ref_id(a["demand"]), problem.ref_id(a["volunteer"]))
+                for a in (run.solution or {}).get("assignments", [])}
+    current = set(db.session.execute(
+        select(Assignment.occurrence_id, Assignment.volunteer_id)
+        .where(Assignment.schedule_id == run.schedule_id,
+               Assignment.status.in_([AssignmentStatus.PROPOSED, *problem.STANDING]))).tuples())
+    return {"kept": sorted(proposed & current), "added": sorted(proposed - current),
+            "removed": sorted(current - proposed)}
+
+
+def apply_run(run: SolveRun, *, user: User | None) -> dict[str, int]:
+    """Make a finished run's schedule the current one (proposals in a draft, offers once published)."""
+    if run.status != RunStatus.DONE:
+        raise Conflict(str(_l("Only a finished run can be applied.")))
+    if run.applied_at is not None:
+        raise Conflict(str(_l("This run was applied already.")))
+    schedule = run.schedule
+    published = schedule.status == ScheduleStatus.PUBLISHED
+    changes = planned_changes(run)
+    by_pair = {(a.occurrence_id, a.volunteer_id): a for a in db.session.scalars(
+        select(Assignment).where(Assignment.schedule_id == schedule.id))}
+    details = {(problem.ref_id(a["demand"]), problem.ref_id(a["volunteer"])): a
+               for a in run.solution.get("assignments", [])}
+    responsible = {problem.ref_id(r["demand"]): problem.ref_id(r["organization"])
+                   for r in run.solution.get("responsible", [])}
+    for pair in changes["removed"]:
+        a = by_pair[pair]
+        if a.status in problem.HOLDING or a.pinned:
+            continue  # the solver keeps pins; never drop an accepted service
+        db.session.delete(a)
+    now = utcnow()
+    for pair in changes["added"]:
+        info = details[pair]
+        existing = by_pair.get(pair)
+        if existing is not None:  # e.g. a declined pair cannot come back (it is forbidden), but be safe
+            continue
+        db.session.add(Assignment(
+            schedule_id=schedule.id, occurrence_id=pair[0], volunteer_id=pair[1],
+            organization_id=responsible.get(pair[0]),
+            status=AssignmentStatus.OFFERED if published else AssignmentStatus.PROPOSED,
+            offered_at=now if published else None,
+            reasons=info.get("reasons", []), distance_km=info.get("distance_km")))
+    for pair in changes["kept"]:
+        a, info = by_pair[pair], details[pair]
+        a.reasons = info.get("reasons", a.reasons)
+        a.distance_km = info.get("distance_km", a.distance_km)
+        a.organization_id = responsible.get(pair[0], a.organization_id)
+    db.session.flush()
+    occurrences = db.session.scalars(select(DemandOccurrence).where(
+        DemandOccurrence.id.in_(problem.ref_id(d["id"]) for d in run.instance["demands"]))).all()
+    _refresh_occurrence_states(occurrences, responsible)
+    run.applied_at = now
+    record_audit(user, "apply_run", schedule, run=run.id, added=len(changes["added"]),
+                 removed=len(changes["removed"]))
+    return {k: len(v) for k, v in changes.items()}
+
+
+FILLING = (AssignmentStatus.PROPOSED, *problem.STANDING)
+
+
+def _refresh_occurrence_states(occurrences: list[DemandOccurrence], responsible: dict[int, int]) -> None:
+    counts = Counter(db.session.scalars(select(Assignment.occurrence_id).where(
+        Assignment.occurrence_id.in_([o.id for o in occurrences]), Assignment.status.in_(FILLING))))
+    for occ in occurrences:
+        if occ.status in (DemandStatus.DONE, DemandStatus.CANCELLED):
+            continue
+        occ.status = DemandStatus.SCHEDULED if counts[occ.id] >= occ.demand.min_people else DemandStatus.OPEN
+        occ.responsible_organization_id = responsible.get(occ.id)
+
+
+def publish_schedule(schedule: Schedule, *, user: User, version: int | None = None) -> int:
+    """Publish a draft: proposals become offers to the volunteers; returns how many were offered."""
+    if version is not None and version != schedule.version:
+        raise Conflict(str(_l("The schedule changed since you loaded it; reload and try again.")))
+    if schedule.status == ScheduleStatus.PUBLISHED:
+        raise Conflict(str(_l("This schedule is published already.")))
+    if db.session.scalar(select(SolveRun.id).where(SolveRun.active_for == schedule.id)):
+        raise Conflict(str(_l("A solve is still running for this schedule; wait for it to finish.")))
+    now = utcnow()
+    result = db.session.execute(
+        update(Assignment).where(Assignment.schedule_id == schedule.id,
+                                 Assignment.status == AssignmentStatus.PROPOSED)
+        .values(status=AssignmentStatus.OFFERED, offered_at=now, version=Assignment.version + 1))
+    for occ in problem.schedule_occurrences(schedule):
+        if not occ.checkin_code:
+            occ.checkin_code = f"{secrets.randbelow(10**6):06d}"
+    schedule.status = ScheduleStatus.PUBLISHED
+    schedule.published_at = now
+    schedule.published_by_id = user.id
+    record_audit(user, "publish", schedule, offered=result.rowcount)
+    db.session.flush()
+    return result.rowcount
+
+
+def discard_proposals(schedule: Schedule) -> None:
+    """Remove a draft's unpinned proposals (before a fresh solve)."""
+    db.session.execute(delete(Assignment).where(Assignment.schedule_id == schedule.id,
+                                                Assignment.status == AssignmentStatus.PROPOSED,
+                                                Assignment.pinned.is_(False)))

@@ -1,0 +1,85 @@
+"""Solving a township's week from the database, applying it, publishing, repairing."""
+
+import pytest
+from sqlalchemy import func, select
+
+from matcher import problem
+from matcher.demo import load_demo
+from matcher.errors import Conflict
+from matcher.models import (
+    Area,
+    AreaLevel,
+    Assignment,
+    AssignmentStatus,
+    RunStatus,
+    ScheduleStatus,
+    User,
+)
+from matcher.scheduling import apply_run, get_schedule, planned_changes, publish_schedule, run_solve, start_solve
+from solver import validate_solution
+
+
+@pytest.fixture
+def township(app, db, next_monday):
+    load_demo(week_start=next_monday, scale=0.1, seed=11)
+    area = db.session.scalars(select(Area).where(Area.level == AreaLevel.TOWNSHIP).order_by(Area.id)).first()
+    return get_schedule(area, next_monday)
+
+
+def test_instance_from_database_is_valid_for_the_solver(township, db):
+    from solver import parse_instance
+
+    instance = problem.build_instance(township)
+    inst = parse_instance(instance)
+    assert inst.demands and inst.volunteers
+    assert all(d["id"].startswith("d") for d in instance["demands"])
+
+
+def test_solve_apply_publish_and_repair(township, db):
+    admin = db.session.scalar(select(User).where(User.username == "admin"))
+    run, created = start_solve(township, user=admin, time_limit=5)
+    db.session.commit()
+    assert created
+    again, created_again = start_solve(township, user=admin, time_limit=5)
+    assert not created_again and again.id == run.id  # one run at a time per schedule
+    run_solve(run.id)
+    db.session.expire_all()
+    run = db.session.get(type(run), run.id)
+    assert run.status == RunStatus.DONE and run.active_for is None, run.message
+    violations, score = validate_solution(run.instance, run.solution)
+    assert violations == [] and abs(score - run.score) < 0.02
+    proposed = db.session.scalar(select(func.count(Assignment.id)).where(
+        Assignment.schedule_id == township.id, Assignment.status == AssignmentStatus.PROPOSED))
+    assert proposed == len(run.solution["assignments"]) > 0
+    assert len(run.gaps) == len(run.solution["unfilled"])
+
+    offered = publish_schedule(township, user=admin)
+    db.session.commit()
+    assert offered == proposed and township.status == ScheduleStatus.PUBLISHED
+    with pytest.raises(Conflict):
+        publish_schedule(township, user=admin)
+
+    # A volunteer declines one offer and accepts another; the repair keeps the rest.
+    offers = db.session.scalars(select(Assignment).where(Assignment.schedule_id == township.id)
+                                .order_by(Assignment.id)).all()
+    offers[0].status = AssignmentStatus.DECLINED
+    offers[1].status = AssignmentStatus.ACCEPTED
+    db.session.commit()
+    repair, _ = start_solve(township, user=admin, time_limit=5)
+    db.session.commit()
+    run_solve(repair.id)
+    db.session.expire_all()
+    repair = db.session.get(type(repair), repair.id)
+    assert repair.repair and repair.status == RunStatus.DONE
+    changes = planned_changes(repair)
+    declined_pair = (offers[0].occurrence_id, offers[0].volunteer_id)
+    assert declined_pair not in {tuple(p) for p in changes["kept"] + changes["added"]}
+    assert (offers[1].occurrence_id, offers[1].volunteer_id) in {tuple(p) for p in changes["kept"]}
+    assert len(changes["kept"]) >= 0.9 * (offered - 1)
+    counts = apply_run(repair, user=admin)
+    db.session.commit()
+    assert counts["added"] == len(changes["added"])
+    new_offers = db.session.scalars(select(Assignment).where(
+        Assignment.schedule_id == township.id, Assignment.status == AssignmentStatus.OFFERED,
+        Assignment.offered_at.is_not(None))).all()
+    assert len(new_offers) >= counts["added"]
