@@ -134,8 +134,12 @@ class SkillValidity:
         return until is None or day < until
 
 
-def skill_validity(volunteer: Volunteer, certificates: list[Certificate]) -> SkillValidity:
-    """Which skills count, and until when: certificate skills only with a certificate before it expires."""
+def skill_validity(volunteer: Volunteer, certificates: list[Certificate], week_start: date) -> SkillValidity:
+    """Which skills count this week, and until when: a certificate skill only before its certificate expires.
+
+    A certificate that lapsed by the week's start gives nothing; one that lapses during the week
+    keeps its expiry date here so the days after it can be excluded pair by pair.
+    """
     held, expires = set(), {}
     by_skill: dict[str, date | None] = {}
     for cert in certificates:
@@ -154,6 +158,13 @@ def skill_validity(volunteer: Volunteer, certificates: list[Certificate]) -> Ski
     for code, until in by_skill.items():  # a certificate implies the skill
         held.add(code)
         expires[code] = until
+    week_end = week_start + timedelta(days=7)
+    for code, until in list(expires.items()):
+        if until is not None and until <= week_start:
+            held.discard(code)
+            del expires[code]
+        elif until is None or until >= week_end:
+            del expires[code]
     return SkillValidity(held, expires)
 
 
@@ -224,7 +235,8 @@ def build_instance(schedule: Schedule, *, repair: bool | None = None,
             "start": stamp(occ.starts_at), "end": stamp(occ.ends_at),
             "location": {"lat": occ.demand.lat, "lon": occ.demand.lon}})
 
-    validity = {v.id: skill_validity(v, certificates[v.id]) for v in volunteers}
+    validity = {v.id: skill_validity(v, certificates[v.id], schedule.week_start) for v in volunteers}
+    lapsing = [v for v in volunteers if validity[v.id].expires]
     instance_volunteers = []
     for v in volunteers:
         windows = availability(v, schedule.week_start, exceptions[v.id])
@@ -261,10 +273,8 @@ def build_instance(schedule: Schedule, *, repair: bool | None = None,
         needed = [s.code for s in d.skills]
         any_of = [s.code for s in d.skills_any]
         day = occ.starts_at.date()
-        for v in volunteers:
+        for v in lapsing:
             val = validity[v.id]
-            if not val.expires:
-                continue
             if any(c in val.held and not val.holds_on(c, day) for c in needed) or (
                 any_of and any(c in val.held for c in any_of) and not any(val.holds_on(c, day) for c in any_of)
             ):
