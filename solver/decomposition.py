@@ -69,16 +69,19 @@ def find_components(inst: Instance, cands: Candidates) -> list[np.ndarray]:
     return [np.sort(chunk) for chunk in np.split(order, cuts)]
 
 
-def plan_parts(inst: Instance, cands: Candidates, max_pairs: int) -> tuple[list[Part], int]:
+def plan_parts(inst: Instance, cands: Candidates, max_pairs: int,
+               region_pairs: int | None = None) -> tuple[list[Part], int]:
     """Parts to solve: small components packed into groups of at most `max_pairs` pairs, components
-    above `max_pairs` split by region. Returns the parts and the number of components."""
+    above `max_pairs` split into regions of about `region_pairs` (default `max_pairs`) pairs.
+    Returns the parts and the number of components."""
+    region_pairs = region_pairs or max_pairs
     components = sorted(find_components(inst, cands), key=len, reverse=True)
     parts: list[Part] = []
     batch: list[np.ndarray] = []
     batch_size = 0
     for ci, comp in enumerate(components):
         if len(comp) > max_pairs:
-            for region in split_by_region(inst, cands, comp, max_pairs):
+            for region in split_by_region(inst, cands, comp, region_pairs):
                 parts.append(Part(region, False, ci))
             continue
         if batch and batch_size + len(comp) > max_pairs:

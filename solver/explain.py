@@ -106,6 +106,7 @@ def explain_unfilled(inst: Instance, cands: Candidates, pairs: list[tuple[int, i
     for di, vi in pairs:
         minutes[vi] += inst.demands[di].minutes
     positions = cands.by_demand()
+    cache: dict = {}
     out = []
     for di, d in enumerate(inst.demands):
         missing = d.people - len(team[di])
@@ -113,32 +114,40 @@ def explain_unfilled(inst: Instance, cands: Candidates, pairs: list[tuple[int, i
             continue
         mine = positions.get(di)
         if mine is None or len(mine) == 0:
-            reasons = _reasons_without_candidates(inst, cands, di)
+            reasons = _reasons_without_candidates(inst, cands, di, cache)
         else:
             reasons = _reasons_with_candidates(inst, cands, di, mine, team, items, minutes)
         out.append({"demand": d.id, "missing": missing, "reasons": reasons})
     return out
 
 
-def _reasons_without_candidates(inst: Instance, cands: Candidates, di: int) -> list[str]:
-    """Which per-pair rule emptied the candidate list (checked over all volunteers, vectorized)."""
+def _reasons_without_candidates(inst: Instance, cands: Candidates, di: int, cache: dict) -> list[str]:
+    """Which per-pair rule emptied the candidate list (checked over all volunteers, vectorized; the
+    skill, gender and organization masks are shared by demands with the same requirements)."""
     d = inst.demands[di]
     arrays = cands.arrays
-    idx = np.arange(len(inst.volunteers))
-    stages = [
-        ("no_candidate_with_skills", arrays.skills_mask(d.skills, d.skills_any, idx)),
-        ("no_candidate_of_gender", arrays.gender_mask(d.gender, idx)),
-        ("no_candidate_in_organizations", arrays.organization_mask(d.organizations, idx)),
-        ("none_available_then", arrays.availability_mask(d.start, d.end, idx)),
-    ]
-    mask = np.ones(len(idx), dtype=bool)
-    for code, stage in stages:
-        mask &= stage
-        if not mask.any():
-            return [code]
-    km = arrays.range_km(d.lat, d.lon, idx, inst.detour_factor)
-    mask &= km <= arrays.max_km + 1e-6
-    if not mask.any():
+    key = (d.skills, d.skills_any, d.gender, d.organizations)
+    if key not in cache:
+        idx = np.arange(len(inst.volunteers))
+        mask = np.ones(len(idx), dtype=bool)
+        code = None
+        for name, stage in (("no_candidate_with_skills", arrays.skills_mask(d.skills, d.skills_any, idx)),
+                            ("no_candidate_of_gender", arrays.gender_mask(d.gender, idx)),
+                            ("no_candidate_in_organizations", arrays.organization_mask(d.organizations, idx))):
+            mask &= stage
+            if not mask.any():
+                code = name
+                break
+        cache[key] = (code, np.flatnonzero(mask))
+    code, sub = cache[key]
+    if code is not None:
+        return [code]
+    sub = sub[arrays.availability_mask(d.start, d.end, sub)]
+    if len(sub) == 0:
+        return ["none_available_then"]
+    km = arrays.range_km(d.lat, d.lon, sub, inst.detour_factor)
+    sub = sub[km <= arrays.max_km[sub] + 1e-6]
+    if len(sub) == 0:
         return ["none_within_range"]
     reasons = []
     if cands.removed_busy.get(di):
@@ -146,7 +155,7 @@ def _reasons_without_candidates(inst: Instance, cands: Candidates, di: int) -> l
     if cands.removed_hours.get(di):
         reasons.append("weekly_hours_used_up")
     forbidden = {inst.volunteer_index[v] for dd, v in inst.forbidden if dd == d.id}
-    if forbidden & set(np.flatnonzero(mask).tolist()):
+    if forbidden & set(sub.tolist()):
         reasons.append("declined_or_forbidden")
     return reasons or ["candidates_busy_elsewhere"]
 

@@ -72,8 +72,10 @@ def build_greedy(
     cands: Candidates,
     positions: np.ndarray | None = None,
     seed: list[tuple[int, int]] | None = None,
+    fixed: Schedule | None = None,
 ) -> Schedule:
-    """Greedy schedule over the candidate pairs at `positions` (all when None)."""
+    """Greedy schedule over the candidate pairs at `positions` (all when None). `fixed` is a valid
+    schedule kept as it is and completed (used to fill what region-split parts left open)."""
     positions = np.arange(len(cands)) if positions is None else np.sort(positions)
     board = _Board(inst)
     team: dict[int, list[int]] = defaultdict(list)
@@ -85,6 +87,11 @@ def build_greedy(
     for pin in inst.pinned:
         di, vi = inst.demand_index[pin.demand], inst.volunteer_index[pin.volunteer]
         if di in options and any(v == vi for v, _ in options[di]):
+            pinned[di].append(vi)
+            board.book(vi, di)
+            team[di].append(vi)
+    for di, vi in fixed.pairs if fixed else []:
+        if vi not in team[di]:
             pinned[di].append(vi)
             board.book(vi, di)
             team[di].append(vi)

@@ -24,6 +24,7 @@ from solver.validation import check_schedule, score_pairs
 
 SOLUTION_SCHEMA = "linli.solution/1"
 MAX_PART_PAIRS = 60_000  # above this a component is split by region (heuristic, bound by relaxation)
+REGION_PAIRS = 30_000  # target size of one region of a split component (about one district)
 PARALLEL_MIN_PAIRS = 20_000  # below this, extra processes cost more than they save
 SPAWN_SECONDS = 3.0  # rough cost of starting a worker process that imports OR-Tools
 
@@ -79,9 +80,9 @@ def _solve(source, time_limit: float, workers: int, progress: Progress | None, s
     cands = build_candidates(inst)
     seed = [(inst.demand_index[d], inst.volunteer_index[v]) for d, v in sorted(inst.previous)]
     greedy = build_greedy(inst, cands, seed=seed)
-    parts, n_components = plan_parts(inst, cands, MAX_PART_PAIRS)
+    parts, n_components = plan_parts(inst, cands, MAX_PART_PAIRS, min(REGION_PAIRS, MAX_PART_PAIRS))
     build_seconds = time.monotonic() - started
-    reserve = min(5.0, 0.05 * time_limit + 0.02 * len(inst.demands) / 100.0 + 0.1)
+    reserve = 0.1 + 0.03 * time_limit + 0.4 * len(inst.demands) / 1000.0  # explanations and output
     budget = deadline - time.monotonic() - reserve
     _emit(progress, "solving", started, objective=None, bound=None)
     solve_started = time.monotonic()
@@ -106,6 +107,8 @@ def _solve(source, time_limit: float, workers: int, progress: Progress | None, s
             responsible.update(fallback.responsible)
             notes.append("a part had no CP-SAT solution in time; its greedy schedule is used")
     chosen = Schedule(pairs, responsible)
+    if any(not p.exact for p in parts):
+        chosen = _complete_across_regions(inst, cands, chosen)
     if _violations(inst, chosen):
         notes.append("solver schedule failed validation; greedy schedule used")
         chosen = greedy
@@ -122,6 +125,8 @@ def _solve(source, time_limit: float, workers: int, progress: Progress | None, s
         "components": n_components,
         "parts": len(parts),
         "exact_parts": sum(p.exact for p in parts),
+        "part_results": [{"pairs": len(p.positions), "exact": p.exact, "status": r.status,
+                          "seconds": round(r.seconds, 2)} for p, r in zip(parts, results, strict=True)],
         "greedy_objective": round(score_pairs(inst, _id_pairs(inst, greedy.pairs)), 4),
         "build_seconds": round(build_seconds, 3),
         "solve_seconds": round(solve_seconds, 3),
@@ -129,6 +134,15 @@ def _solve(source, time_limit: float, workers: int, progress: Progress | None, s
     }
     _emit(progress, "done", started, status=status, objective=solution["objective"], bound=solution["bound"])
     return solution
+
+
+def _complete_across_regions(inst: Instance, cands: Candidates, schedule: Schedule) -> Schedule:
+    """Regions own their volunteers outright, so demands near a border may stay short although a
+    volunteer of the next region is free; fill them greedily and keep the result if it scores higher."""
+    completed = build_greedy(inst, cands, fixed=schedule)
+    before = score_pairs(inst, _id_pairs(inst, schedule.pairs))
+    after = score_pairs(inst, _id_pairs(inst, completed.pairs))
+    return completed if after > before and not _violations(inst, completed) else schedule
 
 
 def _id_pairs(inst: Instance, pairs) -> list[tuple[str, str]]:
@@ -248,6 +262,8 @@ def solve_shipped_part(payload: dict) -> dict:
                    if d in inst.demand_index}
     hint = Schedule(hint_pairs, responsible)
     left = payload["time_limit"] - (time.monotonic() - started)
+    if payload.get("deadline_unix") is not None:  # the coordinator's wall clock, when on the same host
+        left = min(left, payload["deadline_unix"] - time.time())
     result = solve_part(inst, cands, np.arange(len(cands)), hint, left, payload.get("workers", 1))
     return {
         "status": result.status,
@@ -275,8 +291,9 @@ def _solve_parts_in_processes(inst: Instance, cands: Candidates, parts: list[Par
         vids = {v["id"] for v in sub["volunteers"]}
         payloads.append({
             "instance": sub,
-            "time_limit": max(0.5, usable * min(1.0, pool_size * len(part.positions) / total)),
+            "time_limit": max(0.5, 0.95 * usable * min(1.0, pool_size * len(part.positions) / total)),
             "workers": per_worker,
+            "deadline_unix": time.time() + budget - 0.5,
             "hint": [(d, v) for d, v in greedy_pairs if d in dids and v in vids],
             "hint_responsible": {inst.demands[di].id: o for di, o in greedy.responsible.items()
                                  if inst.demands[di].id in dids},
