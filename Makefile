@@ -48,6 +48,9 @@ test: install-dev translations
 lint: install-dev
 	$(BIN)/ruff check .
 
+worker: migrate
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(BIN)/rq worker --url $${REDIS_URL:-redis://127.0.0.1:6379/0} --path . linli
+
 bench: install-dev
 	$(BIN)/python bench/solver_bench.py
 

@@ -87,3 +87,69 @@ def week_figures(user: User, week_start: date) -> WeekFigures:
         residents=count(Resident),
         pending_members=pending,
     )
+
+
+@dataclass
+class ScheduleFigures:
+    """Coverage and quality figures of a schedule as it stands."""
+
+    wanted: dict[str, int]
+    filled: dict[str, int]
+    occurrences: int
+    short: int
+    travel_km: float
+    volunteers: int
+    max_minutes: int
+    mean_minutes: float
+    over_preferred: int
+    score: float | None
+    bound: float | None
+
+    @property
+    def gap(self) -> float | None:
+        """Relative distance of the last run's score from its proven bound."""
+        if self.score is None or self.bound is None:
+            return None
+        return (self.bound - self.score) / abs(self.bound) if self.bound else self.bound - self.score
+
+    @property
+    def coverage(self) -> float:
+        total = sum(self.wanted.values())
+        return sum(self.filled.values()) / total if total else 0.0
+
+
+def schedule_figures(schedule, occurrences, last_run) -> ScheduleFigures:
+    """Positions wanted and filled by priority, travel, load spread and the last run's score and bound."""
+    from collections import defaultdict
+
+    wanted: dict[str, int] = defaultdict(int)
+    filled: dict[str, int] = defaultdict(int)
+    rows = db.session.execute(
+        select(Assignment.occurrence_id, Assignment.volunteer_id, Assignment.distance_km)
+        .where(Assignment.occurrence_id.in_([o.id for o in occurrences]), Assignment.status.in_(FILLING))
+    ).all()
+    per_occ: dict[int, int] = defaultdict(int)
+    minutes: dict[int, int] = defaultdict(int)
+    by_id = {o.id: o for o in occurrences}
+    for occ_id, vol_id, _dist in rows:
+        per_occ[occ_id] += 1
+        occ = by_id[occ_id]
+        minutes[vol_id] += int((occ.ends_at - occ.starts_at).total_seconds() // 60)
+    short = 0
+    for occ in occurrences:
+        p = occ.demand.priority.value
+        wanted[p] += occ.demand.people
+        filled[p] += min(per_occ[occ.id], occ.demand.people)
+        short += per_occ[occ.id] < occ.demand.people
+    preferred: dict[int, int] = {}
+    if minutes:
+        stmt = select(Volunteer.id, Volunteer.preferred_minutes_per_week).where(Volunteer.id.in_(list(minutes)))
+        preferred = {vid: pref for vid, pref in db.session.execute(stmt).all()}
+    return ScheduleFigures(
+        wanted=dict(wanted), filled=dict(filled), occurrences=len(occurrences), short=short,
+        travel_km=round(sum(r[2] or 0 for r in rows), 1), volunteers=len(minutes),
+        max_minutes=max(minutes.values(), default=0),
+        mean_minutes=round(sum(minutes.values()) / len(minutes), 1) if minutes else 0.0,
+        over_preferred=sum(1 for v, m in minutes.items() if m > preferred.get(v, m)),
+        score=last_run.score if last_run else None, bound=last_run.bound if last_run else None,
+    )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import selectinload
 
 from . import rules
@@ -29,6 +29,7 @@ from .models import (
     DemandOccurrence,
     DemandStatus,
     ExceptionKind,
+    Handback,
     Membership,
     MemberStatus,
     Schedule,
@@ -198,16 +199,59 @@ def candidate_volunteers(area: Area) -> list[Volunteer]:
             if rules.haversine_km(v.lat, v.lon, area.lat, area.lon) <= area.radius_km + v.max_travel_km]
 
 
-def build_instance(schedule: Schedule, *, repair: bool | None = None,
-                   weights: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The solver instance for a schedule (repair mode when it is published)."""
-    repair = schedule.status == ScheduleStatus.PUBLISHED if repair is None else repair
-    start, end = week_span(schedule.week_start)
-    occurrences = schedule_occurrences(schedule)
-    occ_ids = [o.id for o in occurrences]
-    volunteers = candidate_volunteers(schedule.area)
-    vol_ids = [v.id for v in volunteers]
+@dataclass
+class VolunteerFacts:
+    """What the instance needs to know about a set of volunteers for one week, loaded in batches."""
 
+    week_start: date
+    memberships: dict[int, list[str]]
+    validity: dict[int, SkillValidity]
+    exceptions: dict[int, list[AvailabilityException]]
+    commitments: dict[int, list[dict[str, Any]]]
+
+    def entry(self, v: Volunteer) -> dict[str, Any]:
+        """The volunteer as a `linli.instance/1` volunteer."""
+        windows = availability(v, self.week_start, self.exceptions[v.id])
+        entry = {
+            "id": f"v{v.id}", "home": {"lat": v.lat, "lon": v.lon},
+            "skills": sorted(self.validity[v.id].held), "organizations": sorted(self.memberships[v.id]),
+            "availability": [{"start": stamp(s), "end": stamp(e)} for s, e in windows],
+            "commitments": self.commitments[v.id],
+            "max_minutes_per_week": v.max_minutes_per_week,
+            "preferred_minutes_per_week": min(v.preferred_minutes_per_week, v.max_minutes_per_week),
+            "max_travel_km": v.max_travel_km,
+        }
+        if v.gender is not None:
+            entry["gender"] = v.gender.value
+        return entry
+
+    def lapsed_pairs(self, volunteers: list[Volunteer], occ: DemandOccurrence) -> list[tuple[str, str]]:
+        """Pairs excluded because a needed certificate lapses before the occurrence's date."""
+        d, day = occ.demand, occ.starts_at.date()
+        needed = [s.code for s in d.skills]
+        any_of = [s.code for s in d.skills_any]
+        out = []
+        for v in volunteers:
+            val = self.validity[v.id]
+            if not val.expires:
+                continue
+            if any(c in val.held and not val.holds_on(c, day) for c in needed) or (
+                any_of and any(c in val.held for c in any_of) and not any(val.holds_on(c, day) for c in any_of)
+            ):
+                out.append((f"d{occ.id}", f"v{v.id}"))
+        return out
+
+
+def commitment_entry(occ: DemandOccurrence) -> dict[str, Any]:
+    """An occurrence as a fixed commitment of a volunteer."""
+    return {"start": stamp(occ.starts_at), "end": stamp(occ.ends_at),
+            "location": {"lat": occ.demand.lat, "lon": occ.demand.lon}}
+
+
+def load_volunteer_facts(volunteers: list[Volunteer], week_start: date, commitment_filter) -> VolunteerFacts:
+    """Batch-load memberships, certificates, exceptions and commitments (assignments matching the filter)."""
+    start, end = week_span(week_start)
+    vol_ids = [v.id for v in volunteers]
     memberships = defaultdict(list)
     for vid, oid in db.session.execute(
         select(Membership.volunteer_id, Membership.organization_id)
@@ -226,59 +270,70 @@ def build_instance(schedule: Schedule, *, repair: bool | None = None,
     commitments = defaultdict(list)
     for a, occ in db.session.execute(
         select(Assignment, DemandOccurrence).join(DemandOccurrence).join(Schedule)
-        .where(Assignment.volunteer_id.in_(vol_ids), Assignment.status.in_(HOLDING),
-               Schedule.id != schedule.id, Schedule.status == ScheduleStatus.PUBLISHED,
+        .where(Assignment.volunteer_id.in_(vol_ids), commitment_filter,
                DemandOccurrence.starts_at >= start, DemandOccurrence.starts_at < end)
         .options(selectinload(DemandOccurrence.demand))
     ):
-        commitments[a.volunteer_id].append({
-            "start": stamp(occ.starts_at), "end": stamp(occ.ends_at),
-            "location": {"lat": occ.demand.lat, "lon": occ.demand.lon}})
+        commitments[a.volunteer_id].append(commitment_entry(occ))
+    validity = {v.id: skill_validity(v, certificates[v.id], week_start) for v in volunteers}
+    return VolunteerFacts(week_start, memberships, validity, exceptions, commitments)
 
-    validity = {v.id: skill_validity(v, certificates[v.id], schedule.week_start) for v in volunteers}
-    lapsing = [v for v in volunteers if validity[v.id].expires]
-    instance_volunteers = []
-    for v in volunteers:
-        windows = availability(v, schedule.week_start, exceptions[v.id])
-        entry = {
-            "id": f"v{v.id}", "home": {"lat": v.lat, "lon": v.lon},
-            "skills": sorted(validity[v.id].held), "organizations": sorted(memberships[v.id]),
-            "availability": [{"start": stamp(s), "end": stamp(e)} for s, e in windows],
-            "commitments": commitments[v.id],
-            "max_minutes_per_week": v.max_minutes_per_week,
-            "preferred_minutes_per_week": min(v.preferred_minutes_per_week, v.max_minutes_per_week),
-            "max_travel_km": v.max_travel_km,
-        }
-        if v.gender is not None:
-            entry["gender"] = v.gender.value
-        instance_volunteers.append(entry)
 
-    demands, forbidden = [], set()
-    for occ in occurrences:
-        d = occ.demand
-        entry = {
-            "id": f"d{occ.id}", "category": d.category.code if d.category else "other",
-            "location": {"lat": d.lat, "lon": d.lon},
-            "start": stamp(occ.starts_at), "end": stamp(occ.ends_at),
-            "skills": [s.code for s in d.skills], "skills_any": [s.code for s in d.skills_any],
-            "people": d.people, "min_people": d.min_people, "priority": d.priority.value,
-            "organizations": [f"o{o.id}" for o in d.organizations], "one_organization": d.one_organization,
-        }
-        if d.resident_id:
-            entry["resident"] = f"r{d.resident_id}"
-        if d.gender is not None:
-            entry["gender"] = d.gender.value
-        demands.append(entry)
-        # Certificates that lapse before this date: the skill does not count for this occurrence.
-        needed = [s.code for s in d.skills]
-        any_of = [s.code for s in d.skills_any]
-        day = occ.starts_at.date()
-        for v in lapsing:
-            val = validity[v.id]
-            if any(c in val.held and not val.holds_on(c, day) for c in needed) or (
-                any_of and any(c in val.held for c in any_of) and not any(val.holds_on(c, day) for c in any_of)
-            ):
-                forbidden.add((f"d{occ.id}", f"v{v.id}"))
+def demand_entry(occ: DemandOccurrence) -> dict[str, Any]:
+    """An occurrence as a `linli.instance/1` demand."""
+    d = occ.demand
+    entry = {
+        "id": f"d{occ.id}", "category": d.category.code if d.category else "other",
+        "location": {"lat": d.lat, "lon": d.lon},
+        "start": stamp(occ.starts_at), "end": stamp(occ.ends_at),
+        "skills": [s.code for s in d.skills], "skills_any": [s.code for s in d.skills_any],
+        "people": d.people, "min_people": d.min_people, "priority": d.priority.value,
+        "organizations": [f"o{o.id}" for o in d.organizations], "one_organization": d.one_organization,
+    }
+    if d.resident_id:
+        entry["resident"] = f"r{d.resident_id}"
+    if d.gender is not None:
+        entry["gender"] = d.gender.value
+    return entry
+
+
+def handback_pairs(occurrences: list[DemandOccurrence], facts: VolunteerFacts,
+                   volunteers: list[Volunteer]) -> set[tuple[str, str]]:
+    """Pairs excluded because the volunteer's organization handed that occurrence back.
+
+    A volunteer who is also a member of another organization that did not hand it back stays eligible.
+    """
+    rows = db.session.execute(select(Handback.occurrence_id, Handback.organization_id).where(
+        Handback.occurrence_id.in_([o.id for o in occurrences]))).all()
+    returned = defaultdict(set)
+    for occ_id, org_id in rows:
+        returned[occ_id].add(f"o{org_id}")
+    out = set()
+    for occ_id, orgs in returned.items():
+        for v in volunteers:
+            mine = set(facts.memberships[v.id])
+            if mine and mine <= orgs:
+                out.add((f"d{occ_id}", f"v{v.id}"))
+    return out
+
+
+def build_instance(schedule: Schedule, *, repair: bool | None = None,
+                   weights: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The solver instance for a schedule (repair mode when it is published)."""
+    repair = schedule.status == ScheduleStatus.PUBLISHED if repair is None else repair
+    start, _end = week_span(schedule.week_start)
+    occurrences = schedule_occurrences(schedule)
+    occ_ids = [o.id for o in occurrences]
+    volunteers = candidate_volunteers(schedule.area)
+    vol_ids = [v.id for v in volunteers]
+    # Other areas' published, accepted services are fixed commitments.
+    facts = load_volunteer_facts(volunteers, schedule.week_start, and_(
+        Assignment.status.in_(HOLDING), Schedule.id != schedule.id, Schedule.status == ScheduleStatus.PUBLISHED))
+    instance_volunteers = [facts.entry(v) for v in volunteers]
+    demands = [demand_entry(occ) for occ in occurrences]
+    lapsing = [v for v in volunteers if facts.validity[v.id].expires]
+    forbidden = {pair for occ in occurrences for pair in facts.lapsed_pairs(lapsing, occ)}
+    forbidden |= handback_pairs(occurrences, facts, volunteers)
 
     vol_set = set(vol_ids)
     own = db.session.scalars(select(Assignment).where(Assignment.occurrence_id.in_(occ_ids))).all()

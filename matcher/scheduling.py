@@ -15,14 +15,14 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from solver import solve
 
 from . import problem
 from .db import db
-from .errors import Conflict, DomainError
+from .errors import Conflict, DomainError, ValidationError
 from .models import (
     Area,
     AreaLevel,
@@ -265,3 +265,95 @@ def discard_proposals(schedule: Schedule) -> None:
     db.session.execute(delete(Assignment).where(Assignment.schedule_id == schedule.id,
                                                 Assignment.status == AssignmentStatus.PROPOSED,
                                                 Assignment.pinned.is_(False)))
+
+
+RULE_LABELS = {
+    1: _l("lacks a required skill or valid certificate"), 2: _l("gender does not match"),
+    3: _l("not a member of the required organization"), 4: _l("not available at that time"),
+    5: _l("lives beyond their travel range"), 6: _l("declined it or their organization handed it back"),
+    7: _l("busy with another service then (including travel)"), 8: _l("weekly hours would be exceeded"),
+}
+
+
+def _editable(schedule: Schedule) -> None:
+    if db.session.scalar(select(SolveRun.id).where(SolveRun.active_for == schedule.id)):
+        raise Conflict(str(_l("A solve is running for this schedule; wait for it to finish.")))
+
+
+def assign_by_hand(schedule: Schedule, occurrence: DemandOccurrence, volunteer, *, user: User,
+                   override_reason: str = "", ignore_assignment_id: int | None = None) -> Assignment:
+    """Put a volunteer on an occurrence as a pinned coordinator decision, checked against the hard rules.
+
+    A broken rule refuses the change unless the coordinator gives an override reason, which is
+    recorded; the pair then becomes a pin with `override`.
+    """
+    from .eligibility import assess
+
+    _editable(schedule)
+    if occurrence.id not in {o.id for o in problem.schedule_occurrences(schedule)}:
+        raise DomainError(str(_l("This demand is not part of the schedule.")))
+    existing = db.session.scalar(select(Assignment).where(Assignment.occurrence_id == occurrence.id,
+                                                          Assignment.volunteer_id == volunteer.id))
+    if existing is not None and existing.status != AssignmentStatus.DECLINED:
+        raise Conflict(str(_l("This volunteer is on this demand already.")))
+    filled = db.session.scalar(select(func.count(Assignment.id)).where(
+        Assignment.occurrence_id == occurrence.id, Assignment.status.in_(FILLING)))
+    if filled >= occurrence.demand.people:
+        raise Conflict(str(_l("This demand has all the people it needs.")))
+    broken = assess(occurrence, [volunteer], ignore_assignment_id=ignore_assignment_id)[0].broken
+    override_reason = (override_reason or "").strip()[:200]
+    if broken and not override_reason:
+        raise ValidationError({"volunteer": "; ".join(str(RULE_LABELS[r]) for r in broken)})
+    if existing is not None:  # a declined pair brought back by an override
+        db.session.delete(existing)
+        db.session.flush()
+    published = schedule.status == ScheduleStatus.PUBLISHED
+    assignment = Assignment(
+        schedule_id=schedule.id, occurrence_id=occurrence.id, volunteer_id=volunteer.id, pinned=True,
+        override_reason=override_reason if broken else "", reasons=["pinned"],
+        status=AssignmentStatus.OFFERED if published else AssignmentStatus.PROPOSED,
+        offered_at=utcnow() if published else None,
+        distance_km=round(problem.rules.haversine_km(volunteer.lat, volunteer.lon, occurrence.demand.lat,
+                                                      occurrence.demand.lon) * 1.3, 2))
+    db.session.add(assignment)
+    db.session.flush()
+    _refresh_occurrence_states([occurrence], {occurrence.id: occurrence.responsible_organization_id})
+    record_audit(user, "assign", assignment, occurrence=occurrence.id, volunteer=volunteer.id,
+                 override=bool(broken), rules=broken)
+    return assignment
+
+
+def remove_assignment(assignment: Assignment, *, user: User, version: int | None = None) -> None:
+    """Take a proposed or offered assignment out of the schedule (accepted services stay)."""
+    _editable(assignment.schedule)
+    if version is not None and version != assignment.version:
+        raise Conflict(str(_l("This assignment changed since you loaded it; reload and try again.")))
+    if assignment.status not in (AssignmentStatus.PROPOSED, AssignmentStatus.OFFERED):
+        raise Conflict(str(_l("Only proposed or offered assignments can be removed.")))
+    occurrence = assignment.occurrence
+    record_audit(user, "remove", assignment, occurrence=occurrence.id, volunteer=assignment.volunteer_id)
+    db.session.delete(assignment)
+    db.session.flush()
+    _refresh_occurrence_states([occurrence], {occurrence.id: occurrence.responsible_organization_id})
+
+
+def set_pinned(assignment: Assignment, pinned: bool, *, user: User, version: int | None = None) -> None:
+    """Pin an assignment so later solves keep it, or release the pin."""
+    _editable(assignment.schedule)
+    if version is not None and version != assignment.version:
+        raise Conflict(str(_l("This assignment changed since you loaded it; reload and try again.")))
+    assignment.pinned = pinned
+    record_audit(user, "pin" if pinned else "unpin", assignment)
+    db.session.flush()
+
+
+def move_assignment(assignment: Assignment, target: DemandOccurrence, *, user: User,
+                    override_reason: str = "") -> Assignment:
+    """Move a volunteer from one occurrence to another in the same schedule, checked at once."""
+    if assignment.status not in (AssignmentStatus.PROPOSED, AssignmentStatus.OFFERED):
+        raise Conflict(str(_l("Only proposed or offered assignments can be moved.")))
+    schedule, volunteer = assignment.schedule, assignment.volunteer
+    moved = assign_by_hand(schedule, target, volunteer, user=user, override_reason=override_reason,
+                           ignore_assignment_id=assignment.id)
+    remove_assignment(assignment, user=user)
+    return moved

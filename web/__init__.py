@@ -77,9 +77,9 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """One blueprint per feature."""
-    from . import admin, auth, directory, health, main
+    from . import admin, auth, directory, health, main, schedule
 
-    for module in (auth, main, directory, admin, health):
+    for module in (auth, main, directory, admin, schedule, health):
         app.register_blueprint(module.bp)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Flask
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
@@ -31,6 +33,23 @@ LABELS = {
     "F": _l("Female"), "M": _l("Male"),
 }
 
+# Why a volunteer was chosen, and why a demand was left short (the solver's codes).
+REASONS = {
+    "pinned": _l("set by the coordinator"), "override": _l("rule override recorded"),
+    "kept_from_previous": _l("kept from the published schedule"), "familiar": _l("knows the resident"),
+    "same_volunteer_for_resident": _l("same volunteer for this resident"), "skills_match": _l("has the skills"),
+    "organization_team": _l("from the responsible organization"), "nearest_free": _l("nearest free volunteer"),
+    "no_candidate_with_skills": _l("nobody with the skills"), "no_candidate_of_gender": _l("nobody of the gender asked"),
+    "no_candidate_in_organizations": _l("nobody in the organizations asked"),
+    "none_available_then": _l("nobody free then"), "none_within_range": _l("nobody within travel range"),
+    "candidates_busy_elsewhere": _l("candidates busy elsewhere"), "weekly_hours_used_up": _l("weekly hours used up"),
+    "below_minimum_team": _l("not enough people for the minimum team"),
+    "lower_priority_than_competing_demands": _l("more urgent demands came first"),
+    "declined_or_forbidden": _l("declined or handed back"),
+    "no_single_organization_team": _l("no single organization can field the team"),
+    "not_worth_travel_or_overtime": _l("only far or overtime volunteers left"),
+}
+
 WEEKDAYS = [_l("Mon"), _l("Tue"), _l("Wed"), _l("Thu"), _l("Fri"), _l("Sat"), _l("Sun")]
 
 
@@ -58,6 +77,8 @@ def register_template_helpers(app: Flask) -> None:
     """Expose the helpers to Jinja."""
     app.jinja_env.globals["current_language"] = current_language
     app.jinja_env.filters["label"] = label
+    app.jinja_env.filters["reason"] = lambda code: str(REASONS.get(code, code))
+    app.jinja_env.globals["timedelta"] = timedelta
     app.jinja_env.filters["local_name"] = local_name
     app.jinja_env.filters["mask_phone"] = rules.mask_phone
     app.jinja_env.filters["hhmm"] = rules.format_minutes

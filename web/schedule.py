@@ -1,0 +1,397 @@
+"""The coordinator's schedule: solve a week in the background, review, adjust, publish, repair.
+
+Coordinators (and administrators) reach schedules of areas within their scope: a township's
+coordinator the township's, a district coordinator the district's and every township's.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from matcher import problem, rules
+from matcher.access import user_area
+from matcher.db import db
+from matcher.eligibility import ranked_candidates
+from matcher.errors import NotFound, ValidationError
+from matcher.figures import schedule_figures
+from matcher.models import (
+    Area,
+    AreaLevel,
+    Assignment,
+    AssignmentStatus,
+    Category,
+    DemandOccurrence,
+    Organization,
+    Priority,
+    Role,
+    RunGap,
+    RunStatus,
+    Schedule,
+    SolveRun,
+    Volunteer,
+)
+from matcher.scheduling import (
+    ACTIVE,
+    FILLING,
+    RULE_LABELS,
+    apply_run,
+    assign_by_hand,
+    get_schedule,
+    move_assignment,
+    planned_changes,
+    publish_schedule,
+    remove_assignment,
+    set_pinned,
+    start_solve,
+)
+
+from .auth import roles_required
+from .jobs import enqueue_solve
+
+bp = Blueprint("schedule", __name__)
+COORDINATING = (Role.ADMIN, Role.COORDINATOR)
+
+
+def schedulable_areas() -> list[Area]:
+    """Areas the user may schedule: their own (if not a community) and the townships below it."""
+    if current_user.role == Role.ADMIN:
+        return list(db.session.scalars(select(Area).where(Area.level != AreaLevel.COMMUNITY)
+                                       .order_by(Area.path)))
+    area = user_area(current_user)
+    if area is None:
+        return []
+    return list(db.session.scalars(select(Area).where(Area.path.startswith(area.path),
+                                                      Area.level != AreaLevel.COMMUNITY).order_by(Area.path)))
+
+
+def load_schedule(schedule_id: int) -> Schedule:
+    """A schedule within the user's scope, else 404."""
+    schedule = db.session.get(Schedule, schedule_id)
+    if schedule is None or schedule.area_id not in {a.id for a in schedulable_areas()}:
+        raise NotFound(_("No such schedule."))
+    return schedule
+
+
+def load_run(run_id: int) -> SolveRun:
+    run = db.session.get(SolveRun, run_id)
+    if run is None:
+        raise NotFound(_("No such run."))
+    load_schedule(run.schedule_id)
+    return run
+
+
+def coming_monday() -> date:
+    return rules.week_monday(date.today()) + timedelta(days=7)
+
+
+@bp.route("/schedules")
+@roles_required(*COORDINATING)
+def index():
+    """Pick an area and a week; the schedules in scope with their state."""
+    areas = schedulable_areas()
+    schedules = db.session.scalars(
+        select(Schedule).where(Schedule.area_id.in_([a.id for a in areas]))
+        .options(selectinload(Schedule.area), selectinload(Schedule.runs))
+        .order_by(Schedule.week_start.desc(), Schedule.id)).all()
+    return render_template("schedule/index.html", areas=areas, schedules=schedules, week=coming_monday())
+
+
+@bp.route("/schedules/open")
+@roles_required(*COORDINATING)
+def open_schedule():
+    """Open (creating on first use) the schedule of an area and week."""
+    areas = {a.id: a for a in schedulable_areas()}
+    area = areas.get(request.args.get("area", type=int) or 0)
+    if area is None:
+        raise NotFound(_("No such area in your scope."))
+    try:
+        week = rules.week_monday(date.fromisoformat(request.args.get("week", "")))
+    except ValueError:
+        raise ValidationError({"week": _("Enter a date as YYYY-MM-DD.")}) from None
+    schedule = get_schedule(area, week)
+    db.session.commit()
+    return redirect(url_for("schedule.view", schedule_id=schedule.id))
+
+
+def _latest_run(schedule: Schedule) -> SolveRun | None:
+    return db.session.scalar(select(SolveRun).where(SolveRun.schedule_id == schedule.id)
+                             .order_by(SolveRun.id.desc()).limit(1))
+
+
+def _grid_rows(schedule: Schedule, occurrences: list[DemandOccurrence]):
+    """Rows of the week grid: townships for a district schedule, communities for a township's."""
+    def row_area(occ):
+        community = occ.demand.community
+        return community.parent if schedule.area.level == AreaLevel.DISTRICT else community
+
+    cells: dict[int, dict[int, list]] = defaultdict(lambda: defaultdict(list))
+    names: dict[int, str] = {}
+    for occ in occurrences:
+        area = row_area(occ)
+        names[area.id] = area.name
+        cells[area.id][occ.starts_at.weekday()].append(occ)
+    return [(names[a], cells[a]) for a in sorted(names, key=lambda a: names[a])]
+
+
+def _filtered(occurrences: list[DemandOccurrence], args) -> list[DemandOccurrence]:
+    category, priority, org = args.get("category"), args.get("priority"), args.get("organization", type=int)
+    out = []
+    for occ in occurrences:
+        d = occ.demand
+        if category and (d.category is None or d.category.code != category):
+            continue
+        if priority and d.priority.value != priority:
+            continue
+        if org and occ.responsible_organization_id != org and org not in {o.id for o in d.organizations}:
+            continue
+        out.append(occ)
+    return out
+
+
+@bp.route("/schedules/<int:schedule_id>")
+@roles_required(*COORDINATING)
+def view(schedule_id: int):
+    """Review a schedule: progress of a run, coverage figures, week grid, gaps with reasons, map."""
+    schedule = load_schedule(schedule_id)
+    occurrences = problem.schedule_occurrences(schedule)
+    run = _latest_run(schedule)
+    finished = db.session.scalar(select(SolveRun).where(
+        SolveRun.schedule_id == schedule.id, SolveRun.status.in_([RunStatus.DONE, RunStatus.SUPERSEDED]))
+        .order_by(SolveRun.id.desc()).limit(1))
+    figures = schedule_figures(schedule, occurrences, finished)
+    counts = defaultdict(int)
+    assignments = db.session.scalars(select(Assignment).where(
+        Assignment.occurrence_id.in_([o.id for o in occurrences]), Assignment.status.in_(FILLING))
+        .options(selectinload(Assignment.volunteer))).all()
+    for a in assignments:
+        counts[a.occurrence_id] += 1
+    shown = _filtered(occurrences, request.args)
+    gaps = []
+    if finished is not None:
+        reasons = {g.occurrence_id: g.reasons for g in finished.gaps}
+        gaps = [(occ, occ.demand.people - counts[occ.id], reasons.get(occ.id, []))
+                for occ in shown if counts[occ.id] < occ.demand.people]
+        gaps.sort(key=lambda g: (list(Priority).index(g[0].demand.priority), g[0].starts_at))
+    changes = None
+    if run is not None and run.repair and run.status == RunStatus.DONE and run.applied_at is None:
+        changes = planned_changes(run)
+    return render_template(
+        "schedule/view.html", schedule=schedule, run=run, figures=figures, counts=counts, gaps=gaps,
+        rows=_grid_rows(schedule, shown), changes=changes, active=run is not None and run.status in ACTIVE,
+        map_svg=_map(occurrences, assignments, counts),
+        categories=db.session.scalars(select(Category).order_by(Category.id)).all(),
+        organizations=db.session.scalars(select(Organization).where(Organization.id.in_(
+            {o.responsible_organization_id for o in occurrences if o.responsible_organization_id}))).all(),
+        priorities=list(Priority), filters=request.args, rule_labels=RULE_LABELS, shown=len(shown),
+    )
+
+
+def _map(occurrences, assignments, counts, width: int = 640, height: int = 420) -> dict:
+    """Points and lines for an SVG map drawn from the service's own data (no tile server)."""
+    pts = [(o.demand.lat, o.demand.lon) for o in occurrences] + [(a.volunteer.lat, a.volunteer.lon)
+                                                                  for a in assignments]
+    if not pts:
+        return {"width": width, "height": height, "demands": [], "lines": []}
+    lat0, lat1 = min(p[0] for p in pts), max(p[0] for p in pts)
+    lon0, lon1 = min(p[1] for p in pts), max(p[1] for p in pts)
+    span_lat, span_lon = max(lat1 - lat0, 1e-3), max(lon1 - lon0, 1e-3)
+
+    def xy(lat, lon):
+        return (round(10 + (lon - lon0) / span_lon * (width - 20), 1),
+                round(height - 10 - (lat - lat0) / span_lat * (height - 20), 1))
+
+    by_occ = {o.id: o for o in occurrences}
+    demands = []
+    for o in occurrences:
+        x, y = xy(o.demand.lat, o.demand.lon)
+        state = "full" if counts[o.id] >= o.demand.people else ("part" if counts[o.id] else "empty")
+        demands.append({"x": x, "y": y, "state": state, "title": f"{o.demand.title} {o.starts_at:%m-%d %H:%M}"})
+    lines = []
+    for a in assignments:
+        o = by_occ[a.occurrence_id]
+        x1, y1 = xy(a.volunteer.lat, a.volunteer.lon)
+        x2, y2 = xy(o.demand.lat, o.demand.lon)
+        lines.append({"x1": x1, "y1": y1, "x2": x2, "y2": y2})
+    return {"width": width, "height": height, "demands": demands, "lines": lines}
+
+
+@bp.route("/schedules/<int:schedule_id>/solve", methods=["POST"])
+@roles_required(*COORDINATING)
+def solve(schedule_id: int):
+    """Start a solve (repair mode once published) as a background job; one at a time per schedule."""
+    schedule = load_schedule(schedule_id)
+    time_limit = request.form.get("time_limit", type=int) or current_app.config.get("SOLVE_TIME_LIMIT", 30)
+    time_limit = max(5, min(time_limit, 600))
+    run, created = start_solve(schedule, user=current_user, time_limit=time_limit,
+                               workers=current_app.config.get("SOLVE_WORKERS", 2))
+    db.session.commit()
+    if created:
+        enqueue_solve(run)
+        flash(_("The solver is working on it; this page shows its progress."), "info")
+    else:
+        flash(_("A solve of this schedule is already under way."), "info")
+    return redirect(url_for("schedule.view", schedule_id=schedule.id))
+
+
+@bp.route("/runs/<int:run_id>.json")
+@roles_required(*COORDINATING)
+def run_status(run_id: int):
+    """The run's state for the progress panel (polled without reloading)."""
+    run = load_run(run_id)
+    return {"id": run.id, "status": run.status.value, "active": run.status in ACTIVE,
+            "progress": run.progress or {}, "score": run.score, "bound": run.bound, "message": run.message}
+
+
+@bp.route("/runs/<int:run_id>/instance.json")
+@roles_required(*COORDINATING)
+def run_instance(run_id: int):
+    """Download the run's saved instance (replay with `python -m solver solve`)."""
+    run = load_run(run_id)
+    if run.instance is None:
+        abort(404)
+    return _download(run.instance, f"linli-run-{run.id}-instance.json")
+
+
+@bp.route("/runs/<int:run_id>/solution.json")
+@roles_required(*COORDINATING)
+def run_solution(run_id: int):
+    """Download the run's solution."""
+    run = load_run(run_id)
+    if run.solution is None:
+        abort(404)
+    return _download(run.solution, f"linli-run-{run.id}-solution.json")
+
+
+def _download(document: dict, filename: str):
+    response = current_app.response_class(
+        current_app.json.dumps(document), mimetype="application/json")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@bp.route("/runs/<int:run_id>/apply", methods=["POST"])
+@roles_required(*COORDINATING)
+def apply(run_id: int):
+    """Apply a finished repair run after reviewing what it changes."""
+    run = load_run(run_id)
+    counts = apply_run(run, user=current_user)
+    db.session.commit()
+    flash(_("Applied: %(a)d added, %(r)d removed, %(k)d kept.", a=counts["added"], r=counts["removed"],
+            k=counts["kept"]), "success")
+    return redirect(url_for("schedule.view", schedule_id=run.schedule_id))
+
+
+@bp.route("/schedules/<int:schedule_id>/publish", methods=["POST"])
+@roles_required(*COORDINATING)
+def publish(schedule_id: int):
+    """Publish the draft: every proposal becomes an offer to its volunteer."""
+    schedule = load_schedule(schedule_id)
+    offered = publish_schedule(schedule, user=current_user, version=request.form.get("version", type=int))
+    db.session.commit()
+    flash(_("Published: %(n)d offers sent to volunteers.", n=offered), "success")
+    return redirect(url_for("schedule.view", schedule_id=schedule.id))
+
+
+def _occurrence_in(schedule: Schedule, occurrence_id: int) -> DemandOccurrence:
+    occ = db.session.get(DemandOccurrence, occurrence_id)
+    if occ is None or occ.id not in {o.id for o in problem.schedule_occurrences(schedule)}:
+        raise NotFound(_("No such demand in this schedule."))
+    return occ
+
+
+@bp.route("/schedules/<int:schedule_id>/occurrences/<int:occurrence_id>", methods=["GET", "POST"])
+@roles_required(*COORDINATING)
+def occurrence(schedule_id: int, occurrence_id: int):
+    """One demand occurrence: who is on it and why, ranked candidates, assign by hand (with override)."""
+    schedule = load_schedule(schedule_id)
+    occ = _occurrence_in(schedule, occurrence_id)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        volunteer = db.session.get(Volunteer, request.form.get("volunteer", type=int) or 0)
+        try:
+            if volunteer is None:
+                raise ValidationError({"volunteer": _("Choose a volunteer.")})
+            assign_by_hand(schedule, occ, volunteer, user=current_user,
+                           override_reason=request.form.get("override_reason", ""))
+        except ValidationError as exc:
+            db.session.rollback()
+            errors = exc.errors
+        else:
+            db.session.commit()
+            flash(_("%(name)s assigned.", name=volunteer.real_name), "success")
+            return redirect(url_for("schedule.occurrence", schedule_id=schedule.id, occurrence_id=occ.id))
+    assignments = db.session.scalars(select(Assignment).where(Assignment.occurrence_id == occ.id)
+                                     .options(selectinload(Assignment.volunteer))
+                                     .order_by(Assignment.id)).all()
+    on_it = {a.volunteer_id for a in assignments if a.status != AssignmentStatus.DECLINED}
+    candidates = ranked_candidates(occ, exclude=on_it)[:40]
+    gap = None
+    run = _latest_run(schedule)
+    if run is not None:
+        gap = db.session.scalar(select(RunGap).where(RunGap.run_id == run.id, RunGap.occurrence_id == occ.id))
+    others = [o for o in problem.schedule_occurrences(schedule) if o.id != occ.id and
+              abs((o.starts_at - occ.starts_at).days) <= 1][:60]
+    return render_template("schedule/occurrence.html", schedule=schedule, occ=occ, assignments=assignments,
+                           candidates=candidates, rule_labels=RULE_LABELS, errors=errors, gap=gap,
+                           others=others), 400 if errors else 200
+
+
+def _assignment_in_scope(assignment_id: int) -> Assignment:
+    a = db.session.get(Assignment, assignment_id)
+    if a is None or a.schedule_id is None:
+        raise NotFound(_("No such assignment."))
+    load_schedule(a.schedule_id)
+    return a
+
+
+def _back(a: Assignment):
+    return redirect(url_for("schedule.occurrence", schedule_id=a.schedule_id, occurrence_id=a.occurrence_id))
+
+
+@bp.route("/assignments/<int:assignment_id>/pin", methods=["POST"])
+@roles_required(*COORDINATING)
+def pin(assignment_id: int):
+    """Pin or unpin an assignment."""
+    a = _assignment_in_scope(assignment_id)
+    set_pinned(a, request.form.get("pinned") == "1", user=current_user,
+               version=request.form.get("version", type=int))
+    db.session.commit()
+    return _back(a)
+
+
+@bp.route("/assignments/<int:assignment_id>/remove", methods=["POST"])
+@roles_required(*COORDINATING)
+def remove(assignment_id: int):
+    """Remove a proposed or offered assignment."""
+    a = _assignment_in_scope(assignment_id)
+    back = _back(a)
+    remove_assignment(a, user=current_user, version=request.form.get("version", type=int))
+    db.session.commit()
+    flash(_("Assignment removed."), "info")
+    return back
+
+
+@bp.route("/assignments/<int:assignment_id>/move", methods=["POST"])
+@roles_required(*COORDINATING)
+def move(assignment_id: int):
+    """Move the volunteer to another occurrence of the same schedule (checked against the rules)."""
+    a = _assignment_in_scope(assignment_id)
+    target = _occurrence_in(a.schedule, request.form.get("target", type=int) or 0)
+    try:
+        moved = move_assignment(a, target, user=current_user,
+                                override_reason=request.form.get("override_reason", ""))
+    except ValidationError as exc:
+        db.session.rollback()
+        flash(_("Cannot move: %(why)s", why=exc.errors.get("volunteer", exc.message)), "error")
+        return _back(a)
+    db.session.commit()
+    flash(_("Moved."), "success")
+    return _back(moved)
+
