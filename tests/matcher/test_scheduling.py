@@ -15,7 +15,14 @@ from matcher.models import (
     ScheduleStatus,
     User,
 )
-from matcher.scheduling import apply_run, get_schedule, planned_changes, publish_schedule, run_solve, start_solve
+from matcher.scheduling import (
+    apply_run,
+    get_schedule,
+    planned_changes,
+    publish_schedule,
+    run_solve,
+    start_solve,
+)
 from solver import validate_solution
 
 

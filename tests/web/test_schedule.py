@@ -91,9 +91,8 @@ def test_assign_by_hand_checks_rules_and_needs_a_reason_to_override(client, db, 
 
 
 def test_township_coordinator_cannot_open_another_townships_schedule(client, db, demo, next_monday):
-    from matcher.scheduling import get_schedule
-
     from matcher.models import User
+    from matcher.scheduling import get_schedule
 
     towns = db.session.scalars(select(Area).where(Area.level == AreaLevel.TOWNSHIP).order_by(Area.id)).all()
     username = next(login[1] for login in demo.logins if login[0] == "coordinator" and login[1] != "coord")
