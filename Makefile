@@ -33,6 +33,7 @@ migrate: install translations
 
 demo: migrate
 	$(FLASK) demo load --if-empty
+	$(FLASK) schedule solve --if-unsolved --publish --time-limit 30
 	@echo
 	@$(FLASK) demo logins
 	@echo

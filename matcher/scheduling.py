@@ -236,7 +236,7 @@ def _refresh_occurrence_states(occurrences: list[DemandOccurrence], responsible:
         occ.responsible_organization_id = responsible.get(occ.id)
 
 
-def publish_schedule(schedule: Schedule, *, user: User, version: int | None = None) -> int:
+def publish_schedule(schedule: Schedule, *, user: User | None, version: int | None = None) -> int:
     """Publish a draft: proposals become offers to the volunteers; returns how many were offered."""
     if version is not None and version != schedule.version:
         raise Conflict(str(_l("The schedule changed since you loaded it; reload and try again.")))
@@ -254,7 +254,7 @@ def publish_schedule(schedule: Schedule, *, user: User, version: int | None = No
             occ.checkin_code = f"{secrets.randbelow(10**6):06d}"
     schedule.status = ScheduleStatus.PUBLISHED
     schedule.published_at = now
-    schedule.published_by_id = user.id
+    schedule.published_by_id = user.id if user else None
     record_audit(user, "publish", schedule, offered=result.rowcount)
     db.session.flush()
     return result.rowcount

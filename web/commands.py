@@ -16,6 +16,7 @@ from matcher.catalogue import seed_catalogue
 from matcher.db import db
 from matcher.errors import DomainError, ValidationError
 from matcher.models import Area, Role, User
+from matcher.scheduling import get_schedule
 
 
 def _fail(message: str) -> None:
@@ -103,8 +104,60 @@ def demo_logins() -> None:
         click.echo(f"  {user.username:<16} {user.role.value:<12} {user.display_name}")
 
 
+schedule_cli = AppGroup("schedule", help="Weekly schedules.")
+
+
+@schedule_cli.command("solve")
+@click.option("--area", "area_code", default=None, help="Area code (default: the district).")
+@click.option("--week", "week", default=None, help="Monday of the week (default: the coming Monday).")
+@click.option("--time-limit", default=30, show_default=True, type=click.IntRange(1, 3600),
+              help="Solver time limit in seconds.")
+@click.option("--publish", is_flag=True, help="Publish the schedule when the solve succeeds.")
+@click.option("--if-unsolved", is_flag=True, help="Do nothing when the schedule was solved before.")
+def schedule_solve(area_code: str | None, week: str | None, time_limit: int, publish: bool,
+                   if_unsolved: bool) -> None:
+    """Solve (or repair) an area's week here and now, printing progress; optionally publish it."""
+    from matcher.models import AreaLevel, SolveRun
+    from matcher.scheduling import publish_schedule, run_solve, start_solve
+
+    week_start = _parse_week(week)
+    if area_code:
+        area = db.session.scalar(select(Area).where(Area.code == area_code))
+    else:
+        area = db.session.scalar(select(Area).where(Area.level == AreaLevel.DISTRICT).order_by(Area.id))
+    if area is None:
+        _fail(f"--area: no area with code '{area_code}'" if area_code else "no district: load data first")
+    try:
+        schedule = get_schedule(area, week_start)
+        if if_unsolved and schedule.runs:
+            click.echo(f"{area.name}, week of {week_start}: solved before; nothing to do")
+            db.session.commit()
+            return
+        run, created = start_solve(schedule, user=None, time_limit=time_limit)
+    except DomainError as exc:
+        db.session.rollback()
+        _fail(exc.message)
+    db.session.commit()
+    if not created:
+        _fail(f"run {run.id} of this schedule is still {run.status.value}")
+    click.echo(f"solving {area.name}, week of {week_start} (run {run.id}, up to {time_limit} s)...")
+    run_solve(run.id)
+    db.session.expire_all()
+    run = db.session.get(SolveRun, run.id)
+    click.echo(f"{run.status.value}: score {run.score}, bound {run.bound}, "
+               f"{len((run.solution or {}).get('assignments', []))} assignments, "
+               f"{len((run.solution or {}).get('unfilled', []))} demands short")
+    if run.status.value != "done":
+        _fail(run.message or "the solve did not finish")
+    if publish:
+        offered = publish_schedule(run.schedule, user=None)
+        db.session.commit()
+        click.echo(f"published: {offered} offers sent")
+
+
 def register(app: Flask) -> None:
     """Attach the commands to the app's CLI."""
     app.cli.add_command(create_admin)
     app.cli.add_command(catalogue_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(schedule_cli)

@@ -47,3 +47,21 @@ def test_demo_load_prints_counts_and_logins_then_refuses_twice(app, db):
     assert again.exit_code == 2 and "Traceback" not in again.output
     skipped = runner.invoke(args=["demo", "load", "--if-empty"])
     assert skipped.exit_code == 0 and "already" in skipped.output
+
+
+def test_schedule_solve_command_solves_and_publishes_the_demo_week(app, db):
+    from matcher.models import Schedule, ScheduleStatus
+
+    runner = app.test_cli_runner()
+    runner.invoke(args=["demo", "load", "--week", "2026-11-30", "--scale", "0.05"])
+    result = runner.invoke(args=["schedule", "solve", "--week", "2026-11-30", "--time-limit", "5", "--publish"])
+    assert result.exit_code == 0, result.output
+    assert "published" in result.output
+    assert db.session.scalar(select(Schedule)).status == ScheduleStatus.PUBLISHED
+    again = runner.invoke(args=["schedule", "solve", "--week", "2026-11-30", "--if-unsolved"])
+    assert again.exit_code == 0 and "nothing to do" in again.output
+
+
+def test_schedule_solve_command_names_a_bad_area(app, db):
+    result = app.test_cli_runner().invoke(args=["schedule", "solve", "--area", "NOPE", "--week", "2026-11-30"])
+    assert result.exit_code == 2 and "--area" in result.output
