@@ -30,6 +30,7 @@ class Part:
     positions: np.ndarray
     exact: bool
     component: int
+    whole: np.ndarray | None = None  # for a region: all pair positions of its component (for the bound)
 
 
 class _UnionFind:
@@ -82,7 +83,7 @@ def plan_parts(inst: Instance, cands: Candidates, max_pairs: int,
     for ci, comp in enumerate(components):
         if len(comp) > max_pairs:
             for region in split_by_region(inst, cands, comp, region_pairs):
-                parts.append(Part(region, False, ci))
+                parts.append(Part(region, False, ci, comp))
             continue
         if batch and batch_size + len(comp) > max_pairs:
             parts.append(Part(np.sort(np.concatenate(batch)), True, -1))

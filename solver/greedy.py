@@ -99,7 +99,17 @@ def build_greedy(
     for di, vi in seed or []:
         if di in options and vi not in team[di] and any(v == vi for v, _ in options[di]):
             seeded[di].append(vi)
-    order = sorted(options, key=lambda di: (-inst.weights.priority[inst.demands[di].priority],
+    # Seed pairs (the published schedule in a repair) stay where they still fit: placed before any
+    # demand is filled, so a neighbour's demand cannot take a volunteer who is kept elsewhere.
+    for di in sorted(seeded, key=lambda di: -inst.weights.priority[inst.demands[di].priority]):
+        for vi in seeded[di]:
+            if len(team[di]) < inst.demands[di].people and board.fits(vi, di) and \
+                    _shares_organization(inst, di, team[di] + [vi]):
+                board.book(vi, di)
+                team[di].append(vi)
+    # Demands whose pins are short of the minimum team go first: without them the schedule is invalid.
+    order = sorted(options, key=lambda di: (not (pinned[di] and len(team[di]) < inst.demands[di].min_people),
+                                            -inst.weights.priority[inst.demands[di].priority],
                                             inst.demands[di].start, di))
     schedule = Schedule()
     for di in order:
@@ -122,6 +132,9 @@ def build_greedy(
         org, chosen = best if best is not None else (None, [])
         members = team[di] + chosen
         if len(members) < d.min_people and not pinned[di]:
+            for vi in team[di]:
+                board.release(vi, di)
+            team[di] = []
             continue
         for vi in chosen:
             board.book(vi, di)
@@ -132,6 +145,15 @@ def build_greedy(
             schedule.responsible[di] = org
     schedule.pairs = [(di, vi) for di in sorted(team) for vi in team[di]]
     return schedule
+
+
+def _shares_organization(inst: Instance, di: int, members: list[int]) -> bool:
+    """For a one_organization demand: some eligible organization has every member."""
+    d = inst.demands[di]
+    if not d.one_organization:
+        return True
+    common = set.intersection(*(set(inst.volunteers[vi].organizations) for vi in members))
+    return bool(common & d.organizations) if d.organizations else bool(common)
 
 
 def _organization_choices(inst: Instance, di: int, ranked: list, fixed: list[int]) -> list[str | None]:

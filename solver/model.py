@@ -373,6 +373,7 @@ class PartResult:
     bound: float | None  # score units, valid upper bound for the part (None when unknown)
     seconds: float
     objective: float | None = None  # model objective in score units (approximate; for progress only)
+    hint: Schedule | None = None  # the warm start, used as the part's schedule if CP-SAT finds none
 
 
 def solve_part_model(pm: PartModel, inst: Instance, cands: Candidates, time_limit: float, workers: int,
@@ -388,8 +389,8 @@ def solve_part_model(pm: PartModel, inst: Instance, cands: Candidates, time_limi
     seconds = time.monotonic() - started
     name = solver.status_name(status)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        bound = solver.best_objective_bound / SCALE if status == cp_model.UNKNOWN else None
-        return PartResult(name, [], {}, bound, seconds, None)
+        # Without a solution CP-SAT's reported bound is not a proven one; the LP bound is used instead.
+        return PartResult(name, [], {}, None, seconds, None)
     chosen = [p for p, x in pm.x.items() if solver.boolean_value(x)]
     responsible = {}
     for di, choice in pm.responsible.items():

@@ -102,10 +102,12 @@ def _solve(source, time_limit: float, workers: int, progress: Progress | None, s
             pairs += [(int(cands.demand[p]), int(cands.volunteer[p])) for p in result.positions]
             responsible.update(result.responsible)
         else:
-            fallback = build_greedy(inst, cands, positions=part.positions, seed=seed)
-            pairs += fallback.pairs
+            fallback = result.hint or build_greedy(inst, cands, positions=part.positions, seed=seed)
+            owned = set(zip(cands.demand[part.positions].tolist(), cands.volunteer[part.positions].tolist(),
+                            strict=True))
+            pairs += [p for p in fallback.pairs if p in owned]
             responsible.update(fallback.responsible)
-            notes.append("a part had no CP-SAT solution in time; its greedy schedule is used")
+            notes.append("a part had no CP-SAT solution in time; its warm-start schedule is used")
     chosen = Schedule(pairs, responsible)
     if any(not p.exact for p in parts):
         chosen = _complete_across_regions(inst, cands, chosen)
@@ -117,7 +119,7 @@ def _solve(source, time_limit: float, workers: int, progress: Progress | None, s
             return empty_solution("UNKNOWN", inst.name, "no valid schedule found within the time limit")
     objective = score_pairs(inst, _id_pairs(inst, chosen.pairs))
     bound = _bound(inst, cands, parts, results, objective)
-    status = "OPTIMAL" if bound - objective <= 0.01 + 1e-9 else "FEASIBLE"
+    status = "OPTIMAL" if bound is not None and bound - objective <= 0.01 + 1e-9 else "FEASIBLE"
     solution = _solution_document(inst, cands, chosen, status, objective, bound)
     solution["message"] = "; ".join(dict.fromkeys(notes))
     solution["stats"] = {
@@ -157,34 +159,28 @@ def _violations(inst: Instance, schedule: Schedule) -> list[str]:
 
 
 def _bound(inst: Instance, cands: Candidates, parts: list[Part], results: list[PartResult],
-           objective: float) -> float:
+           objective: float) -> float | None:
     """Sum of the parts' proven bounds (exact parts) and relaxation bounds (split components), plus
     the fixed over-preferred cost of volunteers without any candidate pair."""
     w = inst.weights
     total = 0.0
-    split: dict[int, list[np.ndarray]] = {}
+    split: dict[int, np.ndarray] = {}
     for part, result in zip(parts, results, strict=True):
         if part.exact and result.bound is not None and math.isfinite(result.bound):
             total += result.bound
         elif part.exact:
             total += relaxation_bound(inst, cands, part.positions)
         else:
-            split.setdefault(part.component, []).append(part.positions)
-    for _ci, chunks in split.items():
-        comp = np.concatenate(chunks)
-        total += relaxation_bound(inst, cands, _whole_component(cands, comp))
+            split[part.component] = part.whole
+    for whole in split.values():
+        total += relaxation_bound(inst, cands, whole)
     used = set(cands.volunteer.tolist())
     for vi, v in enumerate(inst.volunteers):
         if vi not in used:
             total -= w.over_preferred_hour * max(0, v.committed_minutes - v.preferred_minutes) / 60.0
-    # A valid bound is never below a schedule's score; guard against float noise only.
-    return max(total, objective)
-
-
-def _whole_component(cands: Candidates, region_positions: np.ndarray) -> np.ndarray:
-    """All pair positions touching the demands of a split component (regions drop cross pairs)."""
-    demands = np.unique(cands.demand[region_positions])
-    return np.flatnonzero(np.isin(cands.demand, demands))
+    if total < objective - 1e-6 * max(1.0, abs(objective)):
+        return None  # cannot happen for a valid bound; report none rather than a wrong one
+    return max(total, objective)  # float noise only
 
 
 def _solve_parts(inst: Instance, cands: Candidates, parts: list[Part], greedy: Schedule, budget: float,
@@ -235,6 +231,7 @@ def solve_part(inst: Instance, cands: Candidates, positions: np.ndarray, hint: S
         def report(objective, bound):
             inner(objective, min(bound, lp))
     result = solve_part_model(pm, inst, cands, left, workers, report)
+    result.hint = hint
     if lp is not None:
         result.bound = lp if result.bound is None or not math.isfinite(result.bound) else min(result.bound, lp)
     result.seconds = time.monotonic() - started
@@ -273,6 +270,9 @@ def solve_shipped_part(payload: dict) -> dict:
         "bound": result.bound,
         "objective": result.objective,
         "seconds": time.monotonic() - started,
+        "fallback": [(inst.demands[d].id, inst.volunteers[v].id) for d, v in result.hint.pairs] if result.hint else [],
+        "fallback_responsible": {inst.demands[d].id: o for d, o in result.hint.responsible.items()}
+        if result.hint else {},
     }
 
 
@@ -309,13 +309,15 @@ def _solve_parts_in_processes(inst: Instance, cands: Candidates, parts: list[Par
         index = {(int(cands.demand[p]), int(cands.volunteer[p])): int(p) for p in parts[i].positions}
         positions = [index[(inst.demand_index[d], inst.volunteer_index[v])] for d, v in out["pairs"]]
         responsible = {inst.demand_index[d]: o for d, o in out["responsible"].items()}
+        hint = Schedule([(inst.demand_index[d], inst.volunteer_index[v]) for d, v in out["fallback"]],
+                        {inst.demand_index[d]: o for d, o in out["fallback_responsible"].items()})
         results.append(PartResult(out["status"], positions, responsible, out["bound"], out["seconds"],
-                                  out["objective"]))
+                                  out["objective"], hint))
     return results
 
 
 def _solution_document(inst: Instance, cands: Candidates, schedule: Schedule, status: str,
-                       objective: float, bound: float) -> dict:
+                       objective: float, bound: float | None) -> dict:
     """The `linli.solution/1` document with explanations."""
     km_of = {(int(d), int(v)): float(k) for d, v, k in zip(cands.demand, cands.volunteer, cands.km, strict=True)}
     reasons = explain_assignments(inst, cands, schedule.pairs)
@@ -333,7 +335,7 @@ def _solution_document(inst: Instance, cands: Candidates, schedule: Schedule, st
         "instance": inst.name,
         "status": status,
         "objective": objective,
-        "bound": round_bound_up(bound),
+        "bound": None if bound is None else round_bound_up(bound),
         "assignments": assignments,
         "responsible": responsible,
         "unfilled": explain_unfilled(inst, cands, schedule.pairs),
