@@ -52,11 +52,13 @@ def assess(occurrence: DemandOccurrence, volunteers: list[Volunteer], *,
     if ignore_assignment_id is not None:
         busy = and_(busy, Assignment.id != ignore_assignment_id)
     facts = problem.load_volunteer_facts(volunteers, week, busy)
-    forbidden = set(facts.lapsed_pairs(volunteers, occurrence))
-    forbidden |= problem.handback_pairs([occurrence], facts, volunteers)
+    lapsed = set(facts.lapsed_pairs(volunteers, occurrence))
+    forbidden = lapsed | problem.handback_pairs([occurrence], facts, volunteers)
     declined = db.session.scalars(select(Assignment.volunteer_id).where(
         Assignment.occurrence_id == occurrence.id, Assignment.status == AssignmentStatus.DECLINED)).all()
-    forbidden |= {(f"d{occurrence.id}", f"v{vid}") for vid in declined}
+    refused = {(f"d{occurrence.id}", f"v{vid}") for vid in declined}
+    refused |= problem.handback_pairs([occurrence], facts, volunteers)
+    forbidden |= refused
     demand = problem.demand_entry(occurrence)
     instance = {
         "schema": "linli.instance/1", "name": f"check d{occurrence.id}",
@@ -72,6 +74,11 @@ def assess(occurrence: DemandOccurrence, volunteers: list[Volunteer], *,
             match = RULE_RE.match(line)
             if match and int(match.group(1)) in PAIR_RULES:
                 broken.add(int(match.group(1)))
+        pair = (demand["id"], f"v{v.id}")
+        if pair in lapsed:  # a certificate that lapses before the date: a skill problem, not a refusal
+            broken.add(1)
+            if pair not in refused:
+                broken.discard(6)
         distance = rules.haversine_km(v.lat, v.lon, occurrence.demand.lat, occurrence.demand.lon)
         out.append(Candidate(v, round(distance * inst.detour_factor, 2), sorted(broken)))
     return out
