@@ -209,3 +209,53 @@ def approved_member(volunteer_id: int, organization_id: int):
             Membership.status == MemberStatus.APPROVED,
         )
     )
+
+
+def load_own_occurrence(occurrence_id: Any, user: User) -> DemandOccurrence:
+    """An occurrence of a demand the user may change (its community's worker), else NotFound."""
+    try:
+        occurrence_id = int(occurrence_id)
+    except (TypeError, ValueError):
+        raise NotFound("not found") from None
+    occ = db.session.get(DemandOccurrence, occurrence_id)
+    if occ is None or not can_change(user, occ.demand):
+        raise NotFound("not found")
+    return occ
+
+
+def team_occurrence_filter(organization_id: int):
+    """Occurrences dispatched to an organization: it is responsible, or its members are on them."""
+    return or_(
+        DemandOccurrence.responsible_organization_id == organization_id,
+        DemandOccurrence.id.in_(select(Assignment.occurrence_id).where(
+            Assignment.organization_id == organization_id,
+            Assignment.status.not_in([AssignmentStatus.DECLINED, AssignmentStatus.NO_SHOW]))),
+    )
+
+
+def load_team_occurrence(occurrence_id: Any, user: User) -> DemandOccurrence:
+    """An occurrence dispatched to the leader's organization, else NotFound."""
+    try:
+        occurrence_id = int(occurrence_id)
+    except (TypeError, ValueError):
+        raise NotFound("not found") from None
+    if user.role != Role.ORG_LEADER or user.organization_id is None:
+        raise NotFound("not found")
+    occ = db.session.scalar(select(DemandOccurrence).where(
+        DemandOccurrence.id == occurrence_id, team_occurrence_filter(user.organization_id)))
+    if occ is None:
+        raise NotFound("not found")
+    return occ
+
+
+def load_team_assignment(assignment_id: Any, user: User) -> Assignment:
+    """An assignment of the leader's organization (by its own organization or on its occurrence), else NotFound."""
+    try:
+        assignment_id = int(assignment_id)
+    except (TypeError, ValueError):
+        raise NotFound("not found") from None
+    a = db.session.get(Assignment, assignment_id)
+    if (a is None or user.role != Role.ORG_LEADER or user.organization_id is None
+            or (a.organization_id or a.occurrence.responsible_organization_id) != user.organization_id):
+        raise NotFound("not found")
+    return a

@@ -662,6 +662,16 @@ def mark_read(notification: Notification, *, user: User) -> None:
         db.session.flush()
 
 
+def mark_all_read(user: User) -> int:
+    """Mark every unread notification of the user read; returns how many."""
+    notes = db.session.scalars(select(Notification).where(Notification.user_id == user.id,
+                                                          Notification.read_at.is_(None))).all()
+    for note in notes:
+        note.read_at = utcnow()
+    db.session.flush()
+    return len(notes)
+
+
 def unread_count(user: User) -> int:
     """How many of the user's notifications are unread."""
     return db.session.scalar(select(func.count(Notification.id)).where(

@@ -1,0 +1,64 @@
+"""Everyone's notifications: the list, marking read, and the unread count in the navigation."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import format_datetime
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from matcher.community import mark_all_read, mark_read, unread_count
+from matcher.db import db
+from matcher.errors import NotFound
+from matcher.models import Notification
+
+from .auth import safe_next
+
+bp = Blueprint("notifications", __name__)
+LIST_LIMIT = 200
+
+
+@bp.app_context_processor
+def unread_notifications() -> dict:
+    """`unread_notifications` for the navigation (0 when signed out)."""
+
+    def count() -> int:
+        if not current_user.is_authenticated:
+            return 0
+        return unread_count(current_user)
+
+    return {"unread_notifications": count}
+
+
+@bp.route("/notifications")
+@login_required
+def index():
+    """The user's notifications, newest first."""
+    items = db.session.scalars(select(Notification).where(Notification.user_id == current_user.id)
+                               .order_by(Notification.created_at.desc(), Notification.id.desc())
+                               .limit(LIST_LIMIT)).all()
+    # Stored in UTC; shown in the service's time zone.
+    return render_template("notifications/index.html", items=items,
+                           when=lambda moment: format_datetime(moment, "yyyy-MM-dd HH:mm"))
+
+
+@bp.route("/notifications/<int:notification_id>/read", methods=["POST"])
+@login_required
+def read(notification_id: int):
+    """Mark one notification read, then go to its link (a same-site path) or back to the list."""
+    note = db.session.get(Notification, notification_id)
+    if note is None:
+        raise NotFound("not found")
+    mark_read(note, user=current_user)
+    db.session.commit()
+    target = safe_next(note.link) if request.form.get("open") else None
+    return redirect(target or url_for("notifications.index"))
+
+
+@bp.route("/notifications/read-all", methods=["POST"])
+@login_required
+def read_all():
+    """Mark every notification of the user read."""
+    mark_all_read(current_user)
+    db.session.commit()
+    return redirect(url_for("notifications.index"))

@@ -1,0 +1,138 @@
+"""The organization leader's team: services dispatched to the organization, swaps, hand-backs, members.
+
+Only the leader of the organization gets here; every occurrence, assignment and membership is
+loaded within that organization (`matcher.access`), so another organization's ids give 404.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from matcher import rules
+from matcher.access import load_team_assignment, load_team_occurrence, load_visible
+from matcher.community import (
+    PENDING,
+    approve_member,
+    approved_members,
+    hand_back,
+    load_bookings,
+    member_load,
+    organization_week,
+    reject_member,
+    swap_member,
+    swap_options,
+)
+from matcher.db import db
+from matcher.errors import NotFound, ValidationError
+from matcher.models import Membership, MemberStatus, Organization, Role, Volunteer
+
+from .auth import roles_required
+from .community import ASSIGNMENT_STATES, GAP_REASONS, STATES, requested_week
+
+bp = Blueprint("team", __name__)
+
+
+def own_organization() -> Organization:
+    org = db.session.get(Organization, current_user.organization_id) if current_user.organization_id else None
+    if org is None:
+        raise NotFound("not found")
+    return org
+
+
+def render_team(week, errors=None, target=None, status=200):
+    """The team page for a week; `target` says which form `errors` belong to."""
+    org = own_organization()
+    rows = organization_week(org, week)
+    members = approved_members(org.id)
+    on_rows = {a.volunteer_id for row in rows for a in row.assignments}
+    book = load_bookings(sorted({m.id for m in members} | on_rows), week)
+    options = {}
+    for row in rows:
+        for a in row.assignments:
+            if a.status in PENDING and (a.organization_id or row.occurrence.responsible_organization_id) == org.id:
+                options[a.id] = swap_options(a, members, book)
+    return render_template(
+        "team/index.html", org=org, rows=rows, week=week, options=options,
+        load=member_load(members, book), errors=errors or {}, target=target, form=request.form,
+        prev_week=week - timedelta(days=7), next_week=week + timedelta(days=7),
+        states=STATES, assignment_states=ASSIGNMENT_STATES, gap_reasons=GAP_REASONS,
+    ), status
+
+
+@bp.route("/team")
+@roles_required(Role.ORG_LEADER)
+def index():
+    """Services dispatched to the organization this week, its members on them and their load."""
+    return render_team(requested_week())
+
+
+@bp.route("/team/assignments/<int:assignment_id>/swap", methods=["POST"])
+@roles_required(Role.ORG_LEADER)
+def swap(assignment_id: int):
+    """Give a member's offer to another eligible member."""
+    assignment = load_team_assignment(assignment_id, current_user)
+    week = rules.week_monday(assignment.occurrence.starts_at.date())
+    volunteer = db.session.get(Volunteer, request.form.get("volunteer", type=int) or 0)
+    try:
+        if volunteer is None:
+            raise ValidationError({"volunteer": _("Choose an approved member of your organization.")})
+        swap_member(assignment, volunteer, user=current_user)
+    except ValidationError as exc:
+        db.session.rollback()
+        return render_team(week, exc.errors, ("swap", assignment_id), 400)
+    db.session.commit()
+    flash(_("%(n)s now has the offer.", n=volunteer.real_name), "success")
+    return redirect(url_for("team.index", week=week.isoformat()))
+
+
+@bp.route("/team/occurrences/<int:occurrence_id>/hand-back", methods=["POST"])
+@roles_required(Role.ORG_LEADER)
+def hand_back_service(occurrence_id: int):
+    """Hand a dispatched service back to the coordinators, with a reason."""
+    occ = load_team_occurrence(occurrence_id, current_user)
+    week = rules.week_monday(occ.starts_at.date())
+    try:
+        hand_back(occ, own_organization(), request.form.get("reason"), user=current_user)
+    except ValidationError as exc:
+        db.session.rollback()
+        return render_team(week, exc.errors, ("hand_back", occurrence_id), 400)
+    db.session.commit()
+    flash(_("The service was handed back; the coordinators were told."), "info")
+    return redirect(url_for("team.index", week=week.isoformat()))
+
+
+@bp.route("/team/members")
+@roles_required(Role.ORG_LEADER)
+def members():
+    """Applications to approve or reject, and the members."""
+    org = own_organization()
+    memberships = db.session.scalars(
+        select(Membership).where(Membership.organization_id == org.id)
+        .options(selectinload(Membership.volunteer).selectinload(Volunteer.skills))
+        .order_by(Membership.applied_at, Membership.id)).all()
+    return render_template("team/members.html", org=org,
+                           applications=[m for m in memberships if m.status == MemberStatus.APPLIED],
+                           approved=[m for m in memberships if m.status == MemberStatus.APPROVED])
+
+
+@bp.route("/team/members/<int:membership_id>/<any(approve, reject):action>", methods=["POST"])
+@roles_required(Role.ORG_LEADER)
+def decide(membership_id: int, action: str):
+    """Approve or reject one application."""
+    membership = load_visible(Membership, membership_id, current_user)
+    name = membership.volunteer.real_name
+    if action == "approve":
+        approve_member(membership, user=current_user)
+        message = _("%(n)s is now a member.", n=name)
+    else:
+        reject_member(membership, user=current_user)
+        message = _("The application of %(n)s was rejected.", n=name)
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for("team.members"))
