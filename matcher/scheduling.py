@@ -43,6 +43,7 @@ from .operations import record_audit
 ACTIVE = (RunStatus.QUEUED, RunStatus.BUILDING, RunStatus.SOLVING)
 DEFAULT_TIME_LIMIT = 30
 PROGRESS_EVERY = 1.0  # seconds between progress writes
+STALE_AFTER = 600  # seconds past its time limit after which a silent run counts as dead
 
 
 def get_schedule(area: Area, week_start: date) -> Schedule:
@@ -64,8 +65,12 @@ def start_solve(schedule: Schedule, *, user: User | None, time_limit: int = DEFA
                 workers: int = 2) -> tuple[SolveRun, bool]:
     """Queue a solve run; returns (run, created). A run already under way is returned instead."""
     running = db.session.scalar(select(SolveRun).where(SolveRun.active_for == schedule.id))
-    if running is not None:
+    if running is not None and not _stale(running):
         return running, False
+    if running is not None:  # its process died (a restart, a killed worker): release the schedule
+        running.status, running.active_for, running.finished_at = RunStatus.FAILED, None, utcnow()
+        running.message = str(_l("Interrupted: the run stopped reporting and was given up."))
+        db.session.flush()
     run = SolveRun(schedule=schedule, requested_by_id=user.id if user else None, status=RunStatus.QUEUED,
                    active_for=schedule.id, repair=schedule.status == ScheduleStatus.PUBLISHED,
                    params={"time_limit": int(time_limit), "workers": int(workers)},
@@ -81,6 +86,13 @@ def start_solve(schedule: Schedule, *, user: User | None, time_limit: int = DEFA
         return running, False
     record_audit(user, "solve", schedule, run=run.id, repair=run.repair)
     return run, True
+
+
+def _stale(run: SolveRun) -> bool:
+    """A queued or running run far past its time limit is taken as dead."""
+    since = run.started_at or run.queued_at
+    allowed = int((run.params or {}).get("time_limit", DEFAULT_TIME_LIMIT)) + STALE_AFTER
+    return (utcnow() - since).total_seconds() > allowed
 
 
 def _set_progress(run_id: int, **values: Any) -> None:

@@ -90,3 +90,19 @@ def test_solve_apply_publish_and_repair(township, db):
         Assignment.schedule_id == township.id, Assignment.status == AssignmentStatus.OFFERED,
         Assignment.offered_at.is_not(None))).all()
     assert len(new_offers) >= counts["added"]
+
+
+def test_a_run_whose_process_died_does_not_block_the_schedule_forever(township, db):
+    from datetime import timedelta
+
+    from matcher.models import SolveRun
+
+    first, created = start_solve(township, user=None, time_limit=5)
+    db.session.commit()
+    assert created
+    first.queued_at -= timedelta(hours=1)  # nobody picked it up, or its worker was killed
+    db.session.commit()
+    second, created = start_solve(township, user=None, time_limit=5)
+    db.session.commit()
+    assert created and second.id != first.id
+    assert db.session.get(SolveRun, first.id).status == RunStatus.FAILED
