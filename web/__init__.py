@@ -77,9 +77,9 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """One blueprint per feature."""
-    from . import admin, auth, community, directory, health, main, notifications, schedule, team
+    from . import admin, auth, community, directory, health, main, notifications, schedule, team, volunteer
 
-    for module in (auth, main, directory, admin, schedule, community, team, notifications, health):
+    for module in (auth, main, directory, admin, schedule, community, team, notifications, volunteer, health):
         app.register_blueprint(module.bp)
 
 

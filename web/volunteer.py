@@ -1,0 +1,362 @@
+"""The volunteer's pages: offers, my week (with a private calendar feed), check-in, my record, profile.
+
+Every page works on the logged-in user's own Volunteer row (404 for users without one), and
+every assignment is loaded through the volunteer's id, so changing an id in a URL never shows
+another volunteer's offer. A resident's name and the exact address appear only while an
+assignment is accepted or checked in.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from icalendar import Calendar, Event
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from matcher import rules, service
+from matcher.db import db
+from matcher.errors import Conflict, DomainError, ValidationError
+from matcher.models import (
+    Assignment,
+    AssignmentStatus,
+    Demand,
+    DemandOccurrence,
+    Role,
+    Skill,
+    Volunteer,
+    utcnow,
+)
+
+bp = Blueprint("volunteer", __name__)
+
+# The solver's reason codes, as a volunteer reads them.
+REASONS = {
+    "skills_match": _l("Your skills match what this service needs."),
+    "nearest_free": _l("You are the nearest volunteer who is free at that time."),
+    "familiar": _l("You have served this resident before."),
+    "same_volunteer_for_resident": _l("You serve this resident on other days this week too."),
+    "kept_from_previous": _l("You had this service in the previous plan."),
+    "pinned": _l("The coordinator chose you for this service."),
+    "override": _l("The coordinator assigned you with a recorded exception."),
+    "organization_team": _l("Your organization's team takes this service."),
+}
+ACTIVE = (AssignmentStatus.ACCEPTED, AssignmentStatus.CHECKED_IN)
+
+
+def reason_texts(assignment: Assignment) -> list[str]:
+    """The assignment's reason codes as sentences (unknown codes shown as they are)."""
+    return [str(REASONS.get(code, code)) for code in assignment.reasons or []]
+
+
+def is_volunteer_user() -> bool:
+    """Whether the current user gets the volunteer pages: the volunteer role or a linked profile."""
+    if not current_user.is_authenticated:
+        return False
+    if "is_volunteer_user" not in g:
+        g.is_volunteer_user = current_user.role == Role.VOLUNTEER or service.volunteer_of(current_user) is not None
+    return g.is_volunteer_user
+
+
+@bp.app_context_processor
+def volunteer_helpers() -> dict:
+    return {"is_volunteer_user": is_volunteer_user}
+
+
+def own_volunteer() -> Volunteer:
+    """The logged-in user's volunteer profile, or 404."""
+    volunteer = service.volunteer_of(current_user)
+    if volunteer is None:
+        abort(404)
+    return volunteer
+
+
+def own_assignment(volunteer: Volunteer, assignment_id: int) -> Assignment:
+    """One of the volunteer's own assignments, or 404 (never another volunteer's)."""
+    assignment = db.session.scalar(select(Assignment).where(Assignment.id == assignment_id,
+                                                            Assignment.volunteer_id == volunteer.id))
+    if assignment is None:
+        abort(404)
+    return assignment
+
+
+def _with_demand(stmt):
+    return stmt.options(selectinload(Assignment.occurrence).selectinload(DemandOccurrence.demand)
+                        .selectinload(Demand.category))
+
+
+# --- offers ----------------------------------------------------------------------------------------
+
+
+def _offers(volunteer: Volunteer) -> list[Assignment]:
+    return list(db.session.scalars(_with_demand(
+        select(Assignment).join(DemandOccurrence, Assignment.occurrence_id == DemandOccurrence.id)
+        .where(Assignment.volunteer_id == volunteer.id, Assignment.status == AssignmentStatus.OFFERED)
+        .order_by(DemandOccurrence.starts_at))))
+
+
+def _render_offers(volunteer: Volunteer, errors: dict | None = None, message: str = "", status: int = 200):
+    return render_template("volunteer/offers.html", volunteer=volunteer, offers=_offers(volunteer),
+                           reason_texts=reason_texts, errors=errors or {}, message=message,
+                           values=request.form if request.method == "POST" else {}), status
+
+
+@bp.route("/me/offers")
+@login_required
+def offers():
+    """The volunteer's open offers: what, when, roughly where, why chosen; accept or decline."""
+    return _render_offers(own_volunteer())
+
+
+def _respond(assignment_id: int, accept: bool):
+    volunteer = own_volunteer()
+    assignment = own_assignment(volunteer, assignment_id)
+    try:
+        service.respond_to_offer(assignment, user=current_user, accept=accept,
+                                 reason=request.form.get("reason", ""))
+    except ValidationError as exc:
+        db.session.rollback()
+        return _render_offers(volunteer, errors={assignment_id: exc.errors}, status=400)
+    except Conflict as exc:
+        db.session.rollback()
+        return _render_offers(volunteer, message=exc.message, status=409)
+    db.session.commit()
+    if accept:
+        flash(_("Accepted. The address is now in your week."), "success")
+        return redirect(url_for("volunteer.week", week=rules.week_monday(assignment.occurrence.starts_at.date())
+                                .isoformat()))
+    flash(_("Declined. The coordinator has been told."), "info")
+    return redirect(url_for("volunteer.offers"))
+
+
+@bp.route("/me/offers/<int:assignment_id>/accept", methods=["POST"])
+@login_required
+def accept(assignment_id: int):
+    """Accept one of the own offers."""
+    return _respond(assignment_id, True)
+
+
+@bp.route("/me/offers/<int:assignment_id>/decline", methods=["POST"])
+@login_required
+def decline(assignment_id: int):
+    """Decline one of the own offers, with a reason."""
+    return _respond(assignment_id, False)
+
+
+# --- my week and the calendar feed -------------------------------------------------------------------
+
+
+def requested_week() -> date:
+    """The Monday from ?week=YYYY-MM-DD, else this week's Monday."""
+    try:
+        return rules.week_monday(date.fromisoformat(request.args.get("week", "")))
+    except ValueError:
+        return rules.week_monday(service.local_now().date())
+
+
+@bp.route("/me/week")
+@login_required
+def week():
+    """Accepted, checked-in and completed services of a week, as a list and as a 7-day grid."""
+    volunteer = own_volunteer()
+    monday = requested_week()
+    start = datetime.combine(monday, time())
+    items = service.week_assignments(volunteer, start, start + timedelta(days=7),
+                                     statuses=(*ACTIVE, AssignmentStatus.COMPLETED))
+    days = [monday + timedelta(days=i) for i in range(7)]
+    by_day = {d: [a for a in items if a.occurrence.starts_at.date() == d] for d in days}
+    feed = url_for("volunteer.calendar_feed", token=volunteer.calendar_token, _external=True)
+    return render_template("volunteer/week.html", volunteer=volunteer, items=items, days=days, by_day=by_day,
+                           monday=monday, prev_week=monday - timedelta(days=7),
+                           next_week=monday + timedelta(days=7), feed=feed, ACTIVE=ACTIVE)
+
+
+@bp.route("/me/calendar/regenerate", methods=["POST"])
+@login_required
+def regenerate_calendar():
+    """A new private feed address; the old one stops working."""
+    volunteer = own_volunteer()
+    service.regenerate_calendar_token(volunteer, user=current_user)
+    db.session.commit()
+    flash(_("Your calendar address was changed; subscribe again with the new one."), "info")
+    return redirect(url_for("volunteer.week"))
+
+
+@bp.route("/calendar/<token>.ics")
+def calendar_feed(token: str):
+    """The volunteer's accepted services as iCalendar (no login: the token is the secret)."""
+    volunteer = db.session.scalar(select(Volunteer).where(Volunteer.calendar_token == token)) if token else None
+    if volunteer is None:
+        abort(404)
+    zone = ZoneInfo(current_app.config.get("TIMEZONE", "Asia/Shanghai"))
+    cal = Calendar()
+    cal.add("prodid", "-//Linli//volunteer calendar//EN")
+    cal.add("version", "2.0")
+    cal.add("x-wr-calname", _("Linli volunteer services"))
+    since = service.local_now() - timedelta(days=60)
+    stamp = utcnow().replace(tzinfo=ZoneInfo("UTC"))
+    for a in db.session.scalars(_with_demand(
+            select(Assignment).join(DemandOccurrence, Assignment.occurrence_id == DemandOccurrence.id)
+            .where(Assignment.volunteer_id == volunteer.id, Assignment.status.in_(ACTIVE),
+                   DemandOccurrence.ends_at >= since).order_by(DemandOccurrence.starts_at))):
+        occ, demand = a.occurrence, a.occurrence.demand
+        event = Event()
+        event.add("uid", f"assignment-{a.id}@linli")
+        event.add("dtstamp", stamp)
+        event.add("dtstart", occ.starts_at.replace(tzinfo=zone))
+        event.add("dtend", occ.ends_at.replace(tzinfo=zone))
+        event.add("summary", f"{demand.title} · {demand.category.name_zh}")
+        event.add("location", place_text(a, exact=True))
+        description = [demand.category.name_zh, demand.community.name]
+        if demand.notes:
+            description.append(demand.notes)
+        description.append(_("Check in with the code shown on site: %(u)s",
+                             u=url_for("volunteer.checkin", occurrence=occ.id, _external=True)))
+        event.add("description", "\n".join(description))
+        cal.add_component(event)
+    cal.add_missing_timezones()
+    response = current_app.response_class(cal.to_ical(), mimetype="text/calendar")
+    response.headers["Content-Disposition"] = "inline; filename=linli.ics"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def place_text(assignment: Assignment, *, exact: bool | None = None) -> str:
+    """Where a service is: the exact address only while the assignment is accepted or checked in."""
+    demand = assignment.occurrence.demand
+    if exact is None:
+        exact = assignment.status in ACTIVE
+    if demand.station is not None:
+        base = f"{demand.station.name}"
+        return f"{base}, {demand.address}" if exact and demand.address else base
+    if exact and demand.address:
+        return f"{demand.community.name} {demand.address}"
+    if demand.location_kind.value == "home":
+        return _("A resident's home in %(c)s", c=demand.community.name)
+    return demand.community.name
+
+
+@bp.app_template_global("volunteer_place")
+def volunteer_place(assignment: Assignment) -> str:
+    return place_text(assignment)
+
+
+# --- check-in and check-out ----------------------------------------------------------------------------
+
+
+@bp.route("/checkin", methods=["GET", "POST"])
+@login_required
+def checkin():
+    """Check in (or, once checked in, out) with the code the community worker or station shows."""
+    volunteer = own_volunteer()
+    source = request.form if request.method == "POST" else request.args
+    values = {"occurrence": (source.get("occurrence") or "").strip(), "code": (source.get("code") or "").strip()}
+    errors: dict[str, str] = {}
+    message = ""
+    status = 200
+    if request.method == "POST":
+        occurrence = _occurrence_for(volunteer, values["occurrence"])
+        if occurrence is None:
+            errors["occurrence"] = _("Choose one of your accepted services.")
+        else:
+            assignment = db.session.scalar(select(Assignment).where(
+                Assignment.occurrence_id == occurrence.id, Assignment.volunteer_id == volunteer.id))
+            checking_out = assignment is not None and assignment.status == AssignmentStatus.CHECKED_IN
+            try:
+                if checking_out:
+                    done = service.check_out(occurrence, values["code"], user=current_user)
+                else:
+                    done = service.check_in(occurrence, values["code"], user=current_user)
+            except ValidationError as exc:
+                db.session.rollback()
+                errors = exc.errors
+            except Conflict as exc:
+                db.session.rollback()
+                message, status = exc.message, 409
+            except DomainError as exc:
+                db.session.rollback()
+                errors = {exc.field or "code": exc.message}
+            else:
+                db.session.commit()
+                if checking_out:
+                    flash(_("Checked out. %(h)s hours credited; thank you!", h=done.credited_hours), "success")
+                else:
+                    flash(_("Checked in at %(t)s.", t=done.checked_in_at.strftime("%H:%M")), "success")
+                return redirect(url_for("volunteer.checkin", occurrence=occurrence.id))
+        if errors:
+            status = 400
+    now = service.local_now()
+    choices = service.week_assignments(volunteer, now - timedelta(days=1), now + timedelta(days=2),
+                                       statuses=(*ACTIVE, AssignmentStatus.COMPLETED))
+    chosen = _occurrence_for(volunteer, values["occurrence"])
+    current = None
+    if chosen is not None:
+        current = db.session.scalar(select(Assignment).where(Assignment.occurrence_id == chosen.id,
+                                                             Assignment.volunteer_id == volunteer.id))
+        if current is not None and current not in choices:
+            choices.insert(0, current)
+    return render_template("volunteer/checkin.html", values=values, errors=errors, message=message,
+                           choices=choices, current=current), status
+
+
+def _occurrence_for(volunteer: Volunteer, raw: str) -> DemandOccurrence | None:
+    """The occurrence with this id, only if the volunteer holds an assignment on it."""
+    if not raw.isdigit():
+        return None
+    return db.session.scalar(select(DemandOccurrence).join(Assignment, Assignment.occurrence_id == DemandOccurrence.id)
+                             .where(DemandOccurrence.id == int(raw), Assignment.volunteer_id == volunteer.id,
+                                    Assignment.status.in_((*ACTIVE, AssignmentStatus.COMPLETED))))
+
+
+# --- my record --------------------------------------------------------------------------------------------
+
+
+@bp.route("/me/record")
+@login_required
+def record():
+    """Total hours, star level, hours to the next star and the services done with their ratings."""
+    volunteer = own_volunteer()
+    thresholds = current_app.config["STAR_THRESHOLDS"]
+    done = list(db.session.scalars(_with_demand(
+        select(Assignment).join(DemandOccurrence, Assignment.occurrence_id == DemandOccurrence.id)
+        .where(Assignment.volunteer_id == volunteer.id, Assignment.status == AssignmentStatus.COMPLETED)
+        .order_by(DemandOccurrence.starts_at.desc()))))
+    return render_template("volunteer/record.html", volunteer=volunteer, done=done,
+                           stars=rules.star_level(volunteer.total_hours, thresholds),
+                           to_next=service.hours_to_next_star(volunteer.total_hours, thresholds),
+                           thresholds=thresholds)
+
+
+# --- profile ------------------------------------------------------------------------------------------------
+
+
+@bp.route("/me/profile", methods=["GET", "POST"])
+@login_required
+def profile():
+    """Edit availability, dated changes, limits, skills and home location."""
+    volunteer = own_volunteer()
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        data = request.form.to_dict()
+        data["skills"] = request.form.getlist("skills")
+        try:
+            service.update_profile(volunteer, data, user=current_user)
+        except ValidationError as exc:
+            db.session.rollback()
+            errors = exc.errors
+            values = dict(data)
+        else:
+            db.session.commit()
+            flash(_("Your profile was saved."), "success")
+            return redirect(url_for("volunteer.profile"))
+    else:
+        values = service.profile_values(volunteer)
+        values["skills"] = [s.code for s in volunteer.skills]
+    skills = db.session.scalars(select(Skill).order_by(Skill.code)).all()
+    return render_template("volunteer/profile.html", volunteer=volunteer, values=values, errors=errors,
+                           skills=skills), 400 if errors else 200
