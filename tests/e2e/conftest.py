@@ -19,6 +19,7 @@ Fixtures for tests (all documented in ``tests/e2e/README.md``):
 - ``page_for(username, mobile=False, password=DEMO_PASSWORD, login=True)`` -> a ``Page`` in a new
   browser context (desktop 1280x900, or a 390x844 touch phone), signed in through the login form
 - ``shot(page, name)`` -> saves a full-page PNG to ``test-artifacts/e2e/`` and returns its path
+- ``sign_in(page, username, password=DEMO_PASSWORD)`` -> signs a page in through the login form
 - ``browser_errors`` -> the JavaScript errors and failed-console messages seen by this test's pages
 
 Every test under ``tests/e2e`` is marked ``e2e``. If Chromium (or the Playwright package) is
@@ -238,7 +239,7 @@ def browser_errors() -> list[str]:
     return []
 
 
-def sign_in(page, base_url: str, username: str, password: str = DEMO_PASSWORD) -> None:
+def _sign_in(page, base_url: str, username: str, password: str = DEMO_PASSWORD) -> None:
     """Sign in through the login form and wait for the dashboard."""
     page.goto(base_url + "/login")
     page.fill("input[name=username]", username)
@@ -248,6 +249,16 @@ def sign_in(page, base_url: str, username: str, password: str = DEMO_PASSWORD) -
     page.wait_for_load_state()
     if not page.url.split("?")[0].endswith("/dashboard"):
         raise AssertionError(f"login as {username!r} did not reach the dashboard (at {page.url})")
+
+
+@pytest.fixture
+def sign_in(base_url: str) -> Callable[..., None]:
+    """sign_in(page, username, password=DEMO_PASSWORD): sign a page in through the login form."""
+
+    def run(page, username: str, password: str = DEMO_PASSWORD) -> None:
+        _sign_in(page, base_url, username, password)
+
+    return run
 
 
 @pytest.fixture
@@ -272,7 +283,7 @@ def page_for(request, base_url: str, browser, browser_errors: list[str]) -> Iter
         page.on("console", lambda msg: _console_error(page, msg, browser_errors))
         page.on("response", lambda response: _failed_subresource(page, response, browser_errors))
         if login and username:
-            sign_in(page, base_url, username, password)
+            _sign_in(page, base_url, username, password)
         elif not login:
             page.goto(base_url + "/login")
         return page

@@ -207,7 +207,7 @@ def test_volunteer_pages_work_on_a_phone(page_for, shot, browser_errors):
     assert browser_errors == []
 
 
-def test_sign_out_then_back_or_dashboard_lands_on_login(page_for, shot, browser_errors, base_url):
+def test_sign_out_then_back_or_dashboard_lands_on_login(page_for, sign_in, shot, browser_errors, base_url):
     page = page_for("leader")
     click_through(page, 'nav.nav a[href="/organizations"]')
     response = click_through(page, "header form[action='/logout'] button[type=submit]")
@@ -227,4 +227,7 @@ def test_sign_out_then_back_or_dashboard_lands_on_login(page_for, shot, browser_
     assert path_of(page).startswith("/login"), f"/dashboard after sign-out showed {page.url}"
     assert page.inner_text("h1").strip() == "登录"
     shot(page, "dashboard-revisited")
+
+    sign_in(page, "leader")  # and signing in again works
+    assert page.inner_text("h1").strip() == "工作台"
     assert browser_errors == []
