@@ -29,6 +29,7 @@ from solver.geo import point_distance_km
 from . import problem, rules
 from .access import can_change
 from .db import db
+from .eligibility import assess
 from .errors import AccessDenied, Conflict, DomainError, NotFound, ValidationError
 from .models import (
     Area,
@@ -64,8 +65,9 @@ from .operations import OCCURRENCE_HORIZON_WEEKS, Fields, _skills_by_code, check
 # Travel between two services, as the solver assumes it (solver-io: travel.speed_kmh, detour_factor).
 TRAVEL_SPEED_KMH = 25.0
 DETOUR_FACTOR = 1.3
-# Assignments that occupy a volunteer's time for the swap check.
-OCCUPYING = (AssignmentStatus.OFFERED, AssignmentStatus.ACCEPTED, AssignmentStatus.CHECKED_IN)
+# Assignments that occupy a volunteer's time for the swap check (as `eligibility.BUSY` judges them).
+OCCUPYING = (AssignmentStatus.PROPOSED, AssignmentStatus.OFFERED, AssignmentStatus.ACCEPTED,
+             AssignmentStatus.CHECKED_IN)
 # Assignments whose minutes count towards the weekly limit.
 COUNTING = (*OCCUPYING, AssignmentStatus.COMPLETED)
 PENDING = (AssignmentStatus.PROPOSED, AssignmentStatus.OFFERED)
@@ -487,47 +489,72 @@ def load_bookings(volunteer_ids: list[int], week_start: date) -> Bookings:
     return book
 
 
-def rule_problems(occurrence: DemandOccurrence, volunteer: Volunteer, book: Bookings,
-                  ignore: int | None = None) -> list[str]:
-    """The hard rules a volunteer would break on this occurrence, each as a readable sentence.
+# The hard rules a hand edit can break, numbered as in `solver.validation` (rules 1–8).
+RULE_LABELS = {
+    1: _l("skills"), 2: _l("gender"), 3: _l("organization"), 4: _l("availability"), 5: _l("travel range"),
+    6: _l("declined or handed back"), 7: _l("overlap with another service (including travel time)"),
+    8: _l("weekly minutes"),
+}
+
+
+def judge(occurrence: DemandOccurrence, volunteers: list[Volunteer], book: Bookings,
+          ignore: int | None = None) -> dict[int, list[str]]:
+    """Per volunteer id, the hard rules they would break on this occurrence (empty: eligible).
+
+    The verdict is the solver's own rule check (`eligibility.assess`, rules 1–8 with their other
+    assignments as commitments); each broken rule is then explained in a sentence from `rule_details`.
+    `ignore` is an assignment left out (the one being swapped).
+    """
+    verdicts: dict[int, list[str]] = {}
+    for cand in assess(occurrence, volunteers, ignore_assignment_id=ignore):
+        vol = cand.volunteer
+        problems = [] if vol.active else [str(_l("inactive volunteer"))]
+        if cand.broken:
+            details = rule_details(occurrence, vol, book, ignore)
+            problems += [details.get(n) or str(RULE_LABELS.get(n, n)) for n in cand.broken]
+        verdicts[vol.id] = problems
+    return verdicts
+
+
+def rule_details(occurrence: DemandOccurrence, volunteer: Volunteer, book: Bookings,
+                 ignore: int | None = None) -> dict[int, str]:
+    """Readable sentences for the rules a volunteer breaks on this occurrence, by rule number.
 
     Skills (a certificate skill only before its certificate expires), gender, the availability
-    window, travel range, no overlap with their other offered/accepted services including travel
-    time between them, and the weekly minutes. `ignore` is an assignment id left out (the one swapped).
+    window, travel range, no overlap with their other services including travel time at
+    25 km/h × 1.3 detour, and the weekly minutes.
     """
     demand = occurrence.demand
     day = occurrence.starts_at.date()
-    found: list[str] = []
-    if not volunteer.active:
-        found.append(str(_l("inactive volunteer")))
+    found: dict[int, str] = {}
     valid = problem.skill_validity(volunteer, book.certificates[volunteer.id], book.week_start)
     missing = [s for s in demand.skills if not valid.holds_on(s.code, day)]
     if missing:
-        found.append(str(_l("skills: lacks %(s)s (or the certificate is not valid on %(d)s)",
-                            s=", ".join(s.name_zh for s in missing), d=day.isoformat())))
-    if demand.skills_any and not any(valid.holds_on(s.code, day) for s in demand.skills_any):
-        found.append(str(_l("skills: needs one of %(s)s", s=", ".join(s.name_zh for s in demand.skills_any))))
+        found[1] = str(_l("skills: lacks %(s)s (or the certificate is not valid on %(d)s)",
+                          s=", ".join(s.name_zh for s in missing), d=day.isoformat()))
+    elif demand.skills_any and not any(valid.holds_on(s.code, day) for s in demand.skills_any):
+        found[1] = str(_l("skills: needs one of %(s)s", s=", ".join(s.name_zh for s in demand.skills_any)))
     if demand.gender is not None and volunteer.gender != demand.gender:
-        found.append(str(_l("gender: this service asks for a volunteer of the other gender")))
+        found[2] = str(_l("gender: this service asks for a volunteer of the other gender"))
     windows = problem.availability(volunteer, book.week_start, book.exceptions[volunteer.id])
     if not any(s <= occurrence.starts_at and occurrence.ends_at <= e for s, e in windows):
-        found.append(str(_l("availability: not free %(d)s %(a)s–%(b)s", d=day.isoformat(),
-                            a=occurrence.starts_at.strftime("%H:%M"), b=occurrence.ends_at.strftime("%H:%M"))))
+        found[4] = str(_l("availability: not free %(d)s %(a)s–%(b)s", d=day.isoformat(),
+                          a=occurrence.starts_at.strftime("%H:%M"), b=occurrence.ends_at.strftime("%H:%M")))
     km = point_distance_km(volunteer.lat, volunteer.lon, demand.lat, demand.lon, DETOUR_FACTOR)
     if km > volunteer.max_travel_km + 1e-6:
-        found.append(str(_l("travel range: %(k).1f km away, travels at most %(m).1f km",
-                            k=km, m=volunteer.max_travel_km)))
+        found[5] = str(_l("travel range: %(k).1f km away, travels at most %(m).1f km",
+                          k=km, m=volunteer.max_travel_km))
     others = [a for a in book.assignments[volunteer.id] if a.id != ignore and a.occurrence_id != occurrence.id]
     clash = next((a for a in others if a.status in OCCUPYING and _too_close(occurrence, a.occurrence)), None)
     if clash is not None:
-        found.append(str(_l("overlap: busy with '%(t)s' %(a)s–%(b)s (including travel time)",
-                            t=clash.occurrence.demand.title, a=clash.occurrence.starts_at.strftime("%m-%d %H:%M"),
-                            b=clash.occurrence.ends_at.strftime("%H:%M"))))
+        found[7] = str(_l("overlap: busy with '%(t)s' %(a)s–%(b)s (including travel time)",
+                          t=clash.occurrence.demand.title, a=clash.occurrence.starts_at.strftime("%m-%d %H:%M"),
+                          b=clash.occurrence.ends_at.strftime("%H:%M")))
     week = rules.week_monday(day)
     used = sum(_minutes(a.occurrence) for a in others if rules.week_monday(a.occurrence.starts_at.date()) == week)
     if used + _minutes(occurrence) > volunteer.max_minutes_per_week:
-        found.append(str(_l("weekly minutes: %(u)d used of %(m)d, this service needs %(n)d",
-                            u=used, m=volunteer.max_minutes_per_week, n=_minutes(occurrence))))
+        found[8] = str(_l("weekly minutes: %(u)d used of %(m)d, this service needs %(n)d",
+                          u=used, m=volunteer.max_minutes_per_week, n=_minutes(occurrence)))
     return found
 
 
@@ -557,15 +584,10 @@ def swap_options(assignment: Assignment, members: list[Volunteer], book: Booking
     """Every other approved member with the rules they would break here (empty: eligible)."""
     occ = assignment.occurrence
     on_it = set(db.session.scalars(select(Assignment.volunteer_id).where(Assignment.occurrence_id == occ.id)))
-    result = []
-    for vol in members:
-        if vol.id == assignment.volunteer_id:
-            continue
-        if vol.id in on_it:
-            result.append((vol, [str(_l("already on this service (or declined it)"))]))
-        else:
-            result.append((vol, rule_problems(occ, vol, book, ignore=assignment.id)))
-    return result
+    others = [v for v in members if v.id != assignment.volunteer_id]
+    verdicts = judge(occ, [v for v in others if v.id not in on_it], book, ignore=assignment.id)
+    already = [str(_l("already on this service (or declined it)"))]
+    return [(v, already if v.id in on_it else verdicts[v.id]) for v in others]
 
 
 def swap_member(assignment: Assignment, new_volunteer: Volunteer, *, user: User) -> Assignment:
@@ -591,7 +613,7 @@ def swap_member(assignment: Assignment, new_volunteer: Volunteer, *, user: User)
             Assignment.occurrence_id == occ.id, Assignment.volunteer_id == new_volunteer.id)):
         raise ValidationError({"volunteer": str(_l("This member is already on this service (or declined it)."))})
     book = load_bookings([new_volunteer.id], rules.week_monday(occ.starts_at.date()))
-    broken = rule_problems(occ, new_volunteer, book, ignore=assignment.id)
+    broken = judge(occ, [new_volunteer], book, ignore=assignment.id)[new_volunteer.id]
     if broken:
         raise ValidationError({"volunteer": str(_l("%(n)s cannot take this service: %(r)s.",
                                                     n=new_volunteer.real_name, r="; ".join(broken)))})

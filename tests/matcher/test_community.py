@@ -14,11 +14,12 @@ from matcher.community import (
     approve_member,
     confirm_service,
     hand_back,
+    judge,
     load_bookings,
     mark_read,
     rate_service,
     reject_member,
-    rule_problems,
+    rule_details,
     swap_member,
     update_demand,
 )
@@ -260,14 +261,21 @@ def test_swap_to_an_ineligible_member_names_each_broken_rule(world, db, monday):
 
 
 def test_swap_checks_overlap_with_travel_and_weekly_minutes(world, db, monday):
-    busy = member(world, db, "陈红", "13811112222", max_minutes_per_week="60")
+    busy = member(world, db, "陈红", "13811112222", max_minutes_per_week="120")
     other = world["demands"]["b1"].occurrences[0]  # Monday 14:00 in 南山镇, far away
     other.starts_at = monday.ends_at + timedelta(minutes=10)
     other.ends_at = other.starts_at + timedelta(hours=1)
-    assign(db, other, busy, AssignmentStatus.ACCEPTED)
+    schedule = Schedule(area=world["areas"]["town_b"], week_start=rules.week_monday(other.starts_at.date()),
+                        status=ScheduleStatus.PUBLISHED)
+    db.session.add(schedule)
+    db.session.flush()
+    assign(db, other, busy, AssignmentStatus.ACCEPTED, schedule=schedule)
+    book = load_bookings([busy.id], rules.week_monday(monday.starts_at.date()))
     with force_locale("en"):
-        problems = rule_problems(monday, busy, load_bookings([busy.id], rules.week_monday(monday.starts_at.date())))
-    assert any("overlap" in p for p in problems) and any("weekly minutes" in p for p in problems)
+        details = rule_details(monday, busy, book)
+        verdict = judge(monday, [busy], book)[busy.id]
+    assert set(details) == {7, 8} and "overlap" in details[7] and "weekly minutes" in details[8]
+    assert verdict == [details[7], details[8]]  # the solver's own check agrees and is explained
 
 
 def test_swap_is_refused_for_accepted_services_non_members_and_other_leaders(world, db, monday):
