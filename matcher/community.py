@@ -315,9 +315,10 @@ def _withdraw(assignments: list[Assignment], occ: DemandOccurrence, user: User) 
 
 
 def _credit(minutes: float) -> Decimal:
-    """Credited hours for minutes served, with the deployment's rounding settings when set."""
+    """Credited hours for minutes served, rounded like a check-out (`HOURS_STEP_MINUTES`, `HOURS_FLOOR_MINUTES`)."""
     config = current_app.config if has_app_context() else {}
-    return rules.credited_hours(minutes, config.get("CREDIT_STEP_MINUTES", 30), config.get("CREDIT_FLOOR_MINUTES", 15))
+    return rules.credited_hours(minutes, int(config.get("HOURS_STEP_MINUTES", 30)),
+                                int(config.get("HOURS_FLOOR_MINUTES", 15)))
 
 
 def confirm_service(occurrence: DemandOccurrence, *, user: User, present: Iterable[int] = ()) -> dict[str, int]:

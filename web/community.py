@@ -48,7 +48,7 @@ STATES = {"open": _l("Open"), "scheduled": _l("Scheduled"), "accepted": _l("Acce
           "cancelled": _l("Cancelled")}
 
 ASSIGNMENT_STATES = {
-    "proposed": _l("Proposed"), "offered": _l("Offered"), "accepted": _l("Accepted"), "declined": _l("Declined"),
+    "proposed": _l("Proposed"), "offered": _l("Offered, awaiting reply"), "accepted": _l("Accepted"), "declined": _l("Declined"),
     "checked_in": _l("Checked in"), "completed": _l("Completed"), "no_show": _l("No-show"),
 }
 

@@ -30,7 +30,7 @@ from matcher.community import (
 )
 from matcher.db import db
 from matcher.errors import NotFound, ValidationError
-from matcher.models import Membership, MemberStatus, Organization, Role, Volunteer
+from matcher.models import Handback, Membership, MemberStatus, Organization, Role, Volunteer
 
 from .auth import roles_required
 from .community import ASSIGNMENT_STATES, GAP_REASONS, STATES, requested_week
@@ -57,8 +57,10 @@ def render_team(week, errors=None, target=None, status=200):
         for a in row.assignments:
             if a.status in PENDING and (a.organization_id or row.occurrence.responsible_organization_id) == org.id:
                 options[a.id] = swap_options(a, members, book)
+    handed = set(db.session.scalars(select(Handback.occurrence_id).where(
+        Handback.organization_id == org.id, Handback.occurrence_id.in_([r.occurrence.id for r in rows]))))
     return render_template(
-        "team/index.html", org=org, rows=rows, week=week, options=options,
+        "team/index.html", org=org, rows=rows, week=week, options=options, handed=handed,
         load=member_load(members, book), errors=errors or {}, target=target, form=request.form,
         prev_week=week - timedelta(days=7), next_week=week + timedelta(days=7),
         states=STATES, assignment_states=ASSIGNMENT_STATES, gap_reasons=GAP_REASONS,
