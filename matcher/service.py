@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import rules
@@ -160,7 +161,10 @@ def respond_to_offer(assignment: Assignment, *, user: User, accept: bool, reason
             raise ValidationError({"reason": str(_l("At most %(n)d characters.", n=200))})
     if lock:
         lock_booking(volunteer.id, assignment.occurrence_id)
-        db.session.refresh(assignment)
+        try:
+            db.session.refresh(assignment)
+        except InvalidRequestError:  # the row is gone: a repair run withdrew the offer meanwhile
+            raise Conflict(str(_l("This offer was withdrawn; see your other offers."))) from None
     if assignment.status != AssignmentStatus.OFFERED:
         raise Conflict(str(_l("This offer is no longer open (it is %(s)s).", s=assignment.status.value)))
     occurrence = assignment.occurrence

@@ -47,6 +47,18 @@ REASONS = {
     "organization_team": _l("Your organization's team takes this service."),
 }
 ACTIVE = (AssignmentStatus.ACCEPTED, AssignmentStatus.CHECKED_IN)
+STATUS_LABELS = {
+    AssignmentStatus.PROPOSED: _l("Proposed"), AssignmentStatus.OFFERED: _l("Offered"),
+    AssignmentStatus.ACCEPTED: _l("Accepted"), AssignmentStatus.DECLINED: _l("Declined"),
+    AssignmentStatus.CHECKED_IN: _l("Checked in"), AssignmentStatus.COMPLETED: _l("Completed"),
+    AssignmentStatus.NO_SHOW: _l("No-show"),
+}
+
+
+@bp.app_template_filter("volunteer_status")
+def volunteer_status(status: AssignmentStatus) -> str:
+    """An assignment status as the volunteer reads it."""
+    return str(STATUS_LABELS.get(status, status))
 
 
 def reason_texts(assignment: Assignment) -> list[str]:

@@ -6,7 +6,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from matcher import service
 from matcher.db import db as _db
@@ -102,6 +102,13 @@ def test_only_the_own_volunteer_may_answer(world, db, week):
 def test_only_an_open_offer_can_be_answered(world, db, week):
     a = offer(week["schedule"], week["occ"], world["volunteers"]["a"], status=AssignmentStatus.DECLINED)
     with pytest.raises(Conflict):
+        service.respond_to_offer(a, user=world["users"]["vol_a"], accept=True)
+
+
+def test_a_withdrawn_offer_cannot_be_answered(world, db, week):
+    a = offer(week["schedule"], week["occ"], world["volunteers"]["a"])
+    db.session.execute(delete(Assignment).where(Assignment.id == a.id))  # e.g. a repair run removed it
+    with pytest.raises(Conflict, match="withdrawn"):
         service.respond_to_offer(a, user=world["users"]["vol_a"], accept=True)
 
 
