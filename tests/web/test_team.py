@@ -9,6 +9,7 @@ from matcher.accounts import create_user
 from matcher.models import Assignment, AssignmentStatus, Handback, Membership, MemberStatus, Role
 from tests.conftest import PASSWORD
 from tests.matcher.test_community import assign, member
+from tests.web.test_community import field_message
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def test_swap_bad_choice_is_400_and_nothing_changes_then_swaps(client, auth, wor
     auth.logout()
     auth.login("leader_a")
     response = client.post(f"/team/assignments/{team['offer']}/swap", data={"volunteer": team["unfit"]})
-    assert response.status_code == 400 and 'id="err-volunteer"' in response.get_data(as_text=True)
+    assert response.status_code == 400 and field_message(response, "volunteer")
     response = client.post(f"/team/assignments/{team['offer']}/swap", data={"volunteer": "abc"})
     assert response.status_code == 400
     db.session.expire_all()
@@ -71,7 +72,7 @@ def test_hand_back_needs_a_reason_and_only_the_organizations_leader(client, auth
     auth.logout()
     auth.login("leader_a")
     response = client.post(f"/team/occurrences/{team['occ']}/hand-back", data={"reason": " "})
-    assert response.status_code == 400 and 'id="err-reason"' in response.get_data(as_text=True)
+    assert response.status_code == 400 and field_message(response, "reason")
     db.session.expire_all()
     assert db.session.get(Assignment, team["offer"]) is not None and db.session.scalar(select(Handback.id)) is None
     assert client.post(f"/team/occurrences/{team['occ']}/hand-back", data={"reason": "人手不足"}).status_code == 302
