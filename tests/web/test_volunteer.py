@@ -44,10 +44,13 @@ def test_pages_render_for_a_volunteer_and_need_a_profile(client, auth, world, se
     nav = client.get("/dashboard").get_data(as_text=True)
     assert "/me/offers" in nav and "/me/record" in nav
     auth.logout()
-    login(client, auth, "worker_a1")  # no volunteer profile
-    assert "/me/offers" not in client.get("/dashboard").get_data(as_text=True)
-    for url in PAGES:
-        assert client.get(url).status_code == 404, url
+    for username in ("worker_a1", "coord_a", "leader_a", "admin"):  # no volunteer profile
+        login(client, auth, username)
+        assert "/me/offers" not in client.get("/dashboard").get_data(as_text=True)
+        for url in PAGES:
+            assert client.get(url).status_code == 404, (username, url)
+        assert client.post(f"/me/offers/{setup['offer'].id}/accept").status_code == 404
+        auth.logout()
 
 
 def test_offer_shows_what_when_why_but_no_address_until_accepted(client, auth, world, db, setup):
@@ -193,3 +196,7 @@ def test_record_shows_hours_stars_and_rated_services(client, auth, world, db, se
     assert "★★☆☆☆" in page and "Star level: 2" in page
     assert 'id="to-next">279.5<' in page  # 600 − 320.5
     assert "Very kind" in page and "1.5" in page
+    week = client.get(f"/me/week?week={setup['monday']}").get_data(as_text=True)
+    assert "Completed" in week
+    resident = world["residents"]["a1"]
+    assert resident.name not in week and resident.address not in week  # the service is over
