@@ -223,12 +223,21 @@ def load_own_occurrence(occurrence_id: Any, user: User) -> DemandOccurrence:
     return occ
 
 
+def team_assignment_filter(organization_id: int):
+    """Assignments that are an organization's: sent through it, or to one of its approved members directly."""
+    member = exists().where(Membership.volunteer_id == Assignment.volunteer_id,
+                            Membership.organization_id == organization_id,
+                            Membership.status == MemberStatus.APPROVED)
+    return or_(Assignment.organization_id == organization_id,
+               and_(Assignment.organization_id.is_(None), member))
+
+
 def team_occurrence_filter(organization_id: int):
-    """Occurrences dispatched to an organization: it is responsible, or its members are on them."""
+    """Occurrences dispatched to an organization: it is responsible, or its assignments are on them."""
     return or_(
         DemandOccurrence.responsible_organization_id == organization_id,
         DemandOccurrence.id.in_(select(Assignment.occurrence_id).where(
-            Assignment.organization_id == organization_id,
+            team_assignment_filter(organization_id),
             Assignment.status.not_in([AssignmentStatus.DECLINED, AssignmentStatus.NO_SHOW]))),
     )
 
@@ -249,13 +258,15 @@ def load_team_occurrence(occurrence_id: Any, user: User) -> DemandOccurrence:
 
 
 def load_team_assignment(assignment_id: Any, user: User) -> Assignment:
-    """An assignment of the leader's organization (by its own organization or on its occurrence), else NotFound."""
+    """An assignment of the leader's organization (see `team_assignment_filter`), else NotFound."""
     try:
         assignment_id = int(assignment_id)
     except (TypeError, ValueError):
         raise NotFound("not found") from None
-    a = db.session.get(Assignment, assignment_id)
-    if (a is None or user.role != Role.ORG_LEADER or user.organization_id is None
-            or (a.organization_id or a.occurrence.responsible_organization_id) != user.organization_id):
+    if user.role != Role.ORG_LEADER or user.organization_id is None:
+        raise NotFound("not found")
+    a = db.session.scalar(select(Assignment).where(Assignment.id == assignment_id,
+                                                   team_assignment_filter(user.organization_id)))
+    if a is None:
         raise NotFound("not found")
     return a

@@ -27,7 +27,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from solver.geo import point_distance_km
 
 from . import problem, rules
-from .access import can_change
+from .access import can_change, team_assignment_filter
 from .db import db
 from .eligibility import assess
 from .errors import AccessDenied, Conflict, DomainError, NotFound, ValidationError
@@ -406,14 +406,14 @@ def dispatched_to(occurrence: DemandOccurrence, organization_id: int) -> bool:
     if occurrence.responsible_organization_id == organization_id:
         return True
     return db.session.scalar(select(Assignment.id).where(
-        Assignment.occurrence_id == occurrence.id, Assignment.organization_id == organization_id,
+        Assignment.occurrence_id == occurrence.id, team_assignment_filter(organization_id),
         Assignment.status.in_([*PENDING, *problem.HOLDING])).limit(1)) is not None
 
 
 def hand_back(occurrence: DemandOccurrence, organization: Organization, reason: Any, *, user: User) -> int:
     """The organization gives a dispatched service back to the coordinators, with a reason.
 
-    Its members' unanswered offers on it are removed (accepted ones stay), the occurrence has no
+    Its unanswered offers on it (see `access.team_assignment_filter`) are removed (accepted ones stay), the occurrence has no
     responsible organization any more, and the coordinators over the community are notified.
     Returns how many offers were removed.
     """
@@ -429,7 +429,7 @@ def hand_back(occurrence: DemandOccurrence, organization: Organization, reason: 
                                                    Handback.organization_id == organization.id)):
         raise Conflict(str(_l("Your organization has already handed this service back.")))
     offers = db.session.scalars(select(Assignment).where(
-        Assignment.occurrence_id == occurrence.id, Assignment.organization_id == organization.id,
+        Assignment.occurrence_id == occurrence.id, team_assignment_filter(organization.id),
         Assignment.status.in_(PENDING)).options(selectinload(Assignment.volunteer))).all()
     for a in offers:
         if a.volunteer.user_id and a.status == AssignmentStatus.OFFERED:
@@ -598,8 +598,7 @@ def swap_member(assignment: Assignment, new_volunteer: Volunteer, *, user: User)
     assignment is removed; the new one is offered to the new member (proposed while the schedule
     is still a draft). An accepted service cannot be swapped: the volunteer has to decline it.
     """
-    org_id = assignment.organization_id or assignment.occurrence.responsible_organization_id
-    _require_leader(user, org_id)
+    org_id = team_of(assignment, user)
     occ = assignment.occurrence
     if assignment.status not in PENDING:
         raise Conflict(str(_l("Only an offer that was not yet accepted can be swapped; ask the volunteer "
@@ -643,6 +642,17 @@ def swap_member(assignment: Assignment, new_volunteer: Volunteer, *, user: User)
                  new_volunteer=new_volunteer.id)
     _flush(STALE_ASSIGNMENT)
     return replacement
+
+
+def team_of(assignment: Assignment, user: User) -> int:
+    """The organization in whose name `user` may change `assignment` (its leader's), else AccessDenied."""
+    org_id = user.organization_id if user.role == Role.ORG_LEADER else (
+        assignment.organization_id or assignment.occurrence.responsible_organization_id)
+    _require_leader(user, org_id)
+    if not db.session.scalar(select(Assignment.id).where(Assignment.id == assignment.id,
+                                                         team_assignment_filter(org_id))):
+        raise AccessDenied(str(_l("Only the leader of this organization can do this.")))
+    return org_id
 
 
 def approve_member(membership: Membership, *, user: User) -> None:
@@ -778,10 +788,10 @@ def community_week(community: Area, week_start: date) -> list[OccurrenceRow]:
 
 
 def organization_week(organization: Organization, week_start: date) -> list[OccurrenceRow]:
-    """Occurrences of a week dispatched to the organization (responsible, or its members on them)."""
+    """Occurrences of a week dispatched to the organization (responsible, or its assignments on them)."""
     start, end = problem.week_span(week_start)
     via_members = select(Assignment.occurrence_id).where(
-        Assignment.organization_id == organization.id, Assignment.status.in_([*PENDING, *problem.HOLDING]))
+        team_assignment_filter(organization.id), Assignment.status.in_([*PENDING, *problem.HOLDING]))
     occs = db.session.scalars(
         select(DemandOccurrence)
         .where((DemandOccurrence.responsible_organization_id == organization.id)
@@ -790,6 +800,12 @@ def organization_week(organization: Organization, week_start: date) -> list[Occu
         .options(selectinload(DemandOccurrence.demand).selectinload(Demand.community))
         .order_by(DemandOccurrence.starts_at, DemandOccurrence.id)).all()
     return week_rows(list(occs), week_start=week_start)
+
+
+def team_assignment_ids(organization_id: int, occurrence_ids: list[int]) -> set[int]:
+    """Ids of the organization's assignments on these occurrences."""
+    return set(db.session.scalars(select(Assignment.id).where(
+        Assignment.occurrence_id.in_(occurrence_ids), team_assignment_filter(organization_id))))
 
 
 def member_load(members: list[Volunteer], book: Bookings) -> list[tuple[Volunteer, int]]:

@@ -27,6 +27,7 @@ from matcher.community import (
     reject_member,
     swap_member,
     swap_options,
+    team_assignment_ids,
 )
 from matcher.db import db
 from matcher.errors import NotFound, ValidationError
@@ -52,15 +53,13 @@ def render_team(week, errors=None, target=None, status=200):
     members = approved_members(org.id)
     on_rows = {a.volunteer_id for row in rows for a in row.assignments}
     book = load_bookings(sorted({m.id for m in members} | on_rows), week)
-    options = {}
-    for row in rows:
-        for a in row.assignments:
-            if a.status in PENDING and (a.organization_id or row.occurrence.responsible_organization_id) == org.id:
-                options[a.id] = swap_options(a, members, book)
+    ours = team_assignment_ids(org.id, [row.occurrence.id for row in rows])
+    options = {a.id: swap_options(a, members, book)
+               for row in rows for a in row.assignments if a.id in ours and a.status in PENDING}
     handed = set(db.session.scalars(select(Handback.occurrence_id).where(
         Handback.organization_id == org.id, Handback.occurrence_id.in_([r.occurrence.id for r in rows]))))
     return render_template(
-        "team/index.html", org=org, rows=rows, week=week, options=options, handed=handed,
+        "team/index.html", org=org, rows=rows, week=week, options=options, handed=handed, ours=ours,
         load=member_load(members, book), errors=errors or {}, target=target, form=request.form,
         prev_week=week - timedelta(days=7), next_week=week + timedelta(days=7),
         states=STATES, assignment_states=ASSIGNMENT_STATES, gap_reasons=GAP_REASONS,

@@ -239,7 +239,7 @@ def test_hand_back_of_a_service_not_dispatched_or_by_another_leader_is_refused(w
 
 def test_swap_to_an_eligible_member_offers_it_to_them(world, db, monday):
     org = world["orgs"]["a"]
-    old = assign(db, monday, world["volunteers"]["a"], AssignmentStatus.OFFERED, org=org)
+    old = assign(db, monday, world["volunteers"]["a"], AssignmentStatus.OFFERED)  # sent to the member directly
     new_vol = member(world, db, "陈红", "13811112222")
     new = swap_member(old, new_vol, user=world["users"]["leader_a"])
     db.session.commit()

@@ -49,6 +49,18 @@ def test_team_week_lists_members_eligible_swaps_reasons_and_load(client, auth, w
     assert "<meter" in page and "90" in page  # vol_a's 90 offered minutes
 
 
+def test_services_offered_to_members_directly_are_the_teams_too(client, auth, world, db, team, next_monday):
+    thursday = world["demands"]["a1"].occurrences[1]
+    direct = assign(db, thursday, world["volunteers"]["a"], AssignmentStatus.OFFERED)  # no organization
+    foreign = assign(db, thursday, world["volunteers"]["b"], AssignmentStatus.OFFERED)  # not a member of a
+    db.session.commit()
+    ids = (direct.id, foreign.id, team["fit"])
+    auth.login("leader_a")
+    page = client.get(f"/team?week={next_monday.isoformat()}").get_data(as_text=True)
+    assert f"/team/assignments/{ids[0]}/swap" in page and f"/team/assignments/{ids[1]}/swap" not in page
+    assert client.post(f"/team/assignments/{ids[1]}/swap", data={"volunteer": ids[2]}).status_code == 404
+
+
 def test_swap_bad_choice_is_400_and_nothing_changes_then_swaps(client, auth, world, db, team):
     auth.login("leader_b")
     assert client.post(f"/team/assignments/{team['offer']}/swap", data={"volunteer": team["fit"]}).status_code == 404
