@@ -107,6 +107,10 @@ def coordinators_over(area: Area) -> list[User]:
         .order_by(User.id)))
 
 
+# Where a volunteer answers offers (the volunteer pages).
+OFFERS_LINK = "/me/offers"
+
+
 def demand_link(demand_id: int) -> str:
     return f"/demands/{demand_id}"
 
@@ -633,7 +637,7 @@ def swap_member(assignment: Assignment, new_volunteer: Volunteer, *, user: User)
     if status == AssignmentStatus.OFFERED:
         if new_volunteer.user_id:
             notify([db.session.get(User, new_volunteer.user_id)], "offer",
-                   _l("New offer: '%(t)s' on %(d)s.", t=occ.demand.title, d=when), "")
+                   _l("New offer: '%(t)s' on %(d)s.", t=occ.demand.title, d=when), OFFERS_LINK)
         if old_volunteer.user_id:
             notify([db.session.get(User, old_volunteer.user_id)], "offer_withdrawn",
                    _l("The offer for '%(t)s' on %(d)s was given to another member of your organization.",
