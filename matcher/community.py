@@ -61,6 +61,7 @@ from .models import (
     utcnow,
 )
 from .operations import OCCURRENCE_HORIZON_WEEKS, Fields, _skills_by_code, check_location, record_audit
+from .service import coordinators_for
 
 # Travel between two services, as the solver assumes it (solver-io: travel.speed_kmh, detour_factor).
 TRAVEL_SPEED_KMH = 25.0
@@ -97,14 +98,6 @@ def notify(users: Iterable[User], kind: str, text: Any, link: str = "") -> int:
         db.session.add(Notification(user_id=user.id, kind=kind, text=str(text)[:500], link=link[:200]))
         count += 1
     return count
-
-
-def coordinators_over(area: Area) -> list[User]:
-    """Active coordinators whose area contains `area` (its township and district)."""
-    return list(db.session.scalars(
-        select(User).join(Area, User.area_id == Area.id)
-        .where(User.role == Role.COORDINATOR, User.active, literal(area.path).startswith(Area.path))
-        .order_by(User.id)))
 
 
 # Where a volunteer answers offers (the volunteer pages).
@@ -241,7 +234,7 @@ def update_demand(demand: Demand, data: Mapping[str, Any], *, user: User, versio
     notified = 0
     published = _published_schedules(demand.community, weeks_before | _future_weeks(demand, now))
     if published and changed:
-        notified = notify(coordinators_over(demand.community), "demand_changed",
+        notified = notify(coordinators_for(demand.community), "demand_changed",
                           _l("Demand '%(t)s' in %(c)s was changed after the schedule was published; "
                              "check its assignments.", t=demand.title, c=demand.community.name),
                           demand_link(demand.id))
@@ -446,7 +439,7 @@ def hand_back(occurrence: DemandOccurrence, organization: Organization, reason: 
     occurrence.responsible_organization_id = None
     _flush(STALE_ASSIGNMENT)
     _refresh_status(occurrence)
-    notify(coordinators_over(occurrence.demand.community), "handed_back",
+    notify(coordinators_for(occurrence.demand.community), "handed_back",
            _l("%(o)s handed back '%(t)s' on %(d)s: %(r)s", o=organization.name, t=occurrence.demand.title,
               d=occurrence.starts_at.strftime("%Y-%m-%d %H:%M"), r=text),
            demand_link(occurrence.demand_id))
