@@ -95,7 +95,8 @@ def run_solve(args) -> int:
     except InstanceError as exc:
         solution = empty_solution("INVALID_INPUT", message=str(exc))
     else:
-        left = max(0.1, args.time_limit - (time.monotonic() - started))
+        # 0.15 s is kept for writing the solution and interpreter exit.
+        left = max(0.1, args.time_limit - (time.monotonic() - started) - 0.15)
         report = None
         if args.progress:
             def report(event: dict) -> None:

@@ -374,6 +374,7 @@ class PartResult:
     seconds: float
     objective: float | None = None  # model objective in score units (approximate; for progress only)
     hint: Schedule | None = None  # the warm start, used as the part's schedule if CP-SAT finds none
+    timings: dict = field(default_factory=dict)  # seconds spent building, in the LP and in CP-SAT
 
 
 def solve_part_model(pm: PartModel, inst: Instance, cands: Candidates, time_limit: float, workers: int,
@@ -383,6 +384,10 @@ def solve_part_model(pm: PartModel, inst: Instance, cands: Candidates, time_limi
     solver.parameters.max_time_in_seconds = max(0.05, time_limit)
     solver.parameters.num_workers = max(1, workers)
     solver.parameters.random_seed = 1
+    if time_limit < 10:
+        # Full presolve of a district-sized model takes ~2 s before the hint is even tried; one round
+        # keeps most of its benefit and leaves short (repair) solves time to improve the warm start.
+        solver.parameters.max_presolve_iterations = 1
     started = time.monotonic()
     callback = _ProgressReporter(lambda o, b: on_progress(o / SCALE, b / SCALE)) if on_progress else None
     status = solver.solve(pm.model, callback)

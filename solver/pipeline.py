@@ -8,7 +8,7 @@ import math
 import multiprocessing
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
 
@@ -107,7 +107,7 @@ def _solve(source, time_limit: float, workers: int, progress: Progress | None, s
                             strict=True))
             pairs += [p for p in fallback.pairs if p in owned]
             responsible.update(fallback.responsible)
-            notes.append("a part had no CP-SAT solution in time; its warm-start schedule is used")
+            notes.append("CP-SAT found no schedule in time for a part; its warm start (LP-rounded or greedy) is used")
     chosen = Schedule(pairs, responsible)
     if any(not p.exact for p in parts):
         chosen = _complete_across_regions(inst, cands, chosen)
@@ -128,7 +128,7 @@ def _solve(source, time_limit: float, workers: int, progress: Progress | None, s
         "parts": len(parts),
         "exact_parts": sum(p.exact for p in parts),
         "part_results": [{"pairs": len(p.positions), "exact": p.exact, "status": r.status,
-                          "seconds": round(r.seconds, 2)} for p, r in zip(parts, results, strict=True)],
+                          "seconds": round(r.seconds, 2)} | r.timings for p, r in zip(parts, results, strict=True)],
         "greedy_objective": round(score_pairs(inst, _id_pairs(inst, greedy.pairs)), 4),
         "build_seconds": round(build_seconds, 3),
         "solve_seconds": round(solve_seconds, 3),
@@ -189,7 +189,7 @@ def _solve_parts(inst: Instance, cands: Candidates, parts: list[Part], greedy: S
     sizes = [len(p.positions) for p in parts]
     big = sorted(sizes, reverse=True)
     if workers >= 2 and len(parts) >= 2 and big[1] >= PARALLEL_MIN_PAIRS and budget > 4 * SPAWN_SECONDS:
-        return _solve_parts_in_processes(inst, cands, parts, greedy, budget, workers)
+        return _solve_parts_in_processes(inst, cands, parts, greedy, budget, workers, progress, started)
     results: list[PartResult] = []
     remaining_pairs = sum(sizes)
     done_objective, done_bound = 0.0, 0.0
@@ -215,27 +215,45 @@ def solve_part(inst: Instance, cands: Candidates, positions: np.ndarray, hint: S
     """Build and solve one part's model; model building counts against `time_limit`."""
     started = time.monotonic()
     pm = build_part_model(inst, cands, positions)
-    lp_limit = max(0.1, 0.4 * (time_limit - (time.monotonic() - started)))
+    built = time.monotonic()
+    lp_limit = max(0.1, 0.4 * (time_limit - (built - started)))
     lp, values = lp_bound(pm.model, lp_limit)
     lp = lp / SCALE if lp is not None else None
+    lp_done = time.monotonic()
     if values is not None:
         guided = [(int(cands.demand[p]), int(cands.volunteer[p])) for p, x in pm.x.items()
                   if values[x.index] > 0.5]
         rounded = build_greedy(inst, cands, positions=positions, seed=guided)
         hint = _better(inst, hint, rounded, positions, cands)
     add_schedule_hint(pm, inst, cands, hint)
+    if report is not None:
+        owned = set(zip(cands.demand[positions].tolist(), cands.volunteer[positions].tolist(), strict=True))
+        warm = score_pairs(inst, _id_pairs(inst, [p for p in hint.pairs if p in owned]))
+        report(warm - _fixed_cost_outside(inst, cands, positions), lp if lp is not None else math.inf)
     left = time_limit - (time.monotonic() - started)
     if report is not None and lp is not None:
         inner = report
 
         def report(objective, bound):
             inner(objective, min(bound, lp))
+    cpsat_started = time.monotonic()
     result = solve_part_model(pm, inst, cands, left, workers, report)
     result.hint = hint
+    result.timings = {"build": round(built - started, 2), "lp": round(lp_done - built, 2),
+                      "cp_sat": round(time.monotonic() - cpsat_started, 2)}
     if lp is not None:
         result.bound = lp if result.bound is None or not math.isfinite(result.bound) else min(result.bound, lp)
     result.seconds = time.monotonic() - started
     return result
+
+
+def _fixed_cost_outside(inst: Instance, cands: Candidates, positions: np.ndarray) -> float:
+    """The (negative) fixed over-preferred score of volunteers not in the part, which `score_pairs`
+    includes; subtracted so a part's warm-start score is comparable with its model objective."""
+    inside = set(cands.volunteer[positions].tolist())
+    w = inst.weights.over_preferred_hour
+    return -sum(w * max(0, v.committed_minutes - v.preferred_minutes) / 60.0
+                for vi, v in enumerate(inst.volunteers) if vi not in inside)
 
 
 def _better(inst: Instance, a: Schedule, b: Schedule, positions: np.ndarray, cands: Candidates) -> Schedule:
@@ -270,6 +288,7 @@ def solve_shipped_part(payload: dict) -> dict:
         "bound": result.bound,
         "objective": result.objective,
         "seconds": time.monotonic() - started,
+        "timings": result.timings,
         "fallback": [(inst.demands[d].id, inst.volunteers[v].id) for d, v in result.hint.pairs] if result.hint else [],
         "fallback_responsible": {inst.demands[d].id: o for d, o in result.hint.responsible.items()}
         if result.hint else {},
@@ -277,7 +296,8 @@ def solve_shipped_part(payload: dict) -> dict:
 
 
 def _solve_parts_in_processes(inst: Instance, cands: Candidates, parts: list[Part], greedy: Schedule,
-                              budget: float, workers: int) -> list[PartResult]:
+                              budget: float, workers: int, progress: Progress | None = None,
+                              started: float = 0.0) -> list[PartResult]:
     """Ship parts as sub-instances to a process pool (the same payload could go to another machine)."""
     pool_size = min(workers, len(parts))
     per_worker = max(1, workers // pool_size)
@@ -300,9 +320,16 @@ def _solve_parts_in_processes(inst: Instance, cands: Candidates, parts: list[Par
         })
     order = sorted(range(len(parts)), key=lambda i: -len(parts[i].positions))
     context = multiprocessing.get_context("spawn")
+    shipped: dict[int, dict] = {}
     with ProcessPoolExecutor(max_workers=pool_size, mp_context=context) as pool:
-        futures = {i: pool.submit(solve_shipped_part, payloads[i]) for i in order}
-        shipped = {i: f.result() for i, f in futures.items()}
+        futures = {pool.submit(solve_shipped_part, payloads[i]): i for i in order}
+        for future in as_completed(futures):
+            shipped[futures[future]] = future.result()
+            if progress is not None:
+                done = [o["objective"] for o in shipped.values() if o["objective"] is not None]
+                progress({"phase": "solving", "objective": round(sum(done), 2), "bound": None,
+                          "part": len(shipped), "parts": len(parts),
+                          "elapsed": round(time.monotonic() - started, 3)})
     results = []
     for i, _part in enumerate(parts):
         out = shipped[i]
@@ -312,7 +339,7 @@ def _solve_parts_in_processes(inst: Instance, cands: Candidates, parts: list[Par
         hint = Schedule([(inst.demand_index[d], inst.volunteer_index[v]) for d, v in out["fallback"]],
                         {inst.demand_index[d]: o for d, o in out["fallback_responsible"].items()})
         results.append(PartResult(out["status"], positions, responsible, out["bound"], out["seconds"],
-                                  out["objective"], hint))
+                                  out["objective"], hint, out["timings"]))
     return results
 
 

@@ -89,3 +89,17 @@ def test_solve_with_forced_region_split_is_valid(township, monkeypatch):
     violations, score = validate_solution(doc, solution)
     assert violations == []
     assert solution["bound"] >= solution["objective"]
+
+
+def test_solve_ships_parts_to_a_process_pool(township, monkeypatch):
+    doc, _, _ = township
+    monkeypatch.setattr("solver.pipeline.MAX_PART_PAIRS", 600)
+    monkeypatch.setattr("solver.pipeline.REGION_PAIRS", 600)
+    monkeypatch.setattr("solver.pipeline.PARALLEL_MIN_PAIRS", 1)
+    monkeypatch.setattr("solver.pipeline.SPAWN_SECONDS", 1.0)
+    events = []
+    solution = solve(doc, time_limit=8, workers=2, progress=events.append)
+    assert solution["stats"]["parts"] >= 2
+    assert all(r["status"] in ("OPTIMAL", "FEASIBLE") for r in solution["stats"]["part_results"])
+    assert validate_solution(doc, solution)[0] == []
+    assert any(e.get("part") for e in events if e["phase"] == "solving")
