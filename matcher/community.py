@@ -806,7 +806,8 @@ def team_assignment_ids(organization_id: int, occurrence_ids: list[int]) -> set[
 
 
 def member_load(members: list[Volunteer], book: Bookings) -> list[tuple[Volunteer, int]]:
-    """Minutes each member is offered, booked or has served in the week."""
+    """Minutes each member is offered, booked or has served in the week, busiest first."""
     end = book.week_start + timedelta(days=7)
-    return [(v, sum(_minutes(a.occurrence) for a in book.assignments[v.id]
+    load = [(v, sum(_minutes(a.occurrence) for a in book.assignments[v.id]
                     if book.week_start <= a.occurrence.starts_at.date() < end)) for v in members]
+    return sorted(load, key=lambda item: -item[1])
