@@ -47,8 +47,7 @@ def race(app, attempts: list[tuple[int, str]], *, lock: bool) -> list[str]:
         with app.app_context():
             try:
                 user = _db.session.scalar(select(User).where(User.username == username))
-                assignment = _db.session.get(Assignment, assignment_id)
-                _db.session.commit()  # start from a clean transaction, as a fresh request would
+                assignment = _db.session.get(Assignment, assignment_id)  # loaded as a request would
                 barrier.wait(timeout=10)
                 service.respond_to_offer(assignment, user=user, accept=True, lock=lock, _pause=pause)
                 _db.session.commit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -11,8 +12,10 @@ from sqlalchemy import select
 
 from matcher import service
 from matcher.models import Assignment, AssignmentStatus, Notification, Volunteer
+from tests.conftest import PASSWORD
 from tests.matcher.test_service import CODE, GOOD_PROFILE, add_demand, first_occurrence, offer, publish
 
+SAME_SITE = {"Referer": "https://localhost/login"}  # CSRF over HTTPS checks the referrer
 PAGES = ["/me/offers", "/me/week", "/checkin", "/me/record", "/me/profile"]
 
 
@@ -200,3 +203,21 @@ def test_record_shows_hours_stars_and_rated_services(client, auth, world, db, se
     assert "Completed" in week
     resident = world["residents"]["a1"]
     assert resident.name not in week and resident.address not in week  # the service is over
+
+
+def _csrf_token(html: str) -> str:
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+
+
+def test_answering_needs_the_csrf_token(make_app, world, db, setup):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    token = _csrf_token(client.get("/login").get_data(as_text=True))
+    assert client.post("/login", data={"username": "vol_a", "password": PASSWORD, "csrf_token": token},
+                       headers=SAME_SITE).status_code == 302
+    url = f"/me/offers/{setup['offer'].id}/accept"
+    assert client.post(url, headers=SAME_SITE).status_code == 400
+    assert status_of(db, setup["offer"].id) == AssignmentStatus.OFFERED
+    token = _csrf_token(client.get("/me/offers").get_data(as_text=True))
+    assert client.post(url, data={"csrf_token": token}, headers=SAME_SITE).status_code == 302
+    assert status_of(db, setup["offer"].id) == AssignmentStatus.ACCEPTED
