@@ -8,7 +8,8 @@ components are packed together into groups of bounded size.
 Heuristic split (only for components too large for one model): recursive bisection of the component's
 demands by location; each volunteer is given to the one region holding most of its candidate pairs, so
 regions share no volunteer and their schedules combine into a valid one. The bound for such a component
-comes from `relaxation_bound`, never from the regions' models.
+comes from the regions' *bound models* (every pair of the region's demands, with the over-preferred
+term of volunteers shared between regions relaxed; see `pipeline._bound`), or from `relaxation_bound`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class Part:
     exact: bool
     component: int
     whole: np.ndarray | None = None  # for a region: all pair positions of its component (for the bound)
+    extended: np.ndarray | None = None  # for a region: all pairs of its demands (for its bound model)
+    shared: frozenset[int] = frozenset()  # volunteers with pairs in several regions of the component
 
 
 class _UnionFind:
@@ -82,8 +85,14 @@ def plan_parts(inst: Instance, cands: Candidates, max_pairs: int,
     batch_size = 0
     for ci, comp in enumerate(components):
         if len(comp) > max_pairs:
-            for region in split_by_region(inst, cands, comp, region_pairs):
-                parts.append(Part(region, False, ci, comp))
+            regions = split_by_region(inst, cands, comp, region_pairs)
+            seen: dict[int, int] = defaultdict(int)
+            for region in regions:
+                for vi in set(cands.volunteer[region.extended].tolist()):
+                    seen[vi] += 1
+            shared = frozenset(vi for vi, n in seen.items() if n > 1)
+            for region in regions:
+                parts.append(Part(region.owned, False, ci, comp, region.extended, shared))
             continue
         if batch and batch_size + len(comp) > max_pairs:
             parts.append(Part(np.sort(np.concatenate(batch)), True, -1))
@@ -95,9 +104,18 @@ def plan_parts(inst: Instance, cands: Candidates, max_pairs: int,
     return parts, len(components)
 
 
-def split_by_region(inst: Instance, cands: Candidates, positions: np.ndarray, max_pairs: int) -> list[np.ndarray]:
+@dataclass
+class Region:
+    """One region of a split component: the pairs it owns (its volunteers only) and, for the bound,
+    every pair of its demands whatever the volunteer's region."""
+
+    owned: np.ndarray
+    extended: np.ndarray
+
+
+def split_by_region(inst: Instance, cands: Candidates, positions: np.ndarray, max_pairs: int) -> list[Region]:
     """Heuristic: bisect a component's demands by location into regions of about `max_pairs` pairs and
-    give every volunteer to one region; returns each region's pair positions."""
+    give every volunteer to one region."""
     nd = len(inst.demands)
     uf = _UnionFind(nd)
     first_of_resident: dict[str, int] = {}
@@ -138,11 +156,15 @@ def split_by_region(inst: Instance, cands: Candidates, positions: np.ndarray, ma
         else:
             region_of_volunteer[vi] = max(per, key=lambda r: (per[r], -r))
     out: list[list[int]] = [[] for _ in regions]
+    extended: list[list[int]] = [[] for _ in regions]
     for p in positions.tolist():
         r = region_of_demand[int(cands.demand[p])]
+        extended[r].append(p)
         if region_of_volunteer[int(cands.volunteer[p])] == r:
             out[r].append(p)
-    return [np.array(sorted(r), dtype=np.int64) for r in out if r]
+    # A region may own no pair (its volunteers all went elsewhere) and still counts for the bound.
+    return [Region(np.array(sorted(o), dtype=np.int64), np.array(sorted(e), dtype=np.int64))
+            for o, e in zip(out, extended, strict=True) if e]
 
 
 def _bisect(idx: np.ndarray, pts: np.ndarray, sizes: np.ndarray, limit: float, out: list) -> None:

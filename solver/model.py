@@ -276,8 +276,10 @@ def keep_previous_expr(pm: PartModel, inst: Instance, cands: Candidates) -> cp_m
 # ---------------------------------------------------------------- assembling
 
 
-def build_part_model(inst: Instance, cands: Candidates, positions: np.ndarray) -> PartModel:
-    """The whole model for the candidate pairs at `positions`: hard rules, then the objective."""
+def build_part_model(inst: Instance, cands: Candidates, positions: np.ndarray,
+                     relax_over: frozenset[int] = frozenset()) -> PartModel:
+    """The whole model for the candidate pairs at `positions`: hard rules, then the objective.
+    Volunteers in `relax_over` get no over-preferred term (used only for bound models of regions)."""
     positions = np.asarray(sorted(int(p) for p in positions), dtype=np.int64)
     pm = PartModel(model=cp_model.CpModel(), positions=positions, x={})
     by_demand: dict[int, list[int]] = defaultdict(list)
@@ -301,7 +303,8 @@ def build_part_model(inst: Instance, cands: Candidates, positions: np.ndarray) -
     pm.terms = {
         "coverage": coverage_expr(pm, inst, cands),
         "travel": travel_cost_expr(pm, inst, cands),
-        "over_preferred": over_preferred_expr(pm, inst, by_volunteer, cands),
+        "over_preferred": over_preferred_expr(
+            pm, inst, {vi: ps for vi, ps in by_volunteer.items() if vi not in relax_over}, cands),
         "continuity": continuity_expr(pm, inst, by_demand, cands),
         "familiar": familiar_expr(pm, inst, cands),
         "keep_previous": keep_previous_expr(pm, inst, cands),
@@ -375,6 +378,7 @@ class PartResult:
     objective: float | None = None  # model objective in score units (approximate; for progress only)
     hint: Schedule | None = None  # the warm start, used as the part's schedule if CP-SAT finds none
     timings: dict = field(default_factory=dict)  # seconds spent building, in the LP and in CP-SAT
+    region_bound: float | None = None  # a region's share of its component's bound (bound model's LP)
 
 
 def solve_part_model(pm: PartModel, inst: Instance, cands: Candidates, time_limit: float, workers: int,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -164,16 +165,16 @@ def _bound(inst: Instance, cands: Candidates, parts: list[Part], results: list[P
     the fixed over-preferred cost of volunteers without any candidate pair."""
     w = inst.weights
     total = 0.0
-    split: dict[int, np.ndarray] = {}
+    split: dict[int, list[tuple[Part, PartResult]]] = defaultdict(list)
     for part, result in zip(parts, results, strict=True):
         if part.exact and result.bound is not None and math.isfinite(result.bound):
             total += result.bound
         elif part.exact:
             total += relaxation_bound(inst, cands, part.positions)
         else:
-            split[part.component] = part.whole
-    for whole in split.values():
-        total += relaxation_bound(inst, cands, whole)
+            split[part.component].append((part, result))
+    for regions in split.values():
+        total += _split_component_bound(inst, cands, regions)
     used = set(cands.volunteer.tolist())
     for vi, v in enumerate(inst.volunteers):
         if vi not in used:
@@ -181,6 +182,23 @@ def _bound(inst: Instance, cands: Candidates, parts: list[Part], results: list[P
     if total < objective - 1e-6 * max(1.0, abs(objective)):
         return None  # cannot happen for a valid bound; report none rather than a wrong one
     return max(total, objective)  # float noise only
+
+
+def _split_component_bound(inst: Instance, cands: Candidates, regions: list[tuple[Part, PartResult]]) -> float:
+    """Bound of a region-split component: the sum of the regions' bound-model LPs when all were solved,
+    plus the fixed over-preferred cost of shared volunteers, counted once; else the relaxation bound.
+
+    Valid because any schedule restricted to one region's demands is feasible for that region's bound
+    model (it holds every pair of those demands; a resident's demands share a region), the score splits
+    by demand except the over-preferred term, and for shared volunteers that term is replaced by its
+    fixed part, which is never more than the true cost."""
+    whole = regions[0][0].whole
+    if any(r.region_bound is None or not math.isfinite(r.region_bound) for _, r in regions):
+        return relaxation_bound(inst, cands, whole)
+    w = inst.weights.over_preferred_hour
+    fixed = sum(w * max(0, inst.volunteers[vi].committed_minutes - inst.volunteers[vi].preferred_minutes) / 60.0
+                for vi in regions[0][0].shared)
+    return min(sum(r.region_bound for _, r in regions) - fixed, relaxation_bound(inst, cands, whole))
 
 
 def _solve_parts(inst: Instance, cands: Candidates, parts: list[Part], greedy: Schedule, budget: float,
@@ -195,7 +213,7 @@ def _solve_parts(inst: Instance, cands: Candidates, parts: list[Part], greedy: S
     done_objective, done_bound = 0.0, 0.0
     for i, part in enumerate(parts):
         left = max(0.05, budget - sum(r.seconds for r in results))
-        share = left * len(part.positions) / max(1, remaining_pairs)
+        share = max(0.2, left * len(part.positions) / max(1, remaining_pairs))
         remaining_pairs -= len(part.positions)
         report = None
         if progress is not None:
@@ -203,7 +221,8 @@ def _solve_parts(inst: Instance, cands: Candidates, parts: list[Part], greedy: S
                 progress({"phase": "solving", "objective": round(base_o + obj, 2),
                           "bound": round(base_b + bnd, 2), "part": i + 1, "parts": len(parts),
                           "elapsed": round(time.monotonic() - started, 3)})
-        result = solve_part(inst, cands, part.positions, greedy, share, workers, report)
+        result = solve_part(inst, cands, part.positions, greedy, share, workers, report, part.extended,
+                            part.shared)
         results.append(result)
         done_objective += result.objective or 0.0
         done_bound += result.bound if result.bound is not None else 0.0
@@ -211,18 +230,27 @@ def _solve_parts(inst: Instance, cands: Candidates, parts: list[Part], greedy: S
 
 
 def solve_part(inst: Instance, cands: Candidates, positions: np.ndarray, hint: Schedule,
-               time_limit: float, workers: int, report=None) -> PartResult:
-    """Build and solve one part's model; model building counts against `time_limit`."""
+               time_limit: float, workers: int, report=None, bound_positions: np.ndarray | None = None,
+               shared: frozenset[int] = frozenset()) -> PartResult:
+    """Build and solve one part's model; model building counts against `time_limit`.
+
+    For a region of a split component, `bound_positions` holds every pair of its demands: the LP of
+    that bound model (over-preferred relaxed for `shared` volunteers) is the region's share of a valid
+    bound, and its values guide the warm start of the region's own model."""
     started = time.monotonic()
     pm = build_part_model(inst, cands, positions)
+    bm = pm if bound_positions is None else build_part_model(inst, cands, bound_positions, shared)
     built = time.monotonic()
     lp_limit = max(0.1, 0.4 * (time_limit - (built - started)))
-    lp, values = lp_bound(pm.model, lp_limit)
+    lp, values = lp_bound(bm.model, lp_limit)
     lp = lp / SCALE if lp is not None else None
     lp_done = time.monotonic()
+    region_bound = None
+    if bound_positions is not None:
+        region_bound, lp = lp, None
     if values is not None:
-        guided = [(int(cands.demand[p]), int(cands.volunteer[p])) for p, x in pm.x.items()
-                  if values[x.index] > 0.5]
+        guided = [(int(cands.demand[p]), int(cands.volunteer[p])) for p, x in bm.x.items()
+                  if values[x.index] > 0.5 and p in pm.x]
         rounded = build_greedy(inst, cands, positions=positions, seed=guided)
         hint = _better(inst, hint, rounded, positions, cands)
     add_schedule_hint(pm, inst, cands, hint)
@@ -239,6 +267,7 @@ def solve_part(inst: Instance, cands: Candidates, positions: np.ndarray, hint: S
     cpsat_started = time.monotonic()
     result = solve_part_model(pm, inst, cands, left, workers, report)
     result.hint = hint
+    result.region_bound = region_bound
     result.timings = {"build": round(built - started, 2), "lp": round(lp_done - built, 2),
                       "cp_sat": round(time.monotonic() - cpsat_started, 2)}
     if lp is not None:
@@ -279,13 +308,21 @@ def solve_shipped_part(payload: dict) -> dict:
     left = payload["time_limit"] - (time.monotonic() - started)
     if payload.get("deadline_unix") is not None:  # the coordinator's wall clock, when on the same host
         left = min(left, payload["deadline_unix"] - time.time())
-    result = solve_part(inst, cands, np.arange(len(cands)), hint, left, payload.get("workers", 1))
+    everything = np.arange(len(cands))
+    if payload.get("owned_volunteers") is None:
+        result = solve_part(inst, cands, everything, hint, left, payload.get("workers", 1))
+    else:  # a region: solve its own volunteers' pairs, bound over all pairs of its demands
+        owned = {inst.volunteer_index[v] for v in payload["owned_volunteers"]}
+        positions = np.array([p for p in everything.tolist() if int(cands.volunteer[p]) in owned], dtype=np.int64)
+        shared = frozenset(inst.volunteer_index[v] for v in payload.get("shared_volunteers", []))
+        result = solve_part(inst, cands, positions, hint, left, payload.get("workers", 1), None, everything, shared)
     return {
         "status": result.status,
         "pairs": [(inst.demands[int(cands.demand[p])].id, inst.volunteers[int(cands.volunteer[p])].id)
                   for p in result.positions],
         "responsible": {inst.demands[di].id: o for di, o in result.responsible.items()},
         "bound": result.bound,
+        "region_bound": result.region_bound,
         "objective": result.objective,
         "seconds": time.monotonic() - started,
         "timings": result.timings,
@@ -306,10 +343,15 @@ def _solve_parts_in_processes(inst: Instance, cands: Candidates, parts: list[Par
     payloads = []
     greedy_pairs = _id_pairs(inst, greedy.pairs)
     for part in parts:
-        sub = sub_instance(inst, cands, part.positions)
+        sub = sub_instance(inst, cands, part.positions if part.extended is None else part.extended)
         dids = {d["id"] for d in sub["demands"]}
         vids = {v["id"] for v in sub["volunteers"]}
-        payloads.append({
+        region = {}
+        if part.extended is not None:
+            owned = set(cands.volunteer[part.positions].tolist())
+            region = {"owned_volunteers": [inst.volunteers[vi].id for vi in sorted(owned)],
+                      "shared_volunteers": [v for v in vids if inst.volunteer_index[v] in part.shared]}
+        payloads.append(region | {
             "instance": sub,
             "time_limit": max(0.5, 0.95 * usable * min(1.0, pool_size * len(part.positions) / total)),
             "workers": per_worker,
@@ -339,7 +381,7 @@ def _solve_parts_in_processes(inst: Instance, cands: Candidates, parts: list[Par
         hint = Schedule([(inst.demand_index[d], inst.volunteer_index[v]) for d, v in out["fallback"]],
                         {inst.demand_index[d]: o for d, o in out["fallback_responsible"].items()})
         results.append(PartResult(out["status"], positions, responsible, out["bound"], out["seconds"],
-                                  out["objective"], hint, out["timings"]))
+                                  out["objective"], hint, out["timings"], out["region_bound"]))
     return results
 
 

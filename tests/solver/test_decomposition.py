@@ -46,7 +46,7 @@ def test_components_keep_a_residents_demands_together(township):
 
 def test_regions_share_no_volunteer_and_cover_their_pairs(township):
     _, inst, cands = township
-    regions = split_by_region(inst, cands, np.arange(len(cands)), max_pairs=400)
+    regions = [r.owned for r in split_by_region(inst, cands, np.arange(len(cands)), max_pairs=400)]
     assert len(regions) >= 3
     owners = {}
     for r, positions in enumerate(regions):
