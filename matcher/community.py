@@ -410,8 +410,8 @@ def dispatched_to(occurrence: DemandOccurrence, organization_id: int) -> bool:
 def hand_back(occurrence: DemandOccurrence, organization: Organization, reason: Any, *, user: User) -> int:
     """The organization gives a dispatched service back to the coordinators, with a reason.
 
-    Its unanswered offers on it (see `access.team_assignment_filter`) are removed (accepted ones stay), the occurrence has no
-    responsible organization any more, and the coordinators over the community are notified.
+    Its unanswered offers on it (see `access.team_assignment_filter`) are removed (accepted ones stay),
+    the organization is no longer responsible for it, and the coordinators over the community are notified.
     Returns how many offers were removed.
     """
     _require_leader(user, organization.id)
@@ -436,7 +436,8 @@ def hand_back(occurrence: DemandOccurrence, organization: Organization, reason: 
         db.session.delete(a)
     db.session.add(Handback(occurrence_id=occurrence.id, organization_id=organization.id, user_id=user.id,
                             reason=text))
-    occurrence.responsible_organization_id = None
+    if occurrence.responsible_organization_id == organization.id:
+        occurrence.responsible_organization_id = None
     _flush(STALE_ASSIGNMENT)
     _refresh_status(occurrence)
     notify(coordinators_for(occurrence.demand.community), "handed_back",

@@ -226,6 +226,14 @@ def test_hand_back_removes_the_organizations_offers_and_notifies_coordinators(wo
         hand_back(monday, org, "again", user=world["users"]["leader_a"])
 
 
+def test_hand_back_of_members_direct_offers_leaves_another_responsible_organization(world, db, monday):
+    monday.responsible_organization_id = world["orgs"]["b"].id
+    direct = assign(db, monday, world["volunteers"]["a"], AssignmentStatus.OFFERED)  # vol_a is a member of a
+    assert hand_back(monday, world["orgs"]["a"], "不在本队服务范围", user=world["users"]["leader_a"]) == 1
+    assert db.session.get(Assignment, direct.id) is None
+    assert monday.responsible_organization_id == world["orgs"]["b"].id
+
+
 def test_hand_back_of_a_service_not_dispatched_or_by_another_leader_is_refused(world, db, monday):
     with pytest.raises(NotFound):
         hand_back(monday, world["orgs"]["a"], "reason", user=world["users"]["leader_a"])
