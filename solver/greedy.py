@@ -54,14 +54,13 @@ class _Board:
         self.items[vi].remove((d.start, d.end, d.lat, d.lon))
 
 
-def _pair_value(inst: Instance, di: int, vi: int, km: float, serving: dict) -> float:
-    """Marginal score of adding the pair, ignoring the over-preferred term."""
+def _pair_value(inst: Instance, di: int, vi: int, km: float) -> float:
+    """Marginal score of adding the pair, ignoring the over-preferred and continuity terms."""
     w = inst.weights
     d, v = inst.demands[di], inst.volunteers[vi]
     value = w.priority[d.priority] - w.travel_km * km
-    if d.resident is not None:
-        if (d.resident, v.id) in inst.familiar:
-            value += w.familiar_bonus
+    if d.resident is not None and (d.resident, v.id) in inst.familiar:
+        value += w.familiar_bonus
     if (d.id, v.id) in inst.previous:
         value += w.keep_previous
     return value
@@ -124,7 +123,7 @@ def build_greedy(
         orgs = _organization_choices(inst, di, ranked, team[di])
         best: tuple | None = None
         for org in orgs:
-            chosen = _fill(inst, board, di, ranked, team[di], org, serving)
+            chosen = _fill(inst, board, di, ranked, team[di], org)
             if best is None or len(chosen) > len(best[1]):
                 best = (org, chosen)
             for vi in chosen:
@@ -170,7 +169,7 @@ def _organization_choices(inst: Instance, di: int, ranked: list, fixed: list[int
     return sorted(orgs, key=lambda o: (-counts[o], o))[:6]
 
 
-def _fill(inst, board: _Board, di: int, ranked: list, fixed: list[int], org, serving) -> list[int]:
+def _fill(inst: Instance, board: _Board, di: int, ranked: list, fixed: list[int], org: str | None) -> list[int]:
     """Book the best free volunteers for one demand (tentatively) and return them."""
     d = inst.demands[di]
     chosen: list[int] = []
@@ -179,7 +178,7 @@ def _fill(inst, board: _Board, di: int, ranked: list, fixed: list[int], org, ser
             break
         if vi in fixed or (org is not None and org not in inst.volunteers[vi].organizations):
             continue
-        if _pair_value(inst, di, vi, km, serving) <= 0 or not board.fits(vi, di):
+        if _pair_value(inst, di, vi, km) <= 0 or not board.fits(vi, di):
             continue
         board.book(vi, di)
         chosen.append(vi)

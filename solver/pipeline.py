@@ -94,7 +94,7 @@ def _solve(source, time_limit: float, workers: int, progress: Progress | None, s
     responsible: dict[int, str] = {}
     notes = []
     for part, result in zip(parts, results, strict=True):
-        if result.status == "INFEASIBLE":
+        if result.status == "INFEASIBLE" and part.exact:  # a proof only when the part is exact
             dids = {inst.demands[int(d)].id for d in np.unique(cands.demand[part.positions])}
             _emit(progress, "done", started, status="INFEASIBLE")
             return empty_solution("INFEASIBLE", inst.name, "the pinned pairs cannot all hold",
