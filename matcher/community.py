@@ -36,31 +36,33 @@ from .models import (
     Assignment,
     AssignmentStatus,
     AvailabilityException,
-    Category,
     Certificate,
     Demand,
     DemandOccurrence,
     DemandStatus,
-    Gender,
     Handback,
-    LocationKind,
     Membership,
     MemberStatus,
     Notification,
     Organization,
-    Priority,
-    Resident,
     Role,
     RunGap,
     Schedule,
     ScheduleStatus,
     SolveRun,
-    Station,
     User,
     Volunteer,
     utcnow,
 )
-from .operations import OCCURRENCE_HORIZON_WEEKS, Fields, _skills_by_code, check_location, record_audit
+from .operations import (
+    OCCURRENCE_HORIZON_WEEKS,
+    Fields,
+    read_demand_place,
+    read_demand_team,
+    read_demand_what,
+    read_demand_when,
+    record_audit,
+)
 from .service import coordinators_for
 
 # Travel between two services, as the solver assumes it (solver-io: travel.speed_kmh, detour_factor).
@@ -111,91 +113,6 @@ def demand_link(demand_id: int) -> str:
 # --------------------------------------------------------------------------- edit a demand
 
 
-def _read_what(f: Fields, demand: Demand) -> dict[str, Any]:
-    """Category, title and resident."""
-    category = None
-    code = f.text("category", required=True, max_length=40)
-    if code:
-        category = db.session.scalar(select(Category).where(Category.code == code, Category.active))
-        if category is None:
-            f.fail("category", _l("Unknown category '%(c)s'.", c=code))
-    resident = None
-    resident_id = f.integer("resident", minimum=1, default=0)
-    if resident_id:
-        resident = db.session.get(Resident, resident_id)
-        if resident is None or resident.community_id != demand.community_id:
-            f.fail("resident", _l("No such resident in this community."))
-            resident = None
-    title = f.text("title", max_length=120) or (category.name_zh if category else demand.title)
-    return {"category": category, "title": title, "resident": resident}
-
-
-def _read_place(f: Fields, community: Area, resident: Resident | None) -> dict[str, Any]:
-    """Where: the resident's home, a station, or a point inside the district."""
-    kind = f.choice("location_kind", LocationKind, required=True)
-    station, lat, lon = None, None, None
-    address = f.text("address", max_length=200)
-    if kind == LocationKind.HOME:
-        if resident is None:
-            f.fail("location_kind", _l("A visit at home needs a resident."))
-        else:
-            lat, lon, address = resident.lat, resident.lon, resident.address
-    elif kind == LocationKind.STATION:
-        station_id = f.integer("station", minimum=1)
-        station = db.session.get(Station, station_id) if station_id else None
-        if station_id and station is None:
-            f.fail("station", _l("No such station."))
-        elif station is not None:
-            lat, lon, address = station.lat, station.lon, station.address or station.name
-    elif kind == LocationKind.POINT:
-        lat, lon = f.number("lat"), f.number("lon")
-        check_location(f, lat, lon, community)
-    return {"location_kind": kind, "station": station, "lat": lat, "lon": lon, "address": address}
-
-
-def _read_when(f: Fields) -> dict[str, Any]:
-    """A date and time, or a weekly recurrence."""
-    day, start, end = f.date("date"), f.clock("start"), f.clock("end")
-    if start is not None and end is not None and end <= start:
-        f.fail("end", _l("The end must be after the start."))
-    weekdays: list[int] = []
-    repeat_until = None
-    if f.flag("recurring"):
-        raw = f.items("weekdays")
-        try:
-            weekdays = sorted({int(d) for d in raw})
-        except ValueError:
-            f.fail("weekdays", _l("Weekdays are numbers 0 (Monday) to 6 (Sunday)."))
-        if not raw:
-            f.fail("weekdays", _l("A weekly recurrence needs at least one day."))
-        elif any(d < 0 or d > 6 for d in weekdays):
-            f.fail("weekdays", _l("Weekdays are numbers 0 (Monday) to 6 (Sunday)."))
-        repeat_until = f.date("repeat_until", required=False)
-        if repeat_until and day and repeat_until < day:
-            f.fail("repeat_until", _l("The recurrence must end on or after its first date."))
-    duration = end - start if start is not None and end is not None else None
-    return {"starts_on": day, "start_minute": start, "duration_minutes": duration,
-            "weekdays": ",".join(map(str, weekdays)), "repeat_until": repeat_until}
-
-
-def _read_team(f: Fields, data: Mapping[str, Any], category: Category | None, demand: Demand) -> dict[str, Any]:
-    """Headcount, minimum, priority, gender, skills and notes (skills kept unless given or category changed)."""
-    people = f.integer("people", minimum=1, maximum=200, default=category.default_people if category else 1)
-    min_people = f.integer("min_people", minimum=1, maximum=200,
-                           default=category.default_min_people if category else 1)
-    if people is not None and min_people is not None and people < min_people:
-        f.fail("people", _l("The headcount cannot be below the minimum team (%(m)d).", m=min_people))
-    values = {"people": people, "min_people": min_people,
-              "priority": f.choice("priority", Priority, default=Priority.NORMAL),
-              "gender": f.choice("gender", Gender), "notes": f.text("notes", max_length=2000)}
-    if "skills" in data or "skills_any" in data:
-        values["skills"], values["skills_any"] = _skills_by_code(f, "skills"), _skills_by_code(f, "skills_any")
-    elif category is not None and category.id != demand.category_id:
-        values["skills"], values["skills_any"] = (
-            ([], list(category.skills)) if category.skills_any else (list(category.skills), []))
-    return values
-
-
 TIMING = ("starts_on", "start_minute", "duration_minutes", "weekdays", "repeat_until")
 
 
@@ -215,10 +132,10 @@ def update_demand(demand: Demand, data: Mapping[str, Any], *, user: User, versio
     if demand.status in CLOSED:
         raise Conflict(str(_l("This demand is already closed (%(s)s) and cannot be edited.", s=demand.status.value)))
     f = Fields(data)
-    values = _read_what(f, demand)
-    values.update(_read_place(f, demand.community, values["resident"]))
-    values.update(_read_when(f))
-    values.update(_read_team(f, data, values["category"], demand))
+    values = read_demand_what(f, demand.community, demand.title)
+    values.update(read_demand_place(f, demand.community, values["resident"]))
+    values.update(read_demand_when(f))
+    values.update(read_demand_team(f, data, values["category"], demand.category_id))
     f.check()
     now = local_now()
     weeks_before = _future_weeks(demand, now)

@@ -175,18 +175,14 @@ def _skills_by_code(fields: Fields, field: str) -> list[Skill]:
     return [found[c] for c in dict.fromkeys(codes) if c in found]
 
 
-def create_demand(data: Mapping[str, Any], *, community: Area, user: User | None) -> Demand:
-    """Post a demand for a community and expand its occurrences; raises ValidationError."""
-    f = Fields(data)
-    if community.level != AreaLevel.COMMUNITY:
-        f.fail("community", _l("Demands are posted for a village or community."))
+def read_demand_what(f: Fields, community: Area, default_title: str = "") -> dict[str, Any]:
+    """Category, title and resident of a demand form (the resident must live in the community)."""
     category = None
     code = f.text("category", required=True, max_length=40)
     if code:
         category = db.session.scalar(select(Category).where(Category.code == code, Category.active))
         if category is None:
             f.fail("category", _l("Unknown category '%(c)s'.", c=code))
-    title = f.text("title", max_length=120) or (category.name_zh if category else "")
     resident = None
     resident_id = f.integer("resident", minimum=1, default=0)
     if resident_id:
@@ -194,9 +190,14 @@ def create_demand(data: Mapping[str, Any], *, community: Area, user: User | None
         if resident is None or resident.community_id != community.id:
             f.fail("resident", _l("No such resident in this community."))
             resident = None
+    title = f.text("title", max_length=120) or (category.name_zh if category else default_title)
+    return {"category": category, "title": title, "resident": resident}
+
+
+def read_demand_place(f: Fields, community: Area, resident: Resident | None) -> dict[str, Any]:
+    """Where: the resident's home, a station, or a point inside the district."""
     kind = f.choice("location_kind", LocationKind, required=True)
-    station = None
-    lat = lon = None
+    station, lat, lon = None, None, None
     address = f.text("address", max_length=200)
     if kind == LocationKind.HOME:
         if resident is None:
@@ -205,73 +206,97 @@ def create_demand(data: Mapping[str, Any], *, community: Area, user: User | None
             lat, lon, address = resident.lat, resident.lon, resident.address
     elif kind == LocationKind.STATION:
         station_id = f.integer("station", minimum=1)
-        if station_id:
-            station = db.session.get(Station, station_id)
-            if station is None:
-                f.fail("station", _l("No such station."))
-            else:
-                lat, lon, address = station.lat, station.lon, station.address or station.name
+        station = db.session.get(Station, station_id) if station_id else None
+        if station_id and station is None:
+            f.fail("station", _l("No such station."))
+        elif station is not None:
+            lat, lon, address = station.lat, station.lon, station.address or station.name
     elif kind == LocationKind.POINT:
         lat, lon = f.number("lat"), f.number("lon")
         check_location(f, lat, lon, community)
-    day = f.date("date")
-    start = f.clock("start")
-    end = f.clock("end")
+    return {"location_kind": kind, "station": station, "lat": lat, "lon": lon, "address": address}
+
+
+def read_demand_when(f: Fields) -> dict[str, Any]:
+    """A date and time, or a weekly recurrence."""
+    day, start, end = f.date("date"), f.clock("start"), f.clock("end")
     if start is not None and end is not None and end <= start:
         f.fail("end", _l("The end must be after the start."))
     weekdays: list[int] = []
     repeat_until = None
     if f.flag("recurring"):
-        raw_days = f.items("weekdays")
+        raw = f.items("weekdays")
         try:
-            weekdays = sorted({int(d) for d in raw_days})
+            weekdays = sorted({int(d) for d in raw})
         except ValueError:
             f.fail("weekdays", _l("Weekdays are numbers 0 (Monday) to 6 (Sunday)."))
-        if not raw_days:
+        if not raw:
             f.fail("weekdays", _l("A weekly recurrence needs at least one day."))
         elif any(d < 0 or d > 6 for d in weekdays):
             f.fail("weekdays", _l("Weekdays are numbers 0 (Monday) to 6 (Sunday)."))
         repeat_until = f.date("repeat_until", required=False)
         if repeat_until and day and repeat_until < day:
             f.fail("repeat_until", _l("The recurrence must end on or after its first date."))
-    people = f.integer("people", minimum=1, maximum=200,
-                       default=category.default_people if category else 1)
+    duration = end - start if start is not None and end is not None else None
+    return {"starts_on": day, "start_minute": start, "duration_minutes": duration,
+            "weekdays": ",".join(map(str, weekdays)), "repeat_until": repeat_until}
+
+
+def read_demand_team(f: Fields, data: Mapping[str, Any], category: Category | None,
+                     previous_category_id: int | None = None) -> dict[str, Any]:
+    """Headcount, minimum, priority, gender, skills and notes.
+
+    Skills are read when the form sends them; otherwise a new (or changed) category brings its own.
+    """
+    people = f.integer("people", minimum=1, maximum=200, default=category.default_people if category else 1)
     min_people = f.integer("min_people", minimum=1, maximum=200,
                            default=category.default_min_people if category else 1)
     if people is not None and min_people is not None and people < min_people:
         f.fail("people", _l("The headcount cannot be below the minimum team (%(m)d).", m=min_people))
-    priority = f.choice("priority", Priority, default=Priority.NORMAL)
-    gender = f.choice("gender", Gender)
-    skills = _skills_by_code(f, "skills")
-    skills_any = _skills_by_code(f, "skills_any")
-    if category and "skills" not in data and "skills_any" not in data:
-        skills, skills_any = ([], list(category.skills)) if category.skills_any else (list(category.skills), [])
-    org_ids = f.items("organizations")
-    organizations: list[Organization] = []
-    if org_ids:
-        try:
-            ids = [int(x) for x in org_ids]
-        except ValueError:
-            ids = []
-            f.fail("organizations", _l("Unknown organization."))
-        organizations = list(db.session.scalars(select(Organization).where(Organization.id.in_(ids))))
-        if len(organizations) != len(set(ids)):
-            f.fail("organizations", _l("Unknown organization."))
-    notes = f.text("notes", max_length=2000)
+    values = {"people": people, "min_people": min_people,
+              "priority": f.choice("priority", Priority, default=Priority.NORMAL),
+              "gender": f.choice("gender", Gender), "notes": f.text("notes", max_length=2000)}
+    if "skills" in data or "skills_any" in data:
+        values["skills"], values["skills_any"] = _skills_by_code(f, "skills"), _skills_by_code(f, "skills_any")
+    elif category is not None and category.id != previous_category_id:
+        values["skills"], values["skills_any"] = (
+            ([], list(category.skills)) if category.skills_any else (list(category.skills), []))
+    return values
+
+
+def create_demand(data: Mapping[str, Any], *, community: Area, user: User | None) -> Demand:
+    """Post a demand for a community and expand its occurrences; raises ValidationError."""
+    f = Fields(data)
+    if community.level != AreaLevel.COMMUNITY:
+        f.fail("community", _l("Demands are posted for a village or community."))
+    values = read_demand_what(f, community)
+    values.update(read_demand_place(f, community, values["resident"]))
+    values.update(read_demand_when(f))
+    values.update(read_demand_team(f, data, values["category"]))
+    organizations = _organizations_by_id(f, "organizations")
     f.check()
-    demand = Demand(
-        community=community, created_by=user, category=category, resident=resident, title=title,
-        location_kind=kind, station=station, lat=lat, lon=lon, address=address, starts_on=day,
-        start_minute=start, duration_minutes=end - start, weekdays=",".join(map(str, weekdays)),
-        repeat_until=repeat_until, people=people, min_people=min_people, priority=priority, gender=gender,
-        one_organization=f.flag("one_organization"), notes=notes, status=DemandStatus.OPEN,
-        skills=skills, skills_any=skills_any, organizations=organizations,
-    )
+    demand = Demand(community=community, created_by=user, status=DemandStatus.OPEN, organizations=organizations,
+                    one_organization=f.flag("one_organization"), **values)
     db.session.add(demand)
     db.session.flush()
-    materialize_occurrences(demand, day + timedelta(weeks=OCCURRENCE_HORIZON_WEEKS))
+    materialize_occurrences(demand, demand.starts_on + timedelta(weeks=OCCURRENCE_HORIZON_WEEKS))
     record_audit(user, "create", demand, community=community.id)
     return demand
+
+
+def _organizations_by_id(f: Fields, field: str) -> list[Organization]:
+    ids_text = f.items(field)
+    if not ids_text:
+        return []
+    try:
+        ids = {int(x) for x in ids_text}
+    except ValueError:
+        f.fail(field, _l("Unknown organization."))
+        return []
+    found = list(db.session.scalars(select(Organization).where(Organization.id.in_(ids))))
+    if len(found) != len(ids):
+        f.fail(field, _l("Unknown organization."))
+    return found
 
 
 def materialize_occurrences(demand: Demand, through: date) -> list[DemandOccurrence]:

@@ -14,7 +14,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import or_, select
 from werkzeug.routing import BuildError
 
 from matcher import rules
@@ -22,9 +21,10 @@ from matcher.access import can_change, load_own_occurrence, load_visible, user_a
 from matcher.community import community_week, confirm_service, rate_service, update_demand
 from matcher.db import db
 from matcher.errors import NotFound, ValidationError
-from matcher.models import Area, Assignment, Category, Demand, Priority, Resident, Role, Skill, Station
+from matcher.models import Assignment, Demand, Role
 
 from .auth import roles_required
+from .directory import demand_form_choices
 
 bp = Blueprint("community", __name__)
 
@@ -184,14 +184,5 @@ def edit_demand(demand_id: int):
     else:
         values = demand_values(demand)
         weekdays = [str(d) for d in demand.weekday_list]
-    return render_template(
-        "community/demand_form.html", demand=demand, errors=errors, values=values, weekdays=weekdays,
-        community=community,
-        categories=db.session.scalars(select(Category).where(Category.active).order_by(Category.id)).all(),
-        residents=db.session.scalars(select(Resident).where(Resident.community_id == community.id)
-                                     .order_by(Resident.name)).all(),
-        stations=db.session.scalars(select(Station).join(Area).where(
-            or_(Station.area_id == community.id, Station.area_id == community.parent_id))).all(),
-        skills=db.session.scalars(select(Skill).order_by(Skill.code)).all(),
-        priorities=list(Priority),
-    ), 400 if errors else 200
+    return render_template("directory/demand_form.html", demand=demand, errors=errors, values=values,
+                           weekdays=weekdays, **demand_form_choices(community)    ), 400 if errors else 200

@@ -78,6 +78,20 @@ def demand(demand_id: int):
     return render_template("directory/demand.html", demand=item, can_change=can_change(current_user, item))
 
 
+def demand_form_choices(community: Area) -> dict:
+    """What the demand form offers for a community: categories, its residents, nearby stations, skills."""
+    return {
+        "community": community,
+        "categories": db.session.scalars(select(Category).where(Category.active).order_by(Category.id)).all(),
+        "residents": db.session.scalars(select(Resident).where(Resident.community_id == community.id)
+                                        .order_by(Resident.name)).all(),
+        "stations": db.session.scalars(select(Station).join(Area).where(
+            or_(Station.area_id == community.id, Station.area_id == community.parent_id))).all(),
+        "skills": db.session.scalars(select(Skill).order_by(Skill.code)).all(),
+        "priorities": list(Priority),
+    }
+
+
 @bp.route("/demands/new", methods=["GET", "POST"])
 @roles_required(Role.WORKER)
 def new_demand():
@@ -100,17 +114,8 @@ def new_demand():
             db.session.commit()
             flash(_("Demand posted: %(n)d occurrence(s) created.", n=len(item.occurrences)), "success")
             return redirect(url_for("directory.demand", demand_id=item.id))
-    return render_template(
-        "directory/demand_form.html", errors=errors, values=values, weekdays=request.form.getlist("weekdays"),
-        community=community,
-        categories=db.session.scalars(select(Category).where(Category.active).order_by(Category.id)).all(),
-        residents=db.session.scalars(select(Resident).where(Resident.community_id == community.id)
-                                     .order_by(Resident.name)).all(),
-        stations=db.session.scalars(select(Station).join(Area).where(
-            or_(Station.area_id == community.id, Station.area_id == community.parent_id))).all(),
-        skills=db.session.scalars(select(Skill).order_by(Skill.code)).all(),
-        priorities=list(Priority),
-    ), 400 if errors else 200
+    return render_template("directory/demand_form.html", errors=errors, values=values,
+                           weekdays=request.form.getlist("weekdays"), **demand_form_choices(community)    ), 400 if errors else 200
 
 
 @bp.route("/demands/<int:demand_id>/cancel", methods=["POST"])

@@ -21,6 +21,13 @@ LABELS = {
     # demand / schedule states
     "draft": _l("Draft"), "open": _l("Open"), "scheduled": _l("Scheduled"), "done": _l("Done"),
     "cancelled": _l("Cancelled"), "published": _l("Published"),
+    # assignment states
+    "proposed": _l("Proposed"), "offered": _l("Offered, awaiting reply"), "accepted": _l("Accepted"),
+    "declined": _l("Declined"), "checked_in": _l("Checked in"), "completed": _l("Completed"),
+    "no_show": _l("No-show"),
+    # solve runs
+    "queued": _l("Queued"), "building": _l("Building the model"), "solving": _l("Solving"),
+    "failed": _l("Failed"), "superseded": _l("Superseded"),
     # organization types
     "community_affairs": _l("Community affairs"), "charity": _l("Charity"),
     "culture_sports": _l("Culture & sports"), "life_services": _l("Life services"),

@@ -48,7 +48,7 @@ REASONS = {
 }
 ACTIVE = (AssignmentStatus.ACCEPTED, AssignmentStatus.CHECKED_IN)
 STATUS_LABELS = {
-    AssignmentStatus.PROPOSED: _l("Proposed"), AssignmentStatus.OFFERED: _l("Offered"),
+    AssignmentStatus.PROPOSED: _l("Proposed"), AssignmentStatus.OFFERED: _l("Offered, awaiting reply"),
     AssignmentStatus.ACCEPTED: _l("Accepted"), AssignmentStatus.DECLINED: _l("Declined"),
     AssignmentStatus.CHECKED_IN: _l("Checked in"), AssignmentStatus.COMPLETED: _l("Completed"),
     AssignmentStatus.NO_SHOW: _l("No-show"),
