@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import numpy as np
+
+from solver.candidates import Candidates
 from solver.instance import Instance
 from solver.validation import RULE_NAMES, gap_conflict, pair_rule_failures
 
@@ -63,3 +66,44 @@ def unsatisfiable_pin_conflicts(inst: Instance, demand_ids: set[str]) -> list[di
                       f"no valid team around the pins of demand {p.demand!r} (minimum team, organization, "
                       "or other pins of these volunteers)")
             for p in inst.pinned if p.demand in demand_ids]
+
+
+def find_team_conflicts(inst: Instance, cands: Candidates) -> list[dict]:
+    """Pinned demands whose team cannot reach `min_people`: too few other candidates are free around
+    the pins (by their own pins and commitments, weekly minutes, and a common organization for
+    one_organization demands). A proof of infeasibility naming the pins concerned (rule 9)."""
+    pins_of: dict[str, list[str]] = defaultdict(list)
+    pinned_demands_of: dict[str, list[str]] = defaultdict(list)
+    for pin in inst.pinned:
+        pins_of[pin.demand].append(pin.volunteer)
+        pinned_demands_of[pin.volunteer].append(pin.demand)
+    demands = {d.id: d for d in inst.demands}
+    positions = cands.by_demand()
+    out = []
+    for did, vids in pins_of.items():
+        d = demands[did]
+        if len(vids) >= d.min_people:
+            continue
+        free = []
+        for p in positions.get(inst.demand_index[did], np.zeros(0, dtype=np.int64)).tolist():
+            v = inst.volunteers[int(cands.volunteer[p])]
+            if v.id in vids:
+                continue
+            others = [demands[x] for x in pinned_demands_of[v.id]]
+            busy = any(gap_conflict(inst, (d.start, d.end, d.lat, d.lon), (o.start, o.end, o.lat, o.lon))
+                       for o in others)
+            minutes = v.committed_minutes + d.minutes + sum(o.minutes for o in others)
+            if not busy and minutes <= v.max_minutes:
+                free.append(v)
+        if d.one_organization:
+            common = set.intersection(*(set(inst.volunteers[inst.volunteer_index[x]].organizations) for x in vids))
+            if d.organizations:
+                common &= d.organizations
+            best = max((sum(o in v.organizations for v in free) for o in common), default=0)
+        else:
+            best = len(free)
+        if len(vids) + best < d.min_people:
+            for vid in vids:
+                out.append(_conflict(did, vid, 9, f"demand {did!r} needs {d.min_people} volunteers but at most "
+                                                  f"{len(vids) + best} can serve it with its pins"))
+    return out

@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 import numpy as np
 
 from solver.candidates import Candidates, build_candidates
-from solver.conflicts import find_pin_conflicts, unsatisfiable_pin_conflicts
+from solver.conflicts import find_pin_conflicts, find_team_conflicts, unsatisfiable_pin_conflicts
 from solver.decomposition import Part, plan_parts, relaxation_bound, sub_instance
 from solver.explain import explain_assignments, explain_unfilled
 from solver.greedy import Schedule, build_greedy
@@ -79,6 +79,10 @@ def _solve(source, time_limit: float, workers: int, progress: Progress | None, s
         _emit(progress, "done", started, status="INFEASIBLE")
         return empty_solution("INFEASIBLE", inst.name, "the pinned pairs cannot all hold", conflicts)
     cands = build_candidates(inst)
+    conflicts = find_team_conflicts(inst, cands)
+    if conflicts:
+        _emit(progress, "done", started, status="INFEASIBLE")
+        return empty_solution("INFEASIBLE", inst.name, "the pinned pairs cannot all hold", conflicts)
     seed = [(inst.demand_index[d], inst.volunteer_index[v]) for d, v in sorted(inst.previous)]
     greedy = build_greedy(inst, cands, seed=seed)
     parts, n_components = plan_parts(inst, cands, MAX_PART_PAIRS, min(REGION_PAIRS, MAX_PART_PAIRS))

@@ -324,3 +324,15 @@ def test_pins_absent_nearest_volunteer_is_chosen(make_instance, make_volunteer, 
     solution = solved(doc)
     assert pairs(solution) == {("d1", "v1")}
     assert "nearest_free" in solution["assignments"][0]["reasons"]
+
+
+def test_team_size_pin_whose_only_helper_is_pinned_elsewhere_is_infeasible(make_instance, make_volunteer,
+                                                                           make_demand, solved):
+    doc = make_instance([make_volunteer("v1"), make_volunteer("v2")],
+                        [make_demand("d1", people=2, min_people=2),
+                         make_demand("d2", start=at(0, 9, 30), end=at(0, 10, 30))],
+                        pinned=[{"demand": "d1", "volunteer": "v1"}, {"demand": "d2", "volunteer": "v2"}])
+    solution = solved(doc)
+    assert solution["status"] == "INFEASIBLE"
+    assert [(c["demand"], c["volunteer"], c["rule"]) for c in solution["conflicts"]] == [("d1", "v1", 9)]
+    assert "at most 1" in solution["conflicts"][0]["message"]
