@@ -170,6 +170,7 @@ class _Grid:
     single: bool
 
     def near(self, lat: float, lon: float) -> list[np.ndarray]:
+        """Volunteer index arrays of the 3 × 3 cells around a point (all cells for a single-cell grid)."""
         if self.single:
             return list(self.cells.values())
         iy, ix = math.floor(lat / self.cell_lat), math.floor(lon / self.cell_lon)

@@ -41,6 +41,7 @@ class _UnionFind:
         self.parent = list(range(n))
 
     def find(self, a: int) -> int:
+        """Root of `a`, compressing the path."""
         root = a
         while self.parent[root] != root:
             root = self.parent[root]
@@ -49,6 +50,7 @@ class _UnionFind:
         return root
 
     def union(self, a: int, b: int) -> None:
+        """Join the sets of `a` and `b` (the smaller root wins, for determinism)."""
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
             self.parent[max(ra, rb)] = min(ra, rb)

@@ -37,6 +37,7 @@ class _Board:
                 self.items[vi].append((c.start, c.end, c.lat, c.lon))
 
     def fits(self, vi: int, di: int) -> bool:
+        """Rules 7 and 8: can volunteer `vi` also take demand `di`?"""
         d = self.inst.demands[di]
         if self.minutes[vi] + d.minutes > self.inst.volunteers[vi].max_minutes:
             return False
@@ -44,11 +45,13 @@ class _Board:
         return not any(gap_conflict(self.inst, item, other) for other in self.items[vi])
 
     def book(self, vi: int, di: int) -> None:
+        """Record that `vi` serves `di`."""
         d = self.inst.demands[di]
         self.minutes[vi] += d.minutes
         self.items[vi].append((d.start, d.end, d.lat, d.lon))
 
     def release(self, vi: int, di: int) -> None:
+        """Undo `book`."""
         d = self.inst.demands[di]
         self.minutes[vi] -= d.minutes
         self.items[vi].remove((d.start, d.end, d.lat, d.lon))

@@ -360,6 +360,7 @@ class _ProgressReporter(cp_model.CpSolverSolutionCallback):
         self.last = -math.inf
 
     def on_solution_callback(self) -> None:
+        """Called by CP-SAT on each improving solution."""
         now = time.monotonic()
         if now - self.last >= self.every:
             self.last = now
