@@ -1,6 +1,7 @@
 """Explanations a coordinator can act on: why each volunteer was chosen, why a demand is short.
 
 Unfilled reason codes (most specific first; several may apply):
+- `no_volunteers`: the instance has no volunteer at all.
 - `no_candidate_with_skills`: no volunteer in the instance holds the skills (rule 1).
 - `no_candidate_of_gender`: the skilled volunteers are all of another gender (rule 2).
 - `no_candidate_in_organizations`: no skilled volunteer belongs to the demand's organizations (rule 3).
@@ -140,6 +141,8 @@ def _reasons_without_candidates(inst: Instance, cands: Candidates, di: int, cach
                 break
         cache[key] = (code, np.flatnonzero(mask))
     code, sub = cache[key]
+    if not inst.volunteers:
+        return ["no_volunteers"]
     if code is not None:
         return [code]
     sub = sub[arrays.availability_mask(d.start, d.end, sub)]

@@ -47,3 +47,20 @@ def test_certified_bound_holds_for_any_duals():
     assert certified_bound(*args, np.array([1.0])) == pytest.approx(1.0, abs=1e-5)
     for y in (0.0, 0.3, 2.0, -1.0):
         assert certified_bound(*args, np.array([y])) >= 1.0
+
+
+def test_solve_without_volunteers_explains_and_scores_zero(make_instance, make_demand):
+    solution = solve(make_instance([], [make_demand()]), time_limit=2)
+    assert solution["status"] == "OPTIMAL" and solution["objective"] == 0.0 and solution["bound"] == 0.0
+    assert solution["unfilled"] == [{"demand": "d1", "missing": 1, "reasons": ["no_volunteers"]}]
+
+
+@pytest.mark.parametrize(("lat", "lon"), [(0.0, 179.99), (89.9, 0.0)])
+def test_solve_near_antimeridian_and_pole_finds_the_pair(make_instance, make_volunteer, make_demand, lat, lon):
+    # The grid falls back to one cell where longitude cells would wrap or degenerate.
+    far_side = {"lat": lat, "lon": -lon if lon else 180.0}
+    doc = make_instance([make_volunteer(home={"lat": lat, "lon": lon}, max_travel_km=50)],
+                        [make_demand(location=far_side)])
+    solution = solve(doc, time_limit=2)
+    assert [(a["demand"], a["volunteer"]) for a in solution["assignments"]] == [("d1", "v1")]
+    assert validate_solution(doc, solution)[0] == []
