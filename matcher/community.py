@@ -28,6 +28,7 @@ from solver.geo import point_distance_km
 
 from . import problem, rules
 from .access import can_change, team_assignment_filter
+from .clock import local_now
 from .db import db
 from .eligibility import assess
 from .errors import AccessDenied, Conflict, DomainError, NotFound, ValidationError
@@ -78,11 +79,6 @@ CLOSED = (DemandStatus.DONE, DemandStatus.CANCELLED)
 
 STALE_DEMAND = _l("This demand was changed by someone else; reload and try again.")
 STALE_ASSIGNMENT = _l("This service was changed meanwhile (e.g. a volunteer checked in); reload and try again.")
-
-
-def local_now() -> datetime:
-    """The service's local time (naive, like the stored occurrence times)."""
-    return datetime.now()
 
 
 def _flush(stale_message) -> None:

@@ -84,20 +84,25 @@ def assess(occurrence: DemandOccurrence, volunteers: list[Volunteer], *,
     return out
 
 
-def candidate_pool(occurrence: DemandOccurrence, *, limit: int = POOL_SIZE) -> list[Volunteer]:
-    """Active volunteers of the district living within POOL_KM of the occurrence, nearest first."""
+def candidate_pool(occurrence: DemandOccurrence, *, name: str = "", limit: int = POOL_SIZE) -> list[Volunteer]:
+    """Active volunteers of the district living within POOL_KM of the occurrence, nearest first.
+
+    With `name`, the volunteers of the district whose name contains it, wherever they live.
+    """
     district_path = "/" + occurrence.demand.community.path.strip("/").split("/")[0] + "/"
-    vols = db.session.scalars(select(Volunteer).join(Area, Volunteer.home_area_id == Area.id).where(
-        Volunteer.active, Area.path.startswith(district_path))).all()
+    stmt = select(Volunteer).join(Area, Volunteer.home_area_id == Area.id).where(
+        Volunteer.active, Area.path.startswith(district_path))
+    if name:
+        stmt = stmt.where(Volunteer.real_name.contains(name))
     lat, lon = occurrence.demand.lat, occurrence.demand.lon
-    near = [(rules.haversine_km(v.lat, v.lon, lat, lon), v) for v in vols]
-    near = sorted((pair for pair in near if pair[0] <= POOL_KM), key=lambda p: (p[0], p[1].id))
+    near = [(rules.haversine_km(v.lat, v.lon, lat, lon), v) for v in db.session.scalars(stmt)]
+    near = sorted((pair for pair in near if name or pair[0] <= POOL_KM), key=lambda p: (p[0], p[1].id))
     return [v for _d, v in near[:limit]]
 
 
-def ranked_candidates(occurrence: DemandOccurrence, *, exclude: set[int] = frozenset(),
+def ranked_candidates(occurrence: DemandOccurrence, *, exclude: set[int] = frozenset(), name: str = "",
                       ignore_assignment_id: int | None = None) -> list[Candidate]:
     """Eligible volunteers nearest first, then the nearest ineligible ones with the rules they break."""
-    pool = [v for v in candidate_pool(occurrence) if v.id not in exclude]
+    pool = [v for v in candidate_pool(occurrence, name=name) if v.id not in exclude]
     judged = assess(occurrence, pool, ignore_assignment_id=ignore_assignment_id)
     return sorted(judged, key=lambda c: (not c.eligible, len(c.broken), c.distance_km))

@@ -8,13 +8,14 @@ so a caller can show all of them at once and nothing is written.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from . import rules
+from .clock import local_now
 from .db import db
 from .errors import Conflict, ValidationError
 from .models import (
@@ -322,7 +323,7 @@ def cancel_demand(demand: Demand, *, user: User, version: int | None = None) -> 
     if demand.status in (DemandStatus.DONE, DemandStatus.CANCELLED):
         raise Conflict(str(_l("This demand is already closed (%(s)s).", s=demand.status.value)))
     demand.status = DemandStatus.CANCELLED
-    now = datetime.now()
+    now = local_now()
     for occ in demand.occurrences:
         if occ.starts_at >= now and occ.status != DemandStatus.DONE:
             occ.status = DemandStatus.CANCELLED

@@ -25,7 +25,6 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -34,6 +33,7 @@ from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import rules
+from .clock import local_now
 from .db import db
 from .errors import AccessDenied, Conflict, DomainError, ValidationError
 from .models import (
@@ -61,12 +61,6 @@ SPEED_KMH = 25.0
 DETOUR_FACTOR = 1.3
 # Check-in opens this long before the start.
 CHECKIN_EARLY = timedelta(minutes=60)
-
-
-def local_now() -> datetime:
-    """The service's local time (naive, like the occurrence times)."""
-    tz = current_app.config.get("TIMEZONE", "Asia/Shanghai") if current_app else "Asia/Shanghai"
-    return datetime.now(ZoneInfo(tz)).replace(tzinfo=None)
 
 
 def travel_minutes(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 
 import pytest
 from flask.testing import FlaskClient
+from flask_babel import force_locale
 from sqlalchemy import text
 
 from matcher import rules
@@ -136,7 +137,9 @@ def make_app(_schema, tmp_path):
 def app(make_app):
     """The app with empty tables and the catalogue seeded, inside an app context."""
     app = make_app()
-    with app.app_context():
+    # Operations called directly by tests (outside a request) speak English, so tests can match
+    # messages; requests still choose their language (Chinese by default) as in production.
+    with app.app_context(), force_locale("en"):
         _empty_tables()
         seed_catalogue()
         _db.session.commit()

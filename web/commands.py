@@ -13,6 +13,7 @@ from sqlalchemy import select
 from matcher import rules
 from matcher.accounts import create_user
 from matcher.catalogue import seed_catalogue
+from matcher.clock import local_today
 from matcher.db import db
 from matcher.errors import DomainError, ValidationError
 from matcher.models import Area, Role, User
@@ -58,7 +59,7 @@ demo_cli = AppGroup("demo", help="The demo district.")
 
 def _parse_week(value: str | None) -> date:
     if not value:
-        return rules.week_monday(date.today()) + timedelta(days=7)
+        return rules.week_monday(local_today()) + timedelta(days=7)
     try:
         day = date.fromisoformat(value)
     except ValueError:

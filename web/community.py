@@ -18,6 +18,7 @@ from werkzeug.routing import BuildError
 
 from matcher import rules
 from matcher.access import can_change, load_own_occurrence, load_visible, user_area
+from matcher.clock import local_today
 from matcher.community import community_week, confirm_service, rate_service, update_demand
 from matcher.db import db
 from matcher.errors import NotFound, ValidationError
@@ -29,35 +30,15 @@ from .directory import demand_form_choices
 bp = Blueprint("community", __name__)
 
 # The solver's reasons for leaving a demand short, as a community worker reads them.
-GAP_REASONS = {
-    "no_candidate_with_skills": _l("nobody with the skills"),
-    "no_candidate_of_gender": _l("nobody of the gender asked"),
-    "no_candidate_in_organizations": _l("nobody in the organizations asked"),
-    "none_available_then": _l("nobody free then"),
-    "none_within_range": _l("nobody within travel range"),
-    "declined_or_forbidden": _l("declined or handed back"),
-    "candidates_busy_elsewhere": _l("candidates busy elsewhere"),
-    "lower_priority_than_competing_demands": _l("more urgent demands came first"),
-    "weekly_hours_used_up": _l("weekly hours used up"),
-    "below_minimum_team": _l("not enough people for the minimum team"),
-    "no_single_organization_team": _l("no single organization can field the team"),
-    "not_worth_travel_or_overtime": _l("only far or overtime volunteers left"),
-}
-
 STATES = {"open": _l("Open"), "scheduled": _l("Scheduled"), "accepted": _l("Accepted"), "done": _l("Done"),
           "cancelled": _l("Cancelled")}
-
-ASSIGNMENT_STATES = {
-    "proposed": _l("Proposed"), "offered": _l("Offered, awaiting reply"), "accepted": _l("Accepted"), "declined": _l("Declined"),
-    "checked_in": _l("Checked in"), "completed": _l("Completed"), "no_show": _l("No-show"),
-}
 
 
 def requested_week(default: date | None = None) -> date:
     """The Monday of ?week=YYYY-MM-DD; this week's Monday when absent; 400 when unreadable."""
     raw = (request.args.get("week") or "").strip()
     if not raw:
-        return default or rules.week_monday(date.today())
+        return default or rules.week_monday(local_today())
     try:
         return rules.week_monday(date.fromisoformat(raw))
     except ValueError:
@@ -69,8 +50,8 @@ def render_week(week: date, errors: dict | None = None, target: tuple[str, int] 
     rows = community_week(community, week)
     return render_template(
         "community/week.html", community=community, rows=rows, week=week, errors=errors or {}, target=target,
-        prev_week=week - timedelta(days=7), next_week=week + timedelta(days=7), gap_reasons=GAP_REASONS,
-        states=STATES, assignment_states=ASSIGNMENT_STATES, form=request.form,
+        prev_week=week - timedelta(days=7), next_week=week + timedelta(days=7),
+        states=STATES, form=request.form,
     ), status
 
 

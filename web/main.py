@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from matcher import rules
+from matcher.clock import local_today
 from matcher.db import db
 from matcher.figures import week_figures
 from matcher.models import Volunteer
@@ -20,7 +21,7 @@ def requested_week() -> date:
     try:
         return rules.week_monday(date.fromisoformat(raw))
     except ValueError:
-        return rules.week_monday(date.today()) + timedelta(days=7)
+        return rules.week_monday(local_today()) + timedelta(days=7)
 
 
 @bp.route("/")

@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from matcher import problem, rules
 from matcher.access import user_area
+from matcher.clock import local_today
 from matcher.db import db
 from matcher.eligibility import ranked_candidates
 from matcher.errors import NotFound, ValidationError
@@ -88,7 +89,7 @@ def load_run(run_id: int) -> SolveRun:
 
 
 def coming_monday() -> date:
-    return rules.week_monday(date.today()) + timedelta(days=7)
+    return rules.week_monday(local_today()) + timedelta(days=7)
 
 
 @bp.route("/schedules")
@@ -331,7 +332,8 @@ def occurrence(schedule_id: int, occurrence_id: int):
                                      .options(selectinload(Assignment.volunteer))
                                      .order_by(Assignment.id)).all()
     on_it = {a.volunteer_id for a in assignments if a.status != AssignmentStatus.DECLINED}
-    candidates = ranked_candidates(occ, exclude=on_it)[:40]
+    q = (request.args.get("q") or "").strip()[:40]
+    candidates = ranked_candidates(occ, exclude=on_it, name=q)[:40]
     gap = None
     run = _latest_run(schedule)
     if run is not None:
@@ -339,7 +341,7 @@ def occurrence(schedule_id: int, occurrence_id: int):
     others = [o for o in problem.schedule_occurrences(schedule) if o.id != occ.id and
               abs((o.starts_at - occ.starts_at).days) <= 1][:60]
     return render_template("schedule/occurrence.html", schedule=schedule, occ=occ, assignments=assignments,
-                           candidates=candidates, rule_labels=RULE_LABELS, errors=errors, gap=gap,
+                           candidates=candidates, rule_labels=RULE_LABELS, errors=errors, gap=gap, q=q,
                            others=others), 400 if errors else 200
 
 

@@ -34,7 +34,7 @@ from matcher.errors import NotFound, ValidationError
 from matcher.models import Handback, Membership, MemberStatus, Organization, Role, Volunteer
 
 from .auth import roles_required
-from .community import ASSIGNMENT_STATES, GAP_REASONS, STATES, requested_week
+from .community import STATES, requested_week
 
 bp = Blueprint("team", __name__)
 
@@ -62,7 +62,7 @@ def render_team(week, errors=None, target=None, status=200):
         "team/index.html", org=org, rows=rows, week=week, options=options, handed=handed, ours=ours,
         load=member_load(members, book), errors=errors or {}, target=target, form=request.form,
         prev_week=week - timedelta(days=7), next_week=week + timedelta(days=7),
-        states=STATES, assignment_states=ASSIGNMENT_STATES, gap_reasons=GAP_REASONS,
+        states=STATES,
     ), status
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from matcher import rules, service
+from matcher.clock import local_now
 from matcher.db import db
 from matcher.errors import Conflict, DomainError, ValidationError
 from matcher.models import (
@@ -47,20 +48,6 @@ REASONS = {
     "organization_team": _l("Your organization's team takes this service."),
 }
 ACTIVE = (AssignmentStatus.ACCEPTED, AssignmentStatus.CHECKED_IN)
-STATUS_LABELS = {
-    AssignmentStatus.PROPOSED: _l("Proposed"), AssignmentStatus.OFFERED: _l("Offered, awaiting reply"),
-    AssignmentStatus.ACCEPTED: _l("Accepted"), AssignmentStatus.DECLINED: _l("Declined"),
-    AssignmentStatus.CHECKED_IN: _l("Checked in"), AssignmentStatus.COMPLETED: _l("Completed"),
-    AssignmentStatus.NO_SHOW: _l("No-show"),
-}
-
-
-@bp.app_template_filter("volunteer_status")
-def volunteer_status(status: AssignmentStatus) -> str:
-    """An assignment status as the volunteer reads it."""
-    return str(STATUS_LABELS.get(status, status))
-
-
 def reason_texts(assignment: Assignment) -> list[str]:
     """The assignment's reason codes as sentences (unknown codes shown as they are)."""
     return [str(REASONS.get(code, code)) for code in assignment.reasons or []]
@@ -168,7 +155,7 @@ def requested_week() -> date:
     try:
         return rules.week_monday(date.fromisoformat(request.args.get("week", "")))
     except ValueError:
-        return rules.week_monday(service.local_now().date())
+        return rules.week_monday(local_now().date())
 
 
 @bp.route("/me/week")
@@ -210,7 +197,7 @@ def calendar_feed(token: str):
     cal.add("prodid", "-//Linli//volunteer calendar//EN")
     cal.add("version", "2.0")
     cal.add("x-wr-calname", _("Linli volunteer services"))
-    since = service.local_now() - timedelta(days=60)
+    since = local_now() - timedelta(days=60)
     stamp = utcnow().replace(tzinfo=ZoneInfo("UTC"))
     for a in db.session.scalars(_with_demand(
             select(Assignment).join(DemandOccurrence, Assignment.occurrence_id == DemandOccurrence.id)
@@ -302,7 +289,7 @@ def checkin():
                 return redirect(url_for("volunteer.checkin", occurrence=occurrence.id))
         if errors:
             status = 400
-    now = service.local_now()
+    now = local_now()
     choices = service.week_assignments(volunteer, now - timedelta(days=1), now + timedelta(days=2),
                                        statuses=(*ACTIVE, AssignmentStatus.COMPLETED))
     chosen = _occurrence_for(volunteer, values["occurrence"])

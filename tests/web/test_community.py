@@ -6,6 +6,7 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import select
 from werkzeug.routing import BuildError
 
@@ -22,7 +23,7 @@ from matcher.models import (
     utcnow,
 )
 from tests.matcher.test_community import assign, form, member
-from web.community import GAP_REASONS
+from web.templating import REASONS
 
 
 def field_message(response, field: str) -> str:
@@ -68,7 +69,8 @@ def test_week_shows_state_volunteers_masked_and_gap_reasons(client, auth, world,
     auth.login("worker_a1")
     page = client.get(f"/community/week?week={next_monday.isoformat()}").get_data(as_text=True)
     assert "李秀英" in page and "138****5678" in page and "13812345678" not in page
-    assert str(GAP_REASONS["none_available_then"]) in page
+    with force_locale("zh_CN"):
+        assert str(REASONS["none_available_then"]) in page
     assert "state-accepted" in page and "state-open" in page
     assert client.get("/community/week?week=not-a-date").status_code == 400
 
