@@ -10,6 +10,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
@@ -211,7 +212,12 @@ def _solve_parts(inst: Instance, cands: Candidates, parts: list[Part], greedy: S
     sizes = [len(p.positions) for p in parts]
     big = sorted(sizes, reverse=True)
     if workers >= 2 and len(parts) >= 2 and big[1] >= PARALLEL_MIN_PAIRS and budget > 4 * SPAWN_SECONDS:
-        return _solve_parts_in_processes(inst, cands, parts, greedy, budget, workers, progress, started)
+        pool_started = time.monotonic()
+        try:
+            return _solve_parts_in_processes(inst, cands, parts, greedy, budget, workers, progress, started)
+        except (OSError, RuntimeError, BrokenProcessPool):
+            # No worker processes here (restricted host, a killed worker): solve in this process instead.
+            budget -= time.monotonic() - pool_started
     results: list[PartResult] = []
     remaining_pairs = sum(sizes)
     done_objective, done_bound = 0.0, 0.0
@@ -370,7 +376,15 @@ def _solve_parts_in_processes(inst: Instance, cands: Candidates, parts: list[Par
     with ProcessPoolExecutor(max_workers=pool_size, mp_context=context) as pool:
         futures = {pool.submit(solve_shipped_part, payloads[i]): i for i in order}
         for future in as_completed(futures):
-            shipped[futures[future]] = future.result()
+            try:
+                shipped[futures[future]] = future.result()
+            except BrokenProcessPool:
+                raise
+            except Exception as exc:  # a part that failed falls back to its greedy schedule
+                shipped[futures[future]] = {"status": f"ERROR: {exc.__class__.__name__}", "pairs": [],
+                                            "responsible": {}, "bound": None, "region_bound": None,
+                                            "objective": None, "seconds": 0.0, "timings": {},
+                                            "fallback": [], "fallback_responsible": {}}
             if progress is not None:
                 done = [o["objective"] for o in shipped.values() if o["objective"] is not None]
                 progress({"phase": "solving", "objective": round(sum(done), 2), "bound": None,
@@ -383,7 +397,8 @@ def _solve_parts_in_processes(inst: Instance, cands: Candidates, parts: list[Par
         positions = [index[(inst.demand_index[d], inst.volunteer_index[v])] for d, v in out["pairs"]]
         responsible = {inst.demand_index[d]: o for d, o in out["responsible"].items()}
         hint = Schedule([(inst.demand_index[d], inst.volunteer_index[v]) for d, v in out["fallback"]],
-                        {inst.demand_index[d]: o for d, o in out["fallback_responsible"].items()})
+                        {inst.demand_index[d]: o for d, o in out["fallback_responsible"].items()}) \
+            if out["fallback"] else None
         results.append(PartResult(out["status"], positions, responsible, out["bound"], out["seconds"],
                                   out["objective"], hint, out["timings"], out["region_bound"]))
     return results

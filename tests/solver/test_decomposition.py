@@ -103,3 +103,19 @@ def test_solve_ships_parts_to_a_process_pool(township, monkeypatch):
     assert all(r["status"] in ("OPTIMAL", "FEASIBLE") for r in solution["stats"]["part_results"])
     assert validate_solution(doc, solution)[0] == []
     assert any(e.get("part") for e in events if e["phase"] == "solving")
+
+
+def test_solve_falls_back_to_one_process_when_workers_cannot_start(township, monkeypatch):
+    doc, _, _ = township
+
+    def no_processes(*args, **kwargs):
+        raise OSError("no process spawning on this host")
+
+    monkeypatch.setattr("solver.pipeline.MAX_PART_PAIRS", 600)
+    monkeypatch.setattr("solver.pipeline.REGION_PAIRS", 600)
+    monkeypatch.setattr("solver.pipeline.PARALLEL_MIN_PAIRS", 1)
+    monkeypatch.setattr("solver.pipeline.SPAWN_SECONDS", 0.5)
+    monkeypatch.setattr("solver.pipeline._solve_parts_in_processes", no_processes)
+    solution = solve(doc, time_limit=4, workers=2)
+    assert solution["stats"]["parts"] >= 2
+    assert validate_solution(doc, solution)[0] == []
