@@ -194,8 +194,8 @@ def check_schedule(inst: Instance, pairs: list[tuple[str, str]], responsible: li
         d = demands[did]
         if not d.min_people <= len(vids) <= d.people:
             out.append(
-                f"rule 9 (team size): demand {did!r} has {len(vids)} volunteers, "
-                f"needs 0 or {d.min_people}..{d.people}"
+                f"rule 9 (team size): demand {did!r} has {len(vids)} volunteers "
+                f"({', '.join(repr(v) for v in vids)}), needs 0 or {d.min_people}..{d.people}"
             )
     out.extend(_responsible_violations(inst, team, responsible))
     for pin in inst.pinned:
@@ -220,7 +220,8 @@ def _volunteer_violations(inst: Instance, v: Volunteer, dids: list[Demand]) -> l
     total = v.committed_minutes + sum(d.minutes for d in dids)
     if total > v.max_minutes:
         out.append(
-            f"rule 8 (weekly minutes): volunteer {v.id!r} has {total} minutes, limit {v.max_minutes}"
+            f"rule 8 (weekly minutes): volunteer {v.id!r} has {total} minutes, limit {v.max_minutes} "
+            f"(demands {', '.join(repr(d.id) for d in dids)})"
         )
     return out
 
