@@ -208,8 +208,10 @@ def read_demand_place(f: Fields, community: Area, resident: Resident | None) -> 
     elif kind == LocationKind.STATION:
         station_id = f.integer("station", minimum=1)
         station = db.session.get(Station, station_id) if station_id else None
+        if station is not None and station.area_id not in (community.id, community.parent_id):
+            station = None  # another community's venue: not this community's to book
         if station_id and station is None:
-            f.fail("station", _l("No such station."))
+            f.fail("station", _l("No such station in this community or its township."))
         elif station is not None:
             lat, lon, address = station.lat, station.lon, station.address or station.name
     elif kind == LocationKind.POINT:

@@ -26,6 +26,7 @@ from matcher.models import Assignment, Demand, Role
 
 from .auth import roles_required
 from .directory import demand_form_choices
+from .main import this_or_next_week
 
 bp = Blueprint("community", __name__)
 
@@ -59,7 +60,8 @@ def render_week(week: date, errors: dict | None = None, target: tuple[str, int] 
 @roles_required(Role.WORKER)
 def week():
     """The community's services of a week with their state, volunteers and gaps."""
-    return render_week(requested_week())
+    community = user_area(current_user)
+    return render_week(requested_week(this_or_next_week(lambda w: bool(community_week(community, w)))))
 
 
 def checkin_url(occurrence_id: int, code: str) -> str:

@@ -85,8 +85,9 @@ def demand_form_choices(community: Area) -> dict:
         "categories": db.session.scalars(select(Category).where(Category.active).order_by(Category.id)).all(),
         "residents": db.session.scalars(select(Resident).where(Resident.community_id == community.id)
                                         .order_by(Resident.name)).all(),
-        "stations": db.session.scalars(select(Station).join(Area).where(
-            or_(Station.area_id == community.id, Station.area_id == community.parent_id))).all(),
+        "stations": db.session.scalars(select(Station).where(
+            or_(Station.area_id == community.id, Station.area_id == community.parent_id))
+            .order_by((Station.area_id == community.id).desc(), Station.name)).all(),
         "skills": db.session.scalars(select(Skill).order_by(Skill.code)).all(),
         "priorities": list(Priority),
     }

@@ -1,6 +1,6 @@
 """/healthz: is the database (and Redis, when configured) reachable?"""
 
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, redirect, url_for
 from sqlalchemy import text
 
 from matcher.db import db
@@ -8,6 +8,12 @@ from matcher.db import db
 from .extensions import csrf
 
 bp = Blueprint("health", __name__)
+
+
+@bp.route("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico whatever the page says; send them to the real icon."""
+    return redirect(url_for("static", filename="favicon.svg"), code=301)
 
 
 @bp.route("/healthz")

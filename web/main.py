@@ -1,5 +1,6 @@
 """The dashboard: the user's area and this week's figures."""
 
+from collections.abc import Callable
 from datetime import date, timedelta
 
 from flask import Blueprint, redirect, render_template, request, url_for
@@ -22,6 +23,13 @@ def requested_week() -> date:
         return rules.week_monday(date.fromisoformat(raw))
     except ValueError:
         return rules.week_monday(local_today()) + timedelta(days=7)
+
+
+def this_or_next_week(has_any: Callable[[date], bool]) -> date:
+    """This week's Monday, or next week's when this week has nothing yet and next week has."""
+    this = rules.week_monday(local_today())
+    following = this + timedelta(days=7)
+    return following if not has_any(this) and has_any(following) else this
 
 
 @bp.route("/")

@@ -35,6 +35,7 @@ from matcher.models import Handback, Membership, MemberStatus, Organization, Rol
 
 from .auth import roles_required
 from .community import STATES, requested_week
+from .main import this_or_next_week
 
 bp = Blueprint("team", __name__)
 
@@ -70,7 +71,8 @@ def render_team(week, errors=None, target=None, status=200):
 @roles_required(Role.ORG_LEADER)
 def index():
     """Services dispatched to the organization this week, its members on them and their load."""
-    return render_team(requested_week())
+    org = own_organization()
+    return render_team(requested_week(this_or_next_week(lambda w: bool(organization_week(org, w)))))
 
 
 @bp.route("/team/assignments/<int:assignment_id>/swap", methods=["POST"])

@@ -34,6 +34,8 @@ from matcher.models import (
     utcnow,
 )
 
+from .main import this_or_next_week
+
 bp = Blueprint("volunteer", __name__)
 
 # The solver's reason codes, as a volunteer reads them.
@@ -150,12 +152,18 @@ def decline(assignment_id: int):
 # --- my week and the calendar feed -------------------------------------------------------------------
 
 
-def requested_week() -> date:
-    """The Monday from ?week=YYYY-MM-DD, else this week's Monday."""
+def requested_week(volunteer: Volunteer) -> date:
+    """The Monday from ?week=YYYY-MM-DD, else this week's (next week's when only that one has services)."""
     try:
         return rules.week_monday(date.fromisoformat(request.args.get("week", "")))
     except ValueError:
-        return rules.week_monday(local_now().date())
+        return this_or_next_week(lambda monday: bool(_week_items(volunteer, monday)))
+
+
+def _week_items(volunteer: Volunteer, monday: date) -> list[Assignment]:
+    start = datetime.combine(monday, time())
+    return service.week_assignments(volunteer, start, start + timedelta(days=7),
+                                    statuses=(*ACTIVE, AssignmentStatus.COMPLETED))
 
 
 @bp.route("/me/week")
@@ -163,10 +171,8 @@ def requested_week() -> date:
 def week():
     """Accepted, checked-in and completed services of a week, as a list and as a 7-day grid."""
     volunteer = own_volunteer()
-    monday = requested_week()
-    start = datetime.combine(monday, time())
-    items = service.week_assignments(volunteer, start, start + timedelta(days=7),
-                                     statuses=(*ACTIVE, AssignmentStatus.COMPLETED))
+    monday = requested_week(volunteer)
+    items = _week_items(volunteer, monday)
     days = [monday + timedelta(days=i) for i in range(7)]
     by_day = {d: [a for a in items if a.occurrence.starts_at.date() == d] for d in days}
     feed = url_for("volunteer.calendar_feed", token=volunteer.calendar_token, _external=True)

@@ -54,7 +54,16 @@ BAD_DEMANDS = [
     ({"location_kind": "home"}, "location_kind"),
     ({"people": "zero"}, "people"),
     ({"resident": "999999", "location_kind": "station"}, "resident"),
+    ({"station": "999999"}, "station"),
 ]
+
+
+@pytest.mark.parametrize("station", ["C2", "C3"])
+def test_another_communitys_station_is_refused(world, db, next_monday, station):
+    with pytest.raises(ValidationError) as info:
+        create_demand(_demand_data(world, next_monday, station=world["stations"][station].id),
+                      community=world["areas"]["a1"], user=None)
+    assert "station" in info.value.errors
 
 
 @pytest.mark.parametrize(("overrides", "field"), BAD_DEMANDS)
