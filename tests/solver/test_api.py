@@ -20,15 +20,14 @@ def test_solve_reports_progress_phases_in_order():
     assert events[-1]["objective"] == solution["objective"] and events[-1]["bound"] == solution["bound"]
 
 
-def test_solve_accepts_json_text_and_keeps_the_time_limit():
+def test_solve_accepts_json_text_and_reports_stats():
     import json
-    import time
 
     doc = generate_instance("township", 5)
-    started = time.monotonic()
     solution = solve(json.dumps(doc), time_limit=2)
-    assert time.monotonic() - started < 10  # generous: a budget, not a benchmark
     assert validate_solution(doc, solution)[0] == []
+    # CP-SAT starts from the greedy (or better) hint; model rounding is below 1/6000 per assignment.
+    assert solution["objective"] >= solution["stats"]["greedy_objective"] - 0.1
     assert solution["stats"]["candidates"] > 0
 
 
@@ -64,3 +63,20 @@ def test_solve_near_antimeridian_and_pole_finds_the_pair(make_instance, make_vol
     solution = solve(doc, time_limit=2)
     assert [(a["demand"], a["volunteer"]) for a in solution["assignments"]] == [("d1", "v1")]
     assert validate_solution(doc, solution)[0] == []
+
+
+def test_assignment_reasons_name_continuity_skills_and_team(make_instance, make_volunteer, make_demand):
+    from tests.solver.builders import at
+
+    week = [{"start": at(0, 8), "end": at(0, 12)}, {"start": at(1, 8), "end": at(1, 12)}]
+    doc = make_instance(
+        [make_volunteer("v1", skills=["elder_care"], organizations=["o1"], availability=week),
+         make_volunteer("v2", organizations=["o1"], availability=week)],
+        [make_demand("d1", resident="r1", skills=["elder_care"]),
+         make_demand("d2", resident="r1", skills=["elder_care"], start=at(1, 9), end=at(1, 10)),
+         make_demand("d3", people=2, one_organization=True, start=at(1, 10), end=at(1, 11))])
+    solution = solve(doc, time_limit=2)
+    reasons = {(a["demand"], a["volunteer"]): a["reasons"] for a in solution["assignments"]}
+    assert reasons[("d1", "v1")] == ["same_volunteer_for_resident", "skills_match", "nearest_free"]
+    assert "organization_team" in reasons[("d3", "v2")]
+    assert solution["responsible"] == [{"demand": "d3", "organization": "o1"}]
