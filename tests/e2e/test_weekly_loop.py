@@ -56,6 +56,7 @@ def test_post_solve_publish_accept_check_in_out_rate(page_for, shot, base_url, i
     worker = page_for("worker")
     worker.goto("/demands/new")
     worker.select_option("select[name=category]", "customs_reform")
+    assert worker.input_value("input[name=people]") == "2"  # the category's usual headcount, pre-filled
     worker.fill("input[name=title]", TITLE)
     worker.check("input[name=location_kind][value=station]")
     worker.fill("input[name=date]", today.date().isoformat())
