@@ -67,6 +67,8 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
+    # Publishing, applying changes and revealing personal data need a fresh login (not a remember cookie).
+    login_manager.refresh_view = "auth.login"
     from .i18n import TRANSLATIONS, compile_catalogs, select_locale, select_timezone
 
     compile_catalogs()

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_fresh, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import BooleanField, PasswordField, StringField
@@ -77,7 +77,7 @@ def login_limit() -> str:
 @limiter.limit(login_limit, methods=["POST"])
 def login():
     """Sign in with username and password."""
-    if current_user.is_authenticated:
+    if current_user.is_authenticated and login_fresh():
         return redirect(url_for("main.dashboard"))
     form = LoginForm()
     if form.validate_on_submit():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import current_user, login_fresh, login_required
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
@@ -32,6 +32,7 @@ from matcher.models import (
 from matcher.operations import cancel_demand, create_demand, create_resident, record_audit
 
 from .auth import roles_required
+from .extensions import login_manager
 
 bp = Blueprint("directory", __name__)
 
@@ -211,6 +212,8 @@ def resident(resident_id: int):
     """A resident's record. The community's worker may reveal the phone; the reveal is audited."""
     item = load_visible(Resident, resident_id, current_user)
     reveal = request.args.get("reveal") == "1" and can_change(current_user, item)
+    if reveal and not login_fresh():
+        return login_manager.needs_refresh()
     if reveal:
         record_audit(current_user, "reveal_phone", item)
         db.session.commit()

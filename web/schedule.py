@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
+from flask_login import current_user, fresh_login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -279,6 +279,7 @@ def _download(document: dict, filename: str):
 
 @bp.route("/runs/<int:run_id>/apply", methods=["POST"])
 @roles_required(*COORDINATING)
+@fresh_login_required
 def apply(run_id: int):
     """Apply a finished repair run after reviewing what it changes."""
     run = load_run(run_id)
@@ -291,6 +292,7 @@ def apply(run_id: int):
 
 @bp.route("/schedules/<int:schedule_id>/publish", methods=["POST"])
 @roles_required(*COORDINATING)
+@fresh_login_required
 def publish(schedule_id: int):
     """Publish the draft: every proposal becomes an offer to its volunteer."""
     schedule = load_schedule(schedule_id)

@@ -172,3 +172,22 @@ def test_healthz_names_a_failed_redis(make_app):
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.get_json()["checks"]["redis"].startswith("failed")
+
+
+def test_revealing_personal_data_needs_a_fresh_login(app, world):
+    """A session restored from the remember cookie may browse, but not reveal a resident's phone."""
+    client = app.test_client()
+    client.post("/login", data={"username": "worker_a1", "password": PASSWORD, "remember": "y"})
+    remember = next(c.value for c in client._cookies.values() if c.key == "linli_remember")
+    later = app.test_client()  # a new browser session: only the remember cookie is left
+    later.set_cookie("linli_remember", remember, domain="localhost")
+    resident = world["residents"]["a1"]
+    assert later.get(f"/residents/{resident.id}").status_code == 200
+    reveal = later.get(f"/residents/{resident.id}?reveal=1")
+    assert reveal.status_code == 302 and "/login" in reveal.headers["Location"]
+    assert "13700001111" not in reveal.get_data(as_text=True)
+    # Signing in again on the login page it was sent to makes the session fresh.
+    assert later.get(reveal.headers["Location"]).status_code == 200
+    again = later.post(reveal.headers["Location"], data={"username": "worker_a1", "password": PASSWORD})
+    assert again.status_code == 302
+    assert "13700001111" in later.get(f"/residents/{resident.id}?reveal=1").get_data(as_text=True)
