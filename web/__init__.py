@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 from flask import Flask, g, request, session
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from matcher.accounts import configure_hasher
@@ -69,6 +70,9 @@ def register_extensions(app: Flask) -> None:
     login_manager.session_protection = "strong"
     # Publishing, applying changes and revealing personal data need a fresh login (not a remember cookie).
     login_manager.refresh_view = "auth.login"
+    login_manager.login_message = _l("Please sign in to open this page.")
+    login_manager.needs_refresh_message = _l("For your security, please sign in again to continue.")
+    login_manager.login_message_category = login_manager.needs_refresh_message_category = "info"
     from .i18n import TRANSLATIONS, compile_catalogs, select_locale, select_timezone
 
     compile_catalogs()
