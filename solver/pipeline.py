@@ -295,11 +295,23 @@ def _fixed_cost_outside(inst: Instance, cands: Candidates, positions: np.ndarray
                 for vi, v in enumerate(inst.volunteers) if vi not in inside)
 
 
+def _restrict(inst: Instance, schedule: Schedule, owned: set[tuple[int, int]]) -> Schedule:
+    """The schedule's pairs that a part owns, without teams that fall below their minimum there (a
+    region does not own every volunteer of a schedule made for the whole instance)."""
+    team: dict[int, list[int]] = defaultdict(list)
+    for di, vi in schedule.pairs:
+        if (di, vi) in owned:
+            team[di].append(vi)
+    keep = {di for di, vs in team.items() if len(vs) >= inst.demands[di].min_people}
+    return Schedule([(di, vi) for di in sorted(keep) for vi in team[di]],
+                    {di: o for di, o in schedule.responsible.items() if di in keep})
+
+
 def _better(inst: Instance, a: Schedule, b: Schedule, positions: np.ndarray, cands: Candidates) -> Schedule:
-    """The schedule with the higher score on the part's pairs (ties: the first)."""
+    """Of two schedules restricted to the part's pairs, the one with the higher score (ties: `a`)."""
     owned = set(zip(cands.demand[positions].tolist(), cands.volunteer[positions].tolist(), strict=True))
-    a_pairs = [p for p in a.pairs if p in owned]
-    score_a = score_pairs(inst, _id_pairs(inst, a_pairs))
+    a, b = _restrict(inst, a, owned), _restrict(inst, b, owned)
+    score_a = score_pairs(inst, _id_pairs(inst, a.pairs))
     score_b = score_pairs(inst, _id_pairs(inst, b.pairs))
     return b if score_b > score_a else a
 
@@ -363,7 +375,7 @@ def _solve_parts_in_processes(inst: Instance, cands: Candidates, parts: list[Par
                       "shared_volunteers": [v for v in vids if inst.volunteer_index[v] in part.shared]}
         payloads.append(region | {
             "instance": sub,
-            "time_limit": max(0.5, 0.95 * usable * min(1.0, pool_size * len(part.positions) / total)),
+            "time_limit": max(0.5, 0.9 * usable * min(1.0, pool_size * len(part.positions) / total)),
             "workers": per_worker,
             "deadline_unix": time.time() + budget - 0.5,
             "hint": [(d, v) for d, v in greedy_pairs if d in dids and v in vids],
