@@ -55,6 +55,24 @@ def round_bound_up(value: float) -> float:
     return math.ceil(value * 100.0 - 1e-7) / 100.0 + 0.0
 
 
+def _guarded(progress: Progress | None) -> Progress | None:
+    """A progress callback that cannot break the solve: after its first exception it is dropped."""
+    if progress is None:
+        return None
+    broken = False
+
+    def call(event: dict) -> None:
+        nonlocal broken
+        if broken:
+            return
+        try:
+            progress(event)
+        except Exception:  # the caller's display failing must not lose the schedule
+            broken = True
+
+    return call
+
+
 def _emit(progress: Progress | None, phase: str, started: float, **fields) -> None:
     if progress is not None:
         progress({"phase": phase, "elapsed": round(time.monotonic() - started, 3)} | fields)
@@ -64,6 +82,7 @@ def solve(instance: dict | str, *, time_limit: float = 30, workers: int = 2,
           progress: Progress | None = None) -> dict:
     """Solve one instance within `time_limit` seconds; never raises on bad input."""
     started = time.monotonic()
+    progress = _guarded(progress)
     try:
         return _solve(instance, float(time_limit), int(workers), progress, started)
     except InstanceError as exc:

@@ -80,3 +80,14 @@ def test_assignment_reasons_name_continuity_skills_and_team(make_instance, make_
     assert reasons[("d1", "v1")] == ["same_volunteer_for_resident", "skills_match", "nearest_free"]
     assert "organization_team" in reasons[("d3", "v2")]
     assert solution["responsible"] == [{"demand": "d3", "organization": "o1"}]
+
+
+def test_solve_survives_a_failing_progress_callback(make_instance, make_volunteer, make_demand):
+    calls = []
+
+    def broken(event):
+        calls.append(event)
+        raise RuntimeError("display went away")
+
+    solution = solve(make_instance([make_volunteer()], [make_demand()]), time_limit=2, progress=broken)
+    assert solution["status"] == "OPTIMAL" and len(calls) == 1
