@@ -386,3 +386,32 @@ def build_instance(schedule: Schedule, *, repair: bool | None = None,
 def ref_id(text: str) -> int:
     """The database id behind an instance id such as 'd42'."""
     return int(text[1:])
+
+
+def release_pins(instance: dict[str, Any], pairs: set[tuple[str, str]]) -> dict[str, Any]:
+    """A copy of the instance with the given pinned pairs fixed outside the model.
+
+    Used when pins cannot all hold (typically an accepted volunteer whose teammate declined and no
+    one can complete the minimum team): the volunteer keeps that time as a commitment, the demand
+    asks for one person fewer (a demand left needing nobody is dropped), so the rest of the week can
+    still be scheduled around them.
+    """
+    out = {**instance, "volunteers": [dict(v) for v in instance["volunteers"]],
+           "demands": [dict(d) for d in instance["demands"]]}
+    demands = {d["id"]: d for d in out["demands"]}
+    volunteers = {v["id"]: v for v in out["volunteers"]}
+    for did, vid in sorted(pairs):
+        d, v = demands[did], volunteers[vid]
+        v["commitments"] = [*v.get("commitments", []),
+                            {"start": d["start"], "end": d["end"], "location": d["location"]}]
+        d["people"] -= 1
+        d["min_people"] = max(1, min(d.get("min_people", 1) - 1, d["people"]))
+    gone = {did for did, d in demands.items() if d["people"] < 1}
+    out["demands"] = [d for d in out["demands"] if d["id"] not in gone]
+
+    def keep(items):
+        return [p for p in items if (p["demand"], p["volunteer"]) not in pairs and p["demand"] not in gone]
+
+    for key in ("pinned", "forbidden", "previous"):
+        out[key] = keep(instance.get(key, []))
+    return out

@@ -129,9 +129,19 @@ def run_solve(run_id: int) -> None:
                     "phase": event.get("phase"), "objective": event.get("objective"),
                     "bound": event.get("bound"), "elapsed": round(now - started, 1)})
 
-        solution = solve(instance, time_limit=params.get("time_limit", DEFAULT_TIME_LIMIT),
-                         workers=params.get("workers", 2), progress=report)
+        limit = params.get("time_limit", DEFAULT_TIME_LIMIT)
+        solution = solve(instance, time_limit=limit, workers=params.get("workers", 2), progress=report)
+        released = _pins_to_release(solution)
+        if released:
+            # Some pins cannot all hold (e.g. an accepted volunteer whose teammate declined and nobody
+            # can complete the minimum team): keep those services fixed and schedule the rest around them.
+            instance = problem.release_pins(instance, released)
+            left = max(5.0, limit - (time.monotonic() - started))
+            solution = solve(instance, time_limit=left, workers=params.get("workers", 2), progress=report)
         run = db.session.get(SolveRun, run_id)
+        if released:
+            run.instance = instance
+            run.params = {**params, "released_pins": sorted([d, v] for d, v in released)}
         record_solution(run, solution, elapsed=time.monotonic() - started)
         db.session.commit()
     except Exception as exc:
@@ -140,6 +150,14 @@ def run_solve(run_id: int) -> None:
                       message=f"{type(exc).__name__}: {exc}"[:2000],
                       progress={"phase": "failed", "elapsed": round(time.monotonic() - started, 1)})
         raise
+
+
+def _pins_to_release(solution: dict) -> set[tuple[str, str]]:
+    """The pinned pairs an INFEASIBLE answer blames, to be fixed outside the model on a second try."""
+    if solution.get("status") != "INFEASIBLE":
+        return set()
+    return {(c["demand"], c["volunteer"]) for c in solution.get("conflicts", [])
+            if c.get("demand") and c.get("volunteer")}
 
 
 def record_solution(run: SolveRun, solution: dict, *, elapsed: float) -> None:

@@ -106,3 +106,31 @@ def test_a_run_whose_process_died_does_not_block_the_schedule_forever(township, 
     db.session.commit()
     assert created and second.id != first.id
     assert db.session.get(SolveRun, first.id).status == RunStatus.FAILED
+
+
+def test_an_accepted_volunteer_whose_team_cannot_be_completed_does_not_block_the_repair(world, db, next_monday):
+    """Mediation needs two; one teammate declined and nobody else can come: the repair still runs."""
+    from matcher.models import AvailabilitySlot, Schedule, ScheduleStatus, SolveRun
+
+    vol_b = world["volunteers"]["b"]
+    vol_b.slots.append(AvailabilitySlot(weekday=0, start_minute=13 * 60, end_minute=17 * 60))
+    schedule = Schedule(area=world["areas"]["town_b"], week_start=next_monday, status=ScheduleStatus.PUBLISHED)
+    db.session.add(schedule)
+    db.session.flush()
+    occurrence = world["demands"]["b1"].occurrences[0]  # mediation: people 2, at least 2
+    accepted = Assignment(schedule_id=schedule.id, occurrence_id=occurrence.id, volunteer_id=vol_b.id,
+                          status=AssignmentStatus.ACCEPTED)
+    db.session.add(accepted)
+    db.session.commit()
+    run, _ = start_solve(schedule, user=None, time_limit=5)
+    db.session.commit()
+    run_solve(run.id)
+    db.session.expire_all()
+    run = db.session.get(SolveRun, run.id)
+    assert run.status == RunStatus.DONE, run.message
+    assert run.params["released_pins"] == [[f"d{occurrence.id}", f"v{vol_b.id}"]]
+    released = next(d for d in run.instance["demands"] if d["id"] == f"d{occurrence.id}")
+    assert (released["people"], released["min_people"]) == (1, 1)
+    apply_run(run, user=None)
+    db.session.commit()
+    assert db.session.get(Assignment, accepted.id).status == AssignmentStatus.ACCEPTED
