@@ -55,6 +55,9 @@ class Defaults:
     LANGUAGES = ["zh_CN", "en"]
 
     PAGE_SIZE = 25
+    # Optional map tiles under the schedule map, e.g. "https://tiles.example.org/{z}/{x}/{y}.png".
+    # Unset by default: the map is drawn from the service's own data and fetches nothing.
+    MAP_TILE_URL = None
     # Star thresholds in hours (1..5 stars) and hour rounding, configurable per deployment.
     STAR_THRESHOLDS = [100, 300, 600, 1000, 1500]
     HSTS = False  # turn on when served over HTTPS

@@ -55,6 +55,7 @@ from matcher.scheduling import (
 
 from .auth import roles_required
 from .jobs import enqueue_solve
+from .mapview import build_map
 
 bp = Blueprint("schedule", __name__)
 COORDINATING = (Role.ADMIN, Role.COORDINATOR)
@@ -186,41 +187,12 @@ def view(schedule_id: int):
     return render_template(
         "schedule/view.html", schedule=schedule, run=run, figures=figures, counts=counts, gaps=gaps,
         rows=_grid_rows(schedule, shown), changes=changes, active=run is not None and run.status in ACTIVE,
-        map_svg=_map(occurrences, assignments, counts),
+        map_svg=build_map(occurrences, assignments, counts, tile_url=current_app.config.get("MAP_TILE_URL")),
         categories=db.session.scalars(select(Category).order_by(Category.id)).all(),
         organizations=db.session.scalars(select(Organization).where(Organization.id.in_(
             {o.responsible_organization_id for o in occurrences if o.responsible_organization_id}))).all(),
         priorities=list(Priority), filters=request.args, rule_labels=RULE_LABELS, shown=len(shown),
     )
-
-
-def _map(occurrences, assignments, counts, width: int = 640, height: int = 420) -> dict:
-    """Points and lines for an SVG map drawn from the service's own data (no tile server)."""
-    pts = [(o.demand.lat, o.demand.lon) for o in occurrences] + [(a.volunteer.lat, a.volunteer.lon)
-                                                                  for a in assignments]
-    if not pts:
-        return {"width": width, "height": height, "demands": [], "lines": []}
-    lat0, lat1 = min(p[0] for p in pts), max(p[0] for p in pts)
-    lon0, lon1 = min(p[1] for p in pts), max(p[1] for p in pts)
-    span_lat, span_lon = max(lat1 - lat0, 1e-3), max(lon1 - lon0, 1e-3)
-
-    def xy(lat, lon):
-        return (round(10 + (lon - lon0) / span_lon * (width - 20), 1),
-                round(height - 10 - (lat - lat0) / span_lat * (height - 20), 1))
-
-    by_occ = {o.id: o for o in occurrences}
-    demands = []
-    for o in occurrences:
-        x, y = xy(o.demand.lat, o.demand.lon)
-        state = "full" if counts[o.id] >= o.demand.people else ("part" if counts[o.id] else "empty")
-        demands.append({"x": x, "y": y, "state": state, "title": f"{o.demand.title} {o.starts_at:%m-%d %H:%M}"})
-    lines = []
-    for a in assignments:
-        o = by_occ[a.occurrence_id]
-        x1, y1 = xy(a.volunteer.lat, a.volunteer.lon)
-        x2, y2 = xy(o.demand.lat, o.demand.lon)
-        lines.append({"x1": x1, "y1": y1, "x2": x2, "y2": y2})
-    return {"width": width, "height": height, "demands": demands, "lines": lines}
 
 
 @bp.route("/schedules/<int:schedule_id>/solve", methods=["POST"])

@@ -1,0 +1,80 @@
+"""The schedule map: demands and assigned volunteers drawn as SVG from the service's own data.
+
+Points are placed in Web Mercator pixel coordinates at a zoom level that fits the area, so that
+when a tile server is configured (MAP_TILE_URL, e.g. "https://tiles.example.org/{z}/{x}/{y}.png")
+its standard 256-pixel tiles line up underneath. Without one (the default) the map needs nothing
+from outside the service.
+"""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import urlsplit
+
+TILE = 256
+MAX_ZOOM = 17
+
+
+def mercator(lat: float, lon: float, zoom: int) -> tuple[float, float]:
+    """Web Mercator pixel coordinates of a point at a zoom level."""
+    scale = TILE * 2 ** zoom
+    lat = max(-85.05112878, min(85.05112878, lat))
+    x = (lon + 180.0) / 360.0 * scale
+    s = math.sin(math.radians(lat))
+    y = (0.5 - math.log((1 + s) / (1 - s)) / (4 * math.pi)) * scale
+    return x, y
+
+
+def fit_zoom(points: list[tuple[float, float]], width: int, height: int) -> int:
+    """The largest zoom at which all points fit in width × height pixels (with a margin)."""
+    for zoom in range(MAX_ZOOM, 0, -1):
+        xs, ys = zip(*(mercator(lat, lon, zoom) for lat, lon in points), strict=True)
+        if max(xs) - min(xs) <= width - 20 and max(ys) - min(ys) <= height - 20:
+            return zoom
+    return 1
+
+
+def tile_origin(url: str | None) -> str | None:
+    """The scheme://host of a tile URL (for the Content-Security-Policy), or None."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def build_map(occurrences, assignments, counts, *, tile_url: str | None = None,
+              width: int = 640, height: int = 420) -> dict:
+    """Circles for demands (by how filled), lines from assigned volunteers' homes, optional tiles."""
+    points = [(o.demand.lat, o.demand.lon) for o in occurrences]
+    points += [(a.volunteer.lat, a.volunteer.lon) for a in assignments]
+    if not points:
+        return {"width": width, "height": height, "demands": [], "lines": [], "tiles": []}
+    zoom = fit_zoom(points, width, height)
+    xs, ys = zip(*(mercator(lat, lon, zoom) for lat, lon in points), strict=True)
+    x0 = (min(xs) + max(xs)) / 2 - width / 2
+    y0 = (min(ys) + max(ys)) / 2 - height / 2
+
+    def xy(lat: float, lon: float) -> tuple[float, float]:
+        x, y = mercator(lat, lon, zoom)
+        return round(x - x0, 1), round(y - y0, 1)
+
+    by_occ = {o.id: o for o in occurrences}
+    demands = []
+    for o in occurrences:
+        x, y = xy(o.demand.lat, o.demand.lon)
+        n = counts.get(o.id, 0)
+        state = "full" if n >= o.demand.people else ("part" if n else "empty")
+        demands.append({"x": x, "y": y, "state": state, "title": f"{o.demand.title} {o.starts_at:%m-%d %H:%M}"})
+    lines = []
+    for a in assignments:
+        o = by_occ[a.occurrence_id]
+        (x1, y1), (x2, y2) = xy(a.volunteer.lat, a.volunteer.lon), xy(o.demand.lat, o.demand.lon)
+        lines.append({"x1": x1, "y1": y1, "x2": x2, "y2": y2})
+    tiles = []
+    if tile_url:
+        for tx in range(int(x0 // TILE), int((x0 + width) // TILE) + 1):
+            for ty in range(int(y0 // TILE), int((y0 + height) // TILE) + 1):
+                if 0 <= ty < 2 ** zoom:
+                    href = tile_url.format(z=zoom, x=tx % 2 ** zoom, y=ty)
+                    tiles.append({"href": href, "x": round(tx * TILE - x0, 1), "y": round(ty * TILE - y0, 1)})
+    return {"width": width, "height": height, "demands": demands, "lines": lines, "tiles": tiles, "zoom": zoom}
