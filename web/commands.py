@@ -100,7 +100,10 @@ def demo_load(seed: int, week: str | None, scale: float, if_empty: bool) -> None
 
 @demo_cli.command("logins")
 def demo_logins() -> None:
-    """List the demo accounts that have a password."""
+    """List the accounts that can sign in (the demo ones share the demo password until changed)."""
+    from matcher.demo import DEMO_PASSWORD
+
+    click.echo(f"accounts that can sign in (demo password: {DEMO_PASSWORD}):")
     for user in db.session.scalars(select(User).where(User.password_hash.is_not(None)).order_by(User.id)):
         click.echo(f"  {user.username:<16} {user.role.value:<12} {user.display_name}")
 
