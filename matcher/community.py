@@ -221,6 +221,29 @@ def _withdraw(assignments: list[Assignment], occ: DemandOccurrence, user: User) 
                             t=occ.demand.title, d=occ.starts_at.strftime("%Y-%m-%d %H:%M")))))
 
 
+def cancel_demand(demand: Demand, *, user: User, version: int | None = None) -> dict[str, int]:
+    """Cancel a demand's coming occurrences: pending offers are withdrawn, volunteers who had accepted
+    and the coordinators over the community are told. A stale version is a Conflict."""
+    if version is not None and version != demand.version:
+        raise Conflict(str(STALE_DEMAND))
+    if demand.status in CLOSED:
+        raise Conflict(str(_l("This demand is already closed (%(s)s).", s=demand.status.value)))
+    demand.status = DemandStatus.CANCELLED
+    now, cancelled = local_now(), 0
+    for occ in demand.occurrences:
+        if occ.starts_at >= now and occ.status not in CLOSED:
+            occ.status = DemandStatus.CANCELLED
+            cancelled += 1
+            _withdraw(list(db.session.scalars(select(Assignment).where(Assignment.occurrence_id == occ.id))),
+                      occ, user)
+    notified = notify(coordinators_for(demand.community), "demand_cancelled",
+                      _l("Demand '%(t)s' in %(c)s was cancelled.", t=demand.title, c=demand.community.name),
+                      demand_link(demand.id)) if cancelled else 0
+    record_audit(user, "cancel", demand, occurrences=cancelled, notified=notified)
+    _flush(STALE_DEMAND)
+    return {"cancelled": cancelled, "notified": notified}
+
+
 # --------------------------------------------------------------------------- confirm and rate
 
 

@@ -15,9 +15,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from . import rules
-from .clock import local_now
 from .db import db
-from .errors import Conflict, ValidationError
+from .errors import ValidationError
 from .models import (
     Area,
     AreaLevel,
@@ -316,21 +315,6 @@ def materialize_occurrences(demand: Demand, through: date) -> list[DemandOccurre
         created.append(occ)
     db.session.flush()
     return created
-
-
-def cancel_demand(demand: Demand, *, user: User, version: int | None = None) -> None:
-    """Cancel a demand and its future occurrences; a stale version is a Conflict."""
-    if version is not None and version != demand.version:
-        raise Conflict(str(_l("This demand was changed by someone else; reload and try again.")))
-    if demand.status in (DemandStatus.DONE, DemandStatus.CANCELLED):
-        raise Conflict(str(_l("This demand is already closed (%(s)s).", s=demand.status.value)))
-    demand.status = DemandStatus.CANCELLED
-    now = local_now()
-    for occ in demand.occurrences:
-        if occ.starts_at >= now and occ.status != DemandStatus.DONE:
-            occ.status = DemandStatus.CANCELLED
-    record_audit(user, "cancel", demand)
-    db.session.flush()
 
 
 def create_resident(data: Mapping[str, Any], *, community: Area, user: User | None) -> Resident:

@@ -243,6 +243,7 @@ def check_in(occurrence: DemandOccurrence, code: str, *, user: User, now: dateti
     """
     now = now or local_now()
     assignment = _held_assignment(occurrence, user)
+    _not_cancelled(occurrence)
     if assignment.status == AssignmentStatus.CHECKED_IN:
         raise Conflict(str(_l("You are already checked in for this service.")))
     if assignment.status != AssignmentStatus.ACCEPTED:
@@ -262,6 +263,11 @@ def check_in(occurrence: DemandOccurrence, code: str, *, user: User, now: dateti
     return assignment
 
 
+def _not_cancelled(occurrence: DemandOccurrence) -> None:
+    if occurrence.status == DemandStatus.CANCELLED or occurrence.demand.status == DemandStatus.CANCELLED:
+        raise Conflict(str(_l("This service was cancelled.")))
+
+
 def check_out(occurrence: DemandOccurrence, code: str, *, user: User, now: datetime | None = None) -> Assignment:
     """Check the user out: the assignment is completed and the served minutes become credited hours.
 
@@ -274,11 +280,18 @@ def check_out(occurrence: DemandOccurrence, code: str, *, user: User, now: datet
         raise Conflict(str(_l("Check in first; you are not checked in for this service.")))
     if assignment.status != AssignmentStatus.CHECKED_IN:
         raise Conflict(str(_l("You are already checked out of this service.")))
+    _not_cancelled(occurrence)
     _check_code(occurrence, code)
     if now < assignment.checked_in_at:
         raise DomainError(str(_l("Check-out cannot be before check-in.")), "code")
-    minutes = (now - assignment.checked_in_at).total_seconds() / 60.0
     config = current_app.config
+    if now > occurrence.ends_at + timedelta(hours=int(config.get("CHECKOUT_CLOSES_HOURS", 12))):
+        raise DomainError(str(_l("Check-out for this service has closed; the community worker will confirm "
+                                 "your time.")), "code")
+    # Never more than the scheduled service plus a grace period (a forgotten check-out is not service).
+    scheduled = (occurrence.ends_at - occurrence.starts_at).total_seconds() / 60.0
+    minutes = min((now - assignment.checked_in_at).total_seconds() / 60.0,
+                  scheduled + int(config.get("HOURS_GRACE_MINUTES", 60)))
     hours = rules.credited_hours(minutes, int(config.get("HOURS_STEP_MINUTES", 30)),
                                  int(config.get("HOURS_FLOOR_MINUTES", 15)))
     assignment.status = AssignmentStatus.COMPLETED

@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from matcher.access import can_change, load_visible, user_area, visible
+from matcher.community import cancel_demand
 from matcher.db import db
 from matcher.errors import ValidationError
 from matcher.models import (
@@ -29,7 +30,7 @@ from matcher.models import (
     Station,
     Volunteer,
 )
-from matcher.operations import cancel_demand, create_demand, create_resident, record_audit
+from matcher.operations import create_demand, create_resident, record_audit
 
 from .auth import roles_required
 from .extensions import login_manager

@@ -313,3 +313,36 @@ def test_hours_to_next_star():
     assert service.hours_to_next_star(Decimal("99.5"), [100, 300]) == Decimal("0.5")
     assert service.hours_to_next_star(Decimal("100"), [100, 300]) == Decimal("200.0")
     assert service.hours_to_next_star(400, [100, 300]) is None
+
+
+def test_a_forgotten_check_out_credits_no_more_than_the_service_plus_grace(world, db, week, accepted):
+    user, occ = world["users"]["vol_a"], week["occ"]  # Monday 09:00-10:30: 90 minutes
+    service.check_in(occ, CODE, user=user, now=at(week["monday"], "09:00"))
+    service.check_out(occ, CODE, user=user, now=at(week["monday"], "20:00"))  # 11 hours later
+    assert accepted.credited_hours == Decimal("2.5")  # 90 minutes + 60 minutes of grace
+
+
+def test_check_out_closes_half_a_day_after_the_end(world, db, week, accepted):
+    user, occ = world["users"]["vol_a"], week["occ"]
+    service.check_in(occ, CODE, user=user, now=at(week["monday"], "09:00"))
+    with pytest.raises(DomainError, match="closed"):
+        service.check_out(occ, CODE, user=user, now=at(week["monday"] + timedelta(days=3), "09:00"))
+    assert accepted.status == AssignmentStatus.CHECKED_IN
+
+
+def test_cancelling_a_demand_withdraws_offers_tells_people_and_stops_check_in(world, db, week, accepted):
+    from matcher.community import cancel_demand
+    from matcher.models import Notification
+
+    occ, demand = week["occ"], week["occ"].demand
+    other = offer(week["schedule"], occ, world["volunteers"]["b"])
+    other_id = other.id
+    db.session.commit()
+    cancel_demand(demand, user=world["users"]["worker_a1"], version=demand.version)
+    db.session.commit()
+    assert db.session.get(type(accepted), other_id) is None  # the pending offer is withdrawn
+    kinds = {(n.user_id, n.kind) for n in db.session.scalars(select(Notification))}
+    assert (world["users"]["vol_a"].id, "service_cancelled") in kinds
+    assert (world["users"]["coord_a"].id, "demand_cancelled") in kinds
+    with pytest.raises(Conflict, match="cancelled"):
+        service.check_in(occ, CODE, user=world["users"]["vol_a"], now=at(week["monday"], "09:00"))
