@@ -85,7 +85,7 @@ def main() -> None:
             b.post("/login", {"username": "coord", "password": PASSWORD}, page)
             page, _, _ = b.get("/schedules")
             area = re.search(r'<option value="(\d+)">', page).group(1)
-            page, url, _ = b.get(f"/schedules/open?area={area}&week={week.isoformat()}")
+            page, url = b.post("/schedules/open", {"area": area, "week": week.isoformat()}, page)
             schedule_path = urllib.parse.urlparse(url).path
             clicked = time.perf_counter()
             page, _ = b.post(schedule_path + "/solve", {"time_limit": str(args.time_limit)}, page)

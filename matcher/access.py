@@ -200,17 +200,6 @@ def can_change(user: User, obj: Any) -> bool:
     return False
 
 
-def approved_member(volunteer_id: int, organization_id: int):
-    """Condition: the volunteer is an approved member of the organization."""
-    return exists().where(
-        and_(
-            Membership.volunteer_id == volunteer_id,
-            Membership.organization_id == organization_id,
-            Membership.status == MemberStatus.APPROVED,
-        )
-    )
-
-
 def load_own_occurrence(occurrence_id: Any, user: User) -> DemandOccurrence:
     """An occurrence of a demand the user may change (its community's worker), else NotFound."""
     try:

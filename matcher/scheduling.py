@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from solver import solve
@@ -55,6 +55,14 @@ def get_schedule(area: Area, week_start: date) -> Schedule:
     schedule = db.session.scalar(select(Schedule).where(Schedule.area_id == area.id,
                                                         Schedule.week_start == week_start))
     if schedule is None:
+        overlapping = db.session.scalar(
+            select(Schedule).join(Area, Schedule.area_id == Area.id)
+            .where(Schedule.week_start == week_start,
+                   or_(Area.path.startswith(area.path), literal(area.path).startswith(Area.path))))
+        if overlapping is not None:
+            # One demand must belong to one schedule a week, or two solves would offer it twice.
+            raise DomainError(str(_l("This week is already scheduled for %(a)s; use that schedule.",
+                                     a=overlapping.area.name)))
         schedule = Schedule(area=area, week_start=week_start, status=ScheduleStatus.DRAFT)
         db.session.add(schedule)
         db.session.flush()
@@ -146,8 +154,10 @@ def run_solve(run_id: int) -> None:
         db.session.commit()
     except Exception as exc:
         db.session.rollback()
+        current_app.logger.exception("solve run %s failed", run_id)
         _set_progress(run_id, status=RunStatus.FAILED, active_for=None, finished_at=utcnow(),
-                      message=f"{type(exc).__name__}: {exc}"[:2000],
+                      message=str(_l("The run failed (%(kind)s); the details are in the server log.",
+                                     kind=type(exc).__name__)),
                       progress={"phase": "failed", "elapsed": round(time.monotonic() - started, 1)})
         raise
 
@@ -290,13 +300,6 @@ def publish_schedule(schedule: Schedule, *, user: User | None, version: int | No
     return result.rowcount
 
 
-def discard_proposals(schedule: Schedule) -> None:
-    """Remove a draft's unpinned proposals (before a fresh solve)."""
-    db.session.execute(delete(Assignment).where(Assignment.schedule_id == schedule.id,
-                                                Assignment.status == AssignmentStatus.PROPOSED,
-                                                Assignment.pinned.is_(False)))
-
-
 RULE_LABELS = {
     1: _l("lacks a required skill or valid certificate"), 2: _l("gender does not match"),
     3: _l("not a member of the required organization"), 4: _l("not available at that time"),
@@ -322,6 +325,9 @@ def assign_by_hand(schedule: Schedule, occurrence: DemandOccurrence, volunteer, 
     _editable(schedule)
     if occurrence.id not in {o.id for o in problem.schedule_occurrences(schedule)}:
         raise DomainError(str(_l("This demand is not part of the schedule.")))
+    district_path = "/" + schedule.area.path.strip("/").split("/")[0] + "/"
+    if not volunteer.active or not volunteer.home_area.path.startswith(district_path):
+        raise ValidationError({"volunteer": str(_l("Choose an active volunteer of this district."))})
     existing = db.session.scalar(select(Assignment).where(Assignment.occurrence_id == occurrence.id,
                                                           Assignment.volunteer_id == volunteer.id))
     if existing is not None and existing.status != AssignmentStatus.DECLINED:

@@ -7,6 +7,7 @@ commit, redirect; a bad field re-renders the page with the message next to it an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import segno
@@ -14,7 +15,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from werkzeug.routing import BuildError
 
 from matcher import rules
 from matcher.access import can_change, load_own_occurrence, load_visible, user_area
@@ -26,7 +26,7 @@ from matcher.models import Assignment, Demand, Role
 
 from .auth import roles_required
 from .directory import demand_form_choices
-from .main import this_or_next_week
+from .main import this_or_next_week, week_arg
 
 bp = Blueprint("community", __name__)
 
@@ -35,15 +35,9 @@ STATES = {"open": _l("Open"), "scheduled": _l("Scheduled"), "accepted": _l("Acce
           "cancelled": _l("Cancelled")}
 
 
-def requested_week(default: date | None = None) -> date:
-    """The Monday of ?week=YYYY-MM-DD; this week's Monday when absent; 400 when unreadable."""
-    raw = (request.args.get("week") or "").strip()
-    if not raw:
-        return default or rules.week_monday(local_today())
-    try:
-        return rules.week_monday(date.fromisoformat(raw))
-    except ValueError:
-        abort(400)
+def requested_week(default: Callable[[], date] | None = None) -> date:
+    """The Monday of ?week=YYYY-MM-DD; `default()` (this week's Monday) when absent; 400 when unreadable."""
+    return week_arg(default or (lambda: rules.week_monday(local_today())))
 
 
 def render_week(week: date, errors: dict | None = None, target: tuple[str, int] | None = None, status: int = 200):
@@ -61,15 +55,12 @@ def render_week(week: date, errors: dict | None = None, target: tuple[str, int] 
 def week():
     """The community's services of a week with their state, volunteers and gaps."""
     community = user_area(current_user)
-    return render_week(requested_week(this_or_next_week(lambda w: bool(community_week(community, w)))))
+    return render_week(requested_week(lambda: this_or_next_week(lambda w: bool(community_week(community, w)))))
 
 
 def checkin_url(occurrence_id: int, code: str) -> str:
     """The absolute check-in URL a volunteer's phone opens from the QR code."""
-    try:
-        return url_for("volunteer.checkin", occurrence=occurrence_id, code=code, _external=True)
-    except BuildError:  # the volunteer pages are not there yet: a plain URL of the same shape
-        return url_for("main.index", _external=True).rstrip("/") + f"/checkin?occurrence={occurrence_id}&code={code}"
+    return url_for("volunteer.checkin", occurrence=occurrence_id, code=code, _external=True)
 
 
 @bp.route("/community/occurrences/<int:occurrence_id>/code")

@@ -77,7 +77,11 @@ def demands():
 def demand(demand_id: int):
     """One demand with its occurrences."""
     item = load_visible(Demand, demand_id, current_user)
-    return render_template("directory/demand.html", demand=item, can_change=can_change(current_user, item))
+    # Seeing a demand (an offer, a team's service) does not mean seeing the person it serves.
+    resident_visible = item.resident_id is not None and db.session.scalar(
+        visible(select(Resident.id).where(Resident.id == item.resident_id), Resident, current_user)) is not None
+    return render_template("directory/demand.html", demand=item, can_change=can_change(current_user, item),
+                           resident_visible=resident_visible)
 
 
 def demand_form_choices(community: Area) -> dict:
@@ -210,16 +214,29 @@ def residents():
 @bp.route("/residents/<int:resident_id>")
 @login_required
 def resident(resident_id: int):
-    """A resident's record. The community's worker may reveal the phone; the reveal is audited."""
+    """A resident's record, phone masked."""
     item = load_visible(Resident, resident_id, current_user)
-    reveal = request.args.get("reveal") == "1" and can_change(current_user, item)
-    if reveal and not login_fresh():
-        return login_manager.needs_refresh()
-    if reveal:
-        record_audit(current_user, "reveal_phone", item)
-        db.session.commit()
-    return render_template("directory/resident.html", resident=item, reveal=reveal,
+    return render_template("directory/resident.html", resident=item, reveal=False,
                            can_reveal=can_change(current_user, item))
+
+
+@bp.route("/residents/<int:resident_id>/reveal", methods=["GET", "POST"])
+@login_required
+def reveal_phone(resident_id: int):
+    """Show the phone to the community's worker (fresh login; the reveal is audited).
+
+    A GET (e.g. coming back from signing in again) only leads back to the record: revealing is a POST.
+    """
+    if request.method == "GET":
+        return redirect(url_for("directory.resident", resident_id=resident_id))
+    item = load_visible(Resident, resident_id, current_user)
+    if not can_change(current_user, item):
+        abort(403)
+    if not login_fresh():
+        return login_manager.needs_refresh()
+    record_audit(current_user, "reveal_phone", item)
+    db.session.commit()
+    return render_template("directory/resident.html", resident=item, reveal=True, can_reveal=True)
 
 
 @bp.route("/residents/new", methods=["GET", "POST"])

@@ -4,6 +4,7 @@ from flask import Flask, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from matcher.db import db
@@ -30,6 +31,11 @@ def register(app: Flask) -> None:
     def csrf_error(exc: CSRFError):
         app.logger.info("csrf refused: %s", exc.description)
         return render_error(400, _("The form expired or was not sent from this site. Reload the page and try again."))
+
+    @app.errorhandler(StaleDataError)
+    def stale(exc: StaleDataError):
+        db.session.rollback()
+        return render_error(409, _("Someone changed this meanwhile. Reload the page and try again."))
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):

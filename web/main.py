@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from datetime import date, timedelta
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -16,13 +16,34 @@ from matcher.models import Volunteer
 bp = Blueprint("main", __name__)
 
 
+WEEK_RANGE_DAYS = 2 * 366
+
+
+def parse_week(raw: str | None) -> date | None:
+    """The Monday of a YYYY-MM-DD date within two years of today, or None (bad or far-off input)."""
+    try:
+        day = date.fromisoformat((raw or "").strip())
+    except ValueError:
+        return None
+    if abs((day - local_today()).days) > WEEK_RANGE_DAYS:
+        return None
+    return rules.week_monday(day)
+
+
+def week_arg(default: Callable[[], date]) -> date:
+    """The Monday from ?week=; `default()` when absent; 400 when unreadable or too far off."""
+    raw = request.args.get("week")
+    if not raw:
+        return default()
+    week = parse_week(raw)
+    if week is None:
+        abort(400)
+    return week
+
+
 def requested_week() -> date:
     """The Monday from ?week=YYYY-MM-DD, else the coming week's Monday (the week being planned)."""
-    raw = request.args.get("week", "")
-    try:
-        return rules.week_monday(date.fromisoformat(raw))
-    except ValueError:
-        return rules.week_monday(local_today()) + timedelta(days=7)
+    return week_arg(lambda: rules.week_monday(local_today()) + timedelta(days=7))
 
 
 def this_or_next_week(has_any: Callable[[date], bool]) -> date:

@@ -38,6 +38,7 @@ from matcher.models import (
     SolveRun,
     Volunteer,
 )
+from matcher.operations import record_audit
 from matcher.scheduling import (
     ACTIVE,
     FILLING,
@@ -55,6 +56,7 @@ from matcher.scheduling import (
 
 from .auth import roles_required
 from .jobs import enqueue_solve
+from .main import parse_week
 from .mapview import build_map
 
 bp = Blueprint("schedule", __name__)
@@ -105,18 +107,17 @@ def index():
     return render_template("schedule/index.html", areas=areas, schedules=schedules, week=coming_monday())
 
 
-@bp.route("/schedules/open")
+@bp.route("/schedules/open", methods=["POST"])
 @roles_required(*COORDINATING)
 def open_schedule():
     """Open (creating on first use) the schedule of an area and week."""
     areas = {a.id: a for a in schedulable_areas()}
-    area = areas.get(request.args.get("area", type=int) or 0)
+    area = areas.get(request.form.get("area", type=int) or 0)
     if area is None:
         raise NotFound(_("No such area in your scope."))
-    try:
-        week = rules.week_monday(date.fromisoformat(request.args.get("week", "")))
-    except ValueError:
-        raise ValidationError({"week": _("Enter a date as YYYY-MM-DD.")}) from None
+    week = parse_week(request.form.get("week", ""))
+    if week is None:
+        raise ValidationError({"week": _("Enter a date as YYYY-MM-DD within two years of today.")})
     schedule = get_schedule(area, week)
     db.session.commit()
     return redirect(url_for("schedule.view", schedule_id=schedule.id))
@@ -224,11 +225,18 @@ def run_status(run_id: int):
 
 @bp.route("/runs/<int:run_id>/instance.json")
 @roles_required(*COORDINATING)
+@fresh_login_required
 def run_instance(run_id: int):
-    """Download the run's saved instance (replay with `python -m solver solve`)."""
+    """Download the run's saved instance (replay with `python -m solver solve`).
+
+    It holds volunteers' home locations and availability: a fresh login is required and the export
+    is audited.
+    """
     run = load_run(run_id)
     if run.instance is None:
         abort(404)
+    record_audit(current_user, "export_instance", run, schedule=run.schedule_id)
+    db.session.commit()
     return _download(run.instance, f"linli-run-{run.id}-instance.json")
 
 

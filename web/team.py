@@ -72,7 +72,7 @@ def render_team(week, errors=None, target=None, status=200):
 def index():
     """Services dispatched to the organization this week, its members on them and their load."""
     org = own_organization()
-    return render_team(requested_week(this_or_next_week(lambda w: bool(organization_week(org, w)))))
+    return render_team(requested_week(lambda: this_or_next_week(lambda w: bool(organization_week(org, w)))))
 
 
 @bp.route("/team/assignments/<int:assignment_id>/swap", methods=["POST"])

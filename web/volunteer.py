@@ -34,7 +34,7 @@ from matcher.models import (
     utcnow,
 )
 
-from .main import this_or_next_week
+from .main import this_or_next_week, week_arg
 
 bp = Blueprint("volunteer", __name__)
 
@@ -154,10 +154,7 @@ def decline(assignment_id: int):
 
 def requested_week(volunteer: Volunteer) -> date:
     """The Monday from ?week=YYYY-MM-DD, else this week's (next week's when only that one has services)."""
-    try:
-        return rules.week_monday(date.fromisoformat(request.args.get("week", "")))
-    except ValueError:
-        return this_or_next_week(lambda monday: bool(_week_items(volunteer, monday)))
+    return week_arg(lambda: this_or_next_week(lambda monday: bool(_week_items(volunteer, monday))))
 
 
 def _week_items(volunteer: Volunteer, monday: date) -> list[Assignment]:

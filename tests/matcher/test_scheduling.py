@@ -134,3 +134,25 @@ def test_an_accepted_volunteer_whose_team_cannot_be_completed_does_not_block_the
     apply_run(run, user=None)
     db.session.commit()
     assert db.session.get(Assignment, accepted.id).status == AssignmentStatus.ACCEPTED
+
+
+def test_a_week_belongs_to_one_schedule_not_to_a_district_and_its_township_at_once(world, db, next_monday):
+    from matcher.errors import DomainError
+
+    get_schedule(world["areas"]["district"], next_monday)
+    with pytest.raises(DomainError, match="already scheduled"):
+        get_schedule(world["areas"]["town_a"], next_monday)
+    assert get_schedule(world["areas"]["town_a"], next_monday + __import__("datetime").timedelta(days=7))
+
+
+def test_assigning_by_hand_needs_an_active_volunteer_of_the_district(world, db, next_monday):
+    from matcher.errors import ValidationError
+    from matcher.scheduling import assign_by_hand
+
+    schedule = get_schedule(world["areas"]["town_a"], next_monday)
+    volunteer = world["volunteers"]["a"]
+    volunteer.active = False
+    with pytest.raises(ValidationError) as info:
+        assign_by_hand(schedule, world["demands"]["a1"].occurrences[0], volunteer, user=None,
+                       override_reason="any reason")
+    assert "volunteer" in info.value.errors

@@ -121,16 +121,17 @@ def test_resident_phone_is_masked_until_revealed_and_the_reveal_is_audited(clien
     auth.login("worker_a1")
     page = client.get(f"/residents/{resident.id}").get_data(as_text=True)
     assert "13700001111" not in page and "137****1111" in page
-    page = client.get(f"/residents/{resident.id}?reveal=1").get_data(as_text=True)
+    page = client.post(f"/residents/{resident.id}/reveal").get_data(as_text=True)
     assert "13700001111" in page
+    assert "13700001111" not in client.get(f"/residents/{resident.id}?reveal=1").get_data(as_text=True)
     assert db.session.scalar(select(AuditEntry).where(AuditEntry.action == "reveal_phone")) is not None
     assert client.get(f"/residents/{resident.id}").headers["Cache-Control"] == "no-store"
 
 
 def test_coordinator_cannot_reveal_a_residents_phone(client, auth, world):
     auth.login("coord")
-    page = client.get(f"/residents/{world['residents']['a1'].id}?reveal=1").get_data(as_text=True)
-    assert "13700001111" not in page
+    response = client.post(f"/residents/{world['residents']['a1'].id}/reveal")
+    assert response.status_code == 403 and "13700001111" not in response.get_data(as_text=True)
 
 
 def test_scope_helper_filters_every_model(world, db):
@@ -161,3 +162,23 @@ def test_lists_page_through_results(client, auth, world, db, app):
     second = client.get("/volunteers?page=2")
     assert second.status_code == 200 and "page=1" in second.get_data(as_text=True)
     assert client.get("/volunteers?page=999").status_code == 200
+
+
+def test_an_offer_shows_the_demand_but_not_the_resident(client, auth, world, db, next_monday):
+    from matcher.models import Assignment, AssignmentStatus, Schedule, ScheduleStatus
+
+    demand = world["demands"]["a1"]
+    demand.notes = "张大爷耳背，请大声说话"
+    schedule = Schedule(area=world["areas"]["town_a"], week_start=next_monday, status=ScheduleStatus.PUBLISHED)
+    db.session.add(schedule)
+    db.session.flush()
+    offer = Assignment(schedule_id=schedule.id, occurrence_id=demand.occurrences[0].id,
+                       volunteer_id=world["volunteers"]["a"].id, status=AssignmentStatus.OFFERED)
+    db.session.add(offer)
+    db.session.commit()
+    auth.login("vol_a")
+    page = client.get(f"/demands/{demand.id}").get_data(as_text=True)
+    assert demand.title in page and "张大爷" not in page
+    offer.status = AssignmentStatus.ACCEPTED
+    db.session.commit()
+    assert "张大爷" in client.get(f"/demands/{demand.id}").get_data(as_text=True)

@@ -183,11 +183,11 @@ def test_revealing_personal_data_needs_a_fresh_login(app, world):
     later.set_cookie("linli_remember", remember, domain="localhost")
     resident = world["residents"]["a1"]
     assert later.get(f"/residents/{resident.id}").status_code == 200
-    reveal = later.get(f"/residents/{resident.id}?reveal=1")
+    reveal = later.post(f"/residents/{resident.id}/reveal")
     assert reveal.status_code == 302 and "/login" in reveal.headers["Location"]
     assert "13700001111" not in reveal.get_data(as_text=True)
     # Signing in again on the login page it was sent to makes the session fresh.
     assert later.get(reveal.headers["Location"]).status_code == 200
     again = later.post(reveal.headers["Location"], data={"username": "worker_a1", "password": PASSWORD})
     assert again.status_code == 302
-    assert "13700001111" in later.get(f"/residents/{resident.id}?reveal=1").get_data(as_text=True)
+    assert "13700001111" in later.post(f"/residents/{resident.id}/reveal").get_data(as_text=True)

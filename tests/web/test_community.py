@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 import pytest
 from flask_babel import force_locale
 from sqlalchemy import select
-from werkzeug.routing import BuildError
 
 from matcher.models import (
     Assignment,
@@ -166,19 +165,3 @@ def test_notifications_list_badge_and_mark_read_own_only(client, auth, world, db
     assert db.session.get(Notification, other_id).read_at is None
     assert 'class="badge"' not in client.get("/notifications").get_data(as_text=True)
     assert db.session.scalar(select(Notification.read_at).where(Notification.id == other_id)) is None
-
-
-def test_checkin_url_falls_back_to_a_plain_path_without_the_volunteer_pages(app, monkeypatch):
-    import web.community as pages
-
-    real = pages.url_for
-
-    def without_volunteer(endpoint, **values):
-        if endpoint == "volunteer.checkin":
-            raise BuildError(endpoint, values, "GET")
-        return real(endpoint, **values)
-
-    with app.test_request_context():
-        assert "occurrence=5" in pages.checkin_url(5, "123456")
-        monkeypatch.setattr(pages, "url_for", without_volunteer)
-        assert pages.checkin_url(5, "123456").endswith("/checkin?occurrence=5&code=123456")

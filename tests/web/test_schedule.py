@@ -37,7 +37,8 @@ def _wait(db, run_id, seconds=60):
 def test_coordinator_solves_reviews_and_publishes(client, db, demo, next_monday):
     _login(client)
     town = _township(db)
-    response = client.get(f"/schedules/open?area={town.id}&week={next_monday.isoformat()}")
+    assert client.get(f"/schedules/open?area={town.id}&week={next_monday.isoformat()}").status_code == 405
+    response = client.post("/schedules/open", data={"area": town.id, "week": next_monday.isoformat()})
     assert response.status_code == 302
     schedule_url = response.headers["Location"]
     schedule = db.session.scalar(select(Schedule).where(Schedule.area_id == town.id))
@@ -103,7 +104,7 @@ def test_township_coordinator_cannot_open_another_townships_schedule(client, db,
     _login(client, username)
     assert client.get(f"/schedules/{schedule.id}").status_code == 404
     assert client.post(f"/schedules/{schedule.id}/solve").status_code == 404
-    assert client.get(f"/schedules/open?area={other.id}&week={next_monday}").status_code == 404
+    assert client.post("/schedules/open", data={"area": other.id, "week": next_monday}).status_code == 404
     client.post("/logout")
     _login(client, "worker")
     assert client.get("/schedules").status_code == 403
@@ -137,3 +138,19 @@ def test_solve_job_runs_on_redis_with_an_rq_worker(make_app, db, demo, next_mond
     run = _wait(db, db.session.scalar(select(SolveRun.id)))
     assert run.status == RunStatus.DONE, run.message
     conn.flushdb()
+
+
+@pytest.mark.parametrize("week", ["9999-12-31", "0001-01-01", "not-a-date", ""])
+def test_far_off_or_unreadable_weeks_are_refused_and_create_nothing(client, db, demo, week):
+    _login(client)
+    response = client.post("/schedules/open", data={"area": _township(db).id, "week": week})
+    assert response.status_code == 400
+    assert db.session.scalar(select(func.count(Schedule.id))) == 0
+
+
+@pytest.mark.parametrize("url", ["/dashboard", "/me/week", "/community/week", "/team"])
+@pytest.mark.parametrize("week", ["9999-12-31", "0001-01-01", "abc"])
+def test_week_pages_answer_400_to_a_bad_week(client, demo, url, week):
+    username = {"/dashboard": "coord", "/me/week": "volunteer", "/community/week": "worker", "/team": "leader"}[url]
+    _login(client, username)
+    assert client.get(f"{url}?week={week}").status_code == 400
