@@ -180,7 +180,10 @@ def schedule_occurrences(schedule: Schedule) -> list[DemandOccurrence]:
                Demand.status.not_in([DemandStatus.CANCELLED, DemandStatus.DRAFT]))
         .options(selectinload(DemandOccurrence.demand).selectinload(Demand.skills),
                  selectinload(DemandOccurrence.demand).selectinload(Demand.skills_any),
-                 selectinload(DemandOccurrence.demand).selectinload(Demand.organizations))
+                 selectinload(DemandOccurrence.demand).selectinload(Demand.organizations),
+                 selectinload(DemandOccurrence.demand).selectinload(Demand.category),
+                 selectinload(DemandOccurrence.demand).selectinload(Demand.resident),
+                 selectinload(DemandOccurrence.demand).selectinload(Demand.community).selectinload(Area.parent))
         .order_by(DemandOccurrence.starts_at, DemandOccurrence.id)
     ))
 

@@ -14,8 +14,9 @@ from sqlalchemy import select
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from matcher.accounts import check_password, end_sessions
+from matcher.accounts import check_password, end_sessions, set_password
 from matcher.db import db
+from matcher.errors import ValidationError
 from matcher.models import Role, User, utcnow
 from matcher.operations import record_audit
 
@@ -117,3 +118,37 @@ def language(code: str):
     response.set_cookie(LOCALE_COOKIE, code, max_age=365 * 86400, samesite="Lax",
                         secure=current_app.config["SESSION_COOKIE_SECURE"], httponly=True)
     return response
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=256)])
+    new = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=256)])
+    repeat = PasswordField(_l("New password again"), validators=[DataRequired(), Length(max=256)])
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    """Change one's password; every session of the account ends, this one included."""
+    form = PasswordForm()
+    errors: dict[str, str] = {}
+    if form.validate_on_submit():
+        if not check_password(current_user, form.current.data):
+            errors["current"] = _("The current password is wrong.")
+        elif form.new.data != form.repeat.data:
+            errors["repeat"] = _("The two new passwords differ.")
+        else:
+            try:
+                set_password(current_user, form.new.data, current_app.config["PASSWORD_MIN_LENGTH"])
+            except ValidationError as exc:
+                errors["new"] = exc.errors["password"]
+            else:
+                record_audit(current_user, "change_password", current_user)
+                db.session.commit()
+                logout_user()
+                flash(_("Password changed. Sign in with the new one."), "success")
+                return redirect(url_for("auth.login"))
+        db.session.rollback()
+    elif request.method == "POST":
+        errors = {name: " ".join(str(e) for e in field.errors) for name, field in form._fields.items() if field.errors}
+    return render_template("auth/password.html", form=form, errors=errors), 400 if errors else 200

@@ -191,3 +191,26 @@ def test_revealing_personal_data_needs_a_fresh_login(app, world):
     again = later.post(reveal.headers["Location"], data={"username": "worker_a1", "password": PASSWORD})
     assert again.status_code == 302
     assert "13700001111" in later.post(f"/residents/{resident.id}/reveal").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("data", "field"), [
+    ({"current": "wrong-password", "new": "a-brand-new-passphrase", "repeat": "a-brand-new-passphrase"}, "current"),
+    ({"current": PASSWORD, "new": "a-brand-new-passphrase", "repeat": "something-else-entirely"}, "repeat"),
+    ({"current": PASSWORD, "new": "password123", "repeat": "password123"}, "new"),
+])
+def test_bad_password_change_names_the_field_and_changes_nothing(client, auth, world, db, data, field):
+    auth.login("coord")
+    response = client.post("/account/password", data=data)
+    assert response.status_code == 400 and f'id="err-{field}"' in response.get_data(as_text=True)
+    assert client.get("/dashboard").status_code == 200  # still signed in, password unchanged
+
+
+def test_changing_the_password_signs_out_everywhere(app, world):
+    first, second = app.test_client(), app.test_client()
+    for c in (first, second):
+        c.post("/login", data={"username": "coord", "password": PASSWORD})
+    response = first.post("/account/password", data={"current": PASSWORD, "new": "a-brand-new-passphrase",
+                                                      "repeat": "a-brand-new-passphrase"})
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert first.get("/dashboard").status_code == 302 and second.get("/dashboard").status_code == 302
+    assert first.post("/login", data={"username": "coord", "password": "a-brand-new-passphrase"}).status_code == 302

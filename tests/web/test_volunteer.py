@@ -69,7 +69,8 @@ def test_offer_shows_what_when_why_but_no_address_until_accepted(client, auth, w
     assert status_of(db, setup["offer"].id) == AssignmentStatus.ACCEPTED
     week = client.get(response.headers["Location"]).get_data(as_text=True)
     assert resident.name in week and resident.address in week
-    assert "137****1111" in week and "13700001111" not in week
+    # While the service is accepted, the assigned volunteer may call the resident (reliability guide).
+    assert "13700001111" in week
 
 
 def test_another_volunteers_offer_is_not_found(client, auth, world, db, setup):
