@@ -24,8 +24,6 @@ from sqlalchemy import func, literal, select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
-from solver.geo import point_distance_km
-
 from . import problem, rules
 from .access import can_change, team_assignment_filter
 from .clock import local_now
@@ -67,8 +65,6 @@ from .operations import (
 from .service import coordinators_for
 
 # Travel between two services, as the solver assumes it (solver-io: travel.speed_kmh, detour_factor).
-TRAVEL_SPEED_KMH = 25.0
-DETOUR_FACTOR = 1.3
 # Assignments that occupy a volunteer's time for the swap check (as `eligibility.BUSY` judges them).
 OCCUPYING = (AssignmentStatus.PROPOSED, AssignmentStatus.OFFERED, AssignmentStatus.ACCEPTED,
              AssignmentStatus.CHECKED_IN)
@@ -475,7 +471,7 @@ def rule_details(occurrence: DemandOccurrence, volunteer: Volunteer, book: Booki
     if not any(s <= occurrence.starts_at and occurrence.ends_at <= e for s, e in windows):
         found[4] = str(_l("availability: not free %(d)s %(a)s–%(b)s", d=day.isoformat(),
                           a=occurrence.starts_at.strftime("%H:%M"), b=occurrence.ends_at.strftime("%H:%M")))
-    km = point_distance_km(volunteer.lat, volunteer.lon, demand.lat, demand.lon, DETOUR_FACTOR)
+    km = rules.road_km(volunteer.lat, volunteer.lon, demand.lat, demand.lon)
     if km > volunteer.max_travel_km + 1e-6:
         found[5] = str(_l("travel range: %(k).1f km away, travels at most %(m).1f km",
                           k=km, m=volunteer.max_travel_km))
@@ -498,12 +494,9 @@ def _minutes(occ: DemandOccurrence) -> int:
 
 
 def _too_close(a: DemandOccurrence, b: DemandOccurrence) -> bool:
-    """Overlap, or too little time to travel from the earlier to the later (25 km/h × 1.3 detour)."""
-    if b.starts_at < a.starts_at:
-        a, b = b, a
-    km = point_distance_km(a.demand.lat, a.demand.lon, b.demand.lat, b.demand.lon, DETOUR_FACTOR)
-    gap = (b.starts_at - a.ends_at).total_seconds() / 60
-    return gap < km / TRAVEL_SPEED_KMH * 60 - 1e-6
+    """Overlap, or too little time to travel from the earlier to the later (`rules.too_close`)."""
+    return rules.too_close(a.starts_at, a.ends_at, a.demand.lat, a.demand.lon,
+                           b.starts_at, b.ends_at, b.demand.lat, b.demand.lon)
 
 
 def approved_members(organization_id: int) -> list[Volunteer]:
@@ -557,8 +550,8 @@ def swap_member(assignment: Assignment, new_volunteer: Volunteer, *, user: User)
         schedule_id=assignment.schedule_id, occurrence_id=occ.id, volunteer_id=new_volunteer.id,
         organization_id=org_id, status=status, pinned=assignment.pinned,
         offered_at=utcnow() if status == AssignmentStatus.OFFERED else None, reasons=["organization_swap"],
-        distance_km=round(point_distance_km(new_volunteer.lat, new_volunteer.lon, occ.demand.lat,
-                                            occ.demand.lon, DETOUR_FACTOR), 2))
+        distance_km=round(rules.road_km(new_volunteer.lat, new_volunteer.lon, occ.demand.lat,
+                                        occ.demand.lon), 2))
     db.session.delete(assignment)
     _flush(STALE_ASSIGNMENT)
     db.session.add(replacement)

@@ -349,8 +349,8 @@ def assign_by_hand(schedule: Schedule, occurrence: DemandOccurrence, volunteer, 
         override_reason=override_reason if broken else "", reasons=["pinned"],
         status=AssignmentStatus.OFFERED if published else AssignmentStatus.PROPOSED,
         offered_at=utcnow() if published else None,
-        distance_km=round(problem.rules.haversine_km(volunteer.lat, volunteer.lon, occurrence.demand.lat,
-                                                      occurrence.demand.lon) * 1.3, 2))
+        distance_km=round(problem.rules.road_km(volunteer.lat, volunteer.lon, occurrence.demand.lat,
+                                                 occurrence.demand.lon), 2))
     db.session.add(assignment)
     db.session.flush()
     _refresh_occurrence_states([occurrence], {occurrence.id: occurrence.responsible_organization_id})

@@ -57,15 +57,8 @@ from .operations import Fields, _skills_by_code, check_location, parse_slots, re
 # Assignments that hold a volunteer's time and a place on the occurrence.
 HOLDING = (AssignmentStatus.ACCEPTED, AssignmentStatus.CHECKED_IN, AssignmentStatus.COMPLETED)
 # Travel between two services, as in the solver specification.
-SPEED_KMH = 25.0
-DETOUR_FACTOR = 1.3
 # Check-in opens this long before the start.
 CHECKIN_EARLY = timedelta(minutes=60)
-
-
-def travel_minutes(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Minutes to travel between two points (haversine × detour at the solver's speed)."""
-    return rules.haversine_km(lat1, lon1, lat2, lon2) * DETOUR_FACTOR / SPEED_KMH * 60.0
 
 
 def volunteer_of(user: User) -> Volunteer | None:
@@ -101,10 +94,8 @@ def booking_clash(volunteer_id: int, occurrence: DemandOccurrence, *, exclude: i
         stmt = stmt.where(Assignment.id != exclude)
     for other in db.session.scalars(stmt):
         o = other.occurrence
-        travel = travel_minutes(demand.lat, demand.lon, o.demand.lat, o.demand.lon)
-        first, second = (o, occurrence) if o.starts_at <= occurrence.starts_at else (occurrence, o)
-        gap = (second.starts_at - first.ends_at).total_seconds() / 60.0
-        if gap < travel - 1e-6:
+        if rules.too_close(occurrence.starts_at, occurrence.ends_at, demand.lat, demand.lon,
+                           o.starts_at, o.ends_at, o.demand.lat, o.demand.lon):
             return other
     return None
 

@@ -47,3 +47,18 @@ def test_occurrence_dates_single_and_weekly():
 @pytest.mark.parametrize(("text", "minutes"), [("09:30", 570), ("24:00", 1440), ("24:30", None), ("9", None)])
 def test_parse_hhmm(text, minutes):
     assert rules.parse_hhmm(text) == minutes
+
+
+def test_too_close_counts_travel_time_like_the_solver():
+    from datetime import datetime
+
+    nine, ten = datetime(2026, 12, 1, 9, 0), datetime(2026, 12, 1, 10, 0)
+    # 10 km apart as the crow flies: 13 km of road at 25 km/h is 31.2 minutes.
+    far_lat = 29.0 + 10 / 111.195
+    assert rules.too_close(nine, ten, 29.0, 107.0, datetime(2026, 12, 1, 10, 30), datetime(2026, 12, 1, 11, 0),
+                           far_lat, 107.0)
+    assert not rules.too_close(nine, ten, 29.0, 107.0, datetime(2026, 12, 1, 10, 32), datetime(2026, 12, 1, 11, 0),
+                               far_lat, 107.0)
+    # Order does not matter; an overlap is always too close.
+    assert rules.too_close(datetime(2026, 12, 1, 9, 30), datetime(2026, 12, 1, 10, 30), 29.0, 107.0,
+                           nine, ten, 29.0, 107.0)
