@@ -28,7 +28,7 @@ from . import problem, rules
 from .access import can_change, team_assignment_filter
 from .clock import local_now
 from .db import db
-from .eligibility import assess
+from .eligibility import RULE_LABELS, assess
 from .errors import AccessDenied, Conflict, DomainError, NotFound, ValidationError
 from .models import (
     Area,
@@ -421,13 +421,6 @@ def load_bookings(volunteer_ids: list[int], week_start: date) -> Bookings:
 
 
 # The hard rules a hand edit can break, numbered as in `solver.validation` (rules 1–8).
-RULE_LABELS = {
-    1: _l("skills"), 2: _l("gender"), 3: _l("organization"), 4: _l("availability"), 5: _l("travel range"),
-    6: _l("declined or handed back"), 7: _l("overlap with another service (including travel time)"),
-    8: _l("weekly minutes"),
-}
-
-
 def judge(occurrence: DemandOccurrence, volunteers: list[Volunteer], book: Bookings,
           ignore: int | None = None) -> dict[int, list[str]]:
     """Per volunteer id, the hard rules they would break on this occurrence (empty: eligible).

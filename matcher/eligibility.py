@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, select
 
 from solver import parse_instance
@@ -27,6 +28,13 @@ PAIR_RULES = range(1, 9)
 RULE_RE = re.compile(r"^rule (\d+) ")
 POOL_KM = 15.0
 POOL_SIZE = 300
+# What breaking each pair rule means, for the people who read it.
+RULE_LABELS = {
+    1: _l("lacks a required skill or valid certificate"), 2: _l("gender does not match"),
+    3: _l("not a member of the required organization"), 4: _l("not available at that time"),
+    5: _l("lives beyond their travel range"), 6: _l("declined it or their organization handed it back"),
+    7: _l("busy with another service then (including travel)"), 8: _l("weekly hours would be exceeded"),
+}
 
 
 @dataclass

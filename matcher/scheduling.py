@@ -22,6 +22,7 @@ from solver import solve
 
 from . import problem
 from .db import db
+from .eligibility import RULE_LABELS
 from .errors import Conflict, DomainError, ValidationError
 from .models import (
     Area,
@@ -300,12 +301,6 @@ def publish_schedule(schedule: Schedule, *, user: User | None, version: int | No
     return result.rowcount
 
 
-RULE_LABELS = {
-    1: _l("lacks a required skill or valid certificate"), 2: _l("gender does not match"),
-    3: _l("not a member of the required organization"), 4: _l("not available at that time"),
-    5: _l("lives beyond their travel range"), 6: _l("declined it or their organization handed it back"),
-    7: _l("busy with another service then (including travel)"), 8: _l("weekly hours would be exceeded"),
-}
 
 
 def _editable(schedule: Schedule) -> None:

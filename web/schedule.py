@@ -19,7 +19,7 @@ from matcher import problem, rules
 from matcher.access import user_area
 from matcher.clock import local_today
 from matcher.db import db
-from matcher.eligibility import ranked_candidates
+from matcher.eligibility import RULE_LABELS, ranked_candidates
 from matcher.errors import NotFound, ValidationError
 from matcher.figures import schedule_figures
 from matcher.models import (
@@ -42,7 +42,6 @@ from matcher.operations import record_audit
 from matcher.scheduling import (
     ACTIVE,
     FILLING,
-    RULE_LABELS,
     apply_run,
     assign_by_hand,
     get_schedule,
