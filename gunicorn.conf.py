@@ -16,4 +16,5 @@ max_requests_jitter = 100
 preload_app = False
 accesslog = "-"
 errorlog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+# Path without the query string: searches (names) and check-in codes stay out of the logs.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
