@@ -55,12 +55,12 @@ def render_team(week, errors=None, target=None, status=200):
     on_rows = {a.volunteer_id for row in rows for a in row.assignments}
     book = load_bookings(sorted({m.id for m in members} | on_rows), week)
     ours = team_assignment_ids(org.id, [row.occurrence.id for row in rows])
-    options = {a.id: swap_options(a, members, book)
-               for row in rows for a in row.assignments if a.id in ours and a.status in PENDING}
+    # Swap options are judged on the swap page (one service at a time), not for every row here.
+    swappable = {a.id for row in rows for a in row.assignments if a.id in ours and a.status in PENDING}
     handed = set(db.session.scalars(select(Handback.occurrence_id).where(
         Handback.organization_id == org.id, Handback.occurrence_id.in_([r.occurrence.id for r in rows]))))
     return render_template(
-        "team/index.html", org=org, rows=rows, week=week, options=options, handed=handed, ours=ours,
+        "team/index.html", org=org, rows=rows, week=week, swappable=swappable, handed=handed, ours=ours,
         load=member_load(members, book), errors=errors or {}, target=target, form=request.form,
         prev_week=week - timedelta(days=7), next_week=week + timedelta(days=7),
         states=STATES,
@@ -75,11 +75,25 @@ def index():
     return render_team(requested_week(lambda: this_or_next_week(lambda w: bool(organization_week(org, w)))))
 
 
-@bp.route("/team/assignments/<int:assignment_id>/swap", methods=["POST"])
+def render_swap(assignment, errors=None, status=200):
+    """The swap page of one service: eligible members, and the others with the rules they break."""
+    org = own_organization()
+    occ = assignment.occurrence
+    week = rules.week_monday(occ.starts_at.date())
+    members = approved_members(org.id)
+    book = load_bookings(sorted({m.id for m in members}), week)
+    return render_template("team/swap.html", a=assignment, occ=occ, week=week,
+                           opts=swap_options(assignment, members, book), errors=errors or {},
+                           form=request.form), status
+
+
+@bp.route("/team/assignments/<int:assignment_id>/swap", methods=["GET", "POST"])
 @roles_required(Role.ORG_LEADER)
 def swap(assignment_id: int):
-    """Give a member's offer to another eligible member."""
+    """Give a member's offer to another eligible member (GET shows who can take it)."""
     assignment = load_team_assignment(assignment_id, current_user)
+    if request.method == "GET":
+        return render_swap(assignment)
     week = rules.week_monday(assignment.occurrence.starts_at.date())
     volunteer = db.session.get(Volunteer, request.form.get("volunteer", type=int) or 0)
     try:
@@ -88,7 +102,7 @@ def swap(assignment_id: int):
         swap_member(assignment, volunteer, user=current_user)
     except ValidationError as exc:
         db.session.rollback()
-        return render_team(week, exc.errors, ("swap", assignment_id), 400)
+        return render_swap(assignment, exc.errors, 400)
     db.session.commit()
     flash(_("%(n)s now has the offer.", n=volunteer.real_name), "success")
     return redirect(url_for("team.index", week=week.isoformat()))

@@ -42,7 +42,9 @@ def test_team_week_lists_members_eligible_swaps_reasons_and_load(client, auth, w
     auth.login("leader_a")
     page = client.get(f"/team?week={next_monday.isoformat()}").get_data(as_text=True)
     assert "李秀英" in page and world["demands"]["a1"].title in page
-    swap_form = page.split('class="swap"')[1].split("</form>")[0]
+    assert f"/team/assignments/{team['offer']}/swap" in page
+    swap_page = client.get(f"/team/assignments/{team['offer']}/swap").get_data(as_text=True)
+    swap_form = swap_page.split('class="swap')[1].split("</form>")[0]
     select_html = swap_form.split("<select")[1].split("</select>")[0]
     assert f'value="{team["fit"]}"' in select_html and f'value="{team["unfit"]}"' not in select_html
     assert "孙伟" in swap_form.split("<details>")[1]  # listed with the reason instead
