@@ -173,12 +173,17 @@ def visible(stmt: Select, model: type, user: User) -> Select:
         raise TypeError(f"no scope rule for {model.__name__}") from None
 
 
-def load_visible(model: type[T], object_id: Any, user: User) -> T:
-    """Load one object by id within the user's scope, else raise NotFound."""
+def _as_id(value: Any) -> int:
+    """An id from a URL or form; anything that is not a whole number is simply not found."""
     try:
-        object_id = int(object_id)
+        return int(value)
     except (TypeError, ValueError):
         raise NotFound("not found") from None
+
+
+def load_visible(model: type[T], object_id: Any, user: User) -> T:
+    """Load one object by id within the user's scope, else raise NotFound."""
+    object_id = _as_id(object_id)
     obj = db.session.scalar(visible(select(model).where(model.id == object_id), model, user))
     if obj is None:
         raise NotFound("not found")
@@ -202,10 +207,7 @@ def can_change(user: User, obj: Any) -> bool:
 
 def load_own_occurrence(occurrence_id: Any, user: User) -> DemandOccurrence:
     """An occurrence of a demand the user may change (its community's worker), else NotFound."""
-    try:
-        occurrence_id = int(occurrence_id)
-    except (TypeError, ValueError):
-        raise NotFound("not found") from None
+    occurrence_id = _as_id(occurrence_id)
     occ = db.session.get(DemandOccurrence, occurrence_id)
     if occ is None or not can_change(user, occ.demand):
         raise NotFound("not found")
@@ -233,10 +235,7 @@ def team_occurrence_filter(organization_id: int):
 
 def load_team_occurrence(occurrence_id: Any, user: User) -> DemandOccurrence:
     """An occurrence dispatched to the leader's organization, else NotFound."""
-    try:
-        occurrence_id = int(occurrence_id)
-    except (TypeError, ValueError):
-        raise NotFound("not found") from None
+    occurrence_id = _as_id(occurrence_id)
     if user.role != Role.ORG_LEADER or user.organization_id is None:
         raise NotFound("not found")
     occ = db.session.scalar(select(DemandOccurrence).where(
@@ -248,10 +247,7 @@ def load_team_occurrence(occurrence_id: Any, user: User) -> DemandOccurrence:
 
 def load_team_assignment(assignment_id: Any, user: User) -> Assignment:
     """An assignment of the leader's organization (see `team_assignment_filter`), else NotFound."""
-    try:
-        assignment_id = int(assignment_id)
-    except (TypeError, ValueError):
-        raise NotFound("not found") from None
+    assignment_id = _as_id(assignment_id)
     if user.role != Role.ORG_LEADER or user.organization_id is None:
         raise NotFound("not found")
     a = db.session.scalar(select(Assignment).where(Assignment.id == assignment_id,

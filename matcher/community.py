@@ -15,10 +15,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
-from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, literal, select
 from sqlalchemy.orm import selectinload
@@ -62,10 +60,9 @@ from .operations import (
     read_demand_when,
     record_audit,
 )
-from .service import coordinators_for
+from .service import coordinators_for, credit_hours
 
-# Travel between two services, as the solver assumes it (solver-io: travel.speed_kmh, detour_factor).
-# Assignments that occupy a volunteer's time for the swap check (as `eligibility.BUSY` judges them).
+# Assignments that occupy a volunteer's time for the swap check (as `eligibility.assess` judges them).
 OCCUPYING = (AssignmentStatus.PROPOSED, AssignmentStatus.OFFERED, AssignmentStatus.ACCEPTED,
              AssignmentStatus.CHECKED_IN)
 # Assignments whose minutes count towards the weekly limit.
@@ -243,13 +240,6 @@ def cancel_demand(demand: Demand, *, user: User, version: int | None = None) -> 
 # --------------------------------------------------------------------------- confirm and rate
 
 
-def _credit(minutes: float) -> Decimal:
-    """Credited hours for minutes served, rounded like a check-out (`HOURS_STEP_MINUTES`, `HOURS_FLOOR_MINUTES`)."""
-    config = current_app.config if has_app_context() else {}
-    return rules.credited_hours(minutes, int(config.get("HOURS_STEP_MINUTES", 30)),
-                                int(config.get("HOURS_FLOOR_MINUTES", 15)))
-
-
 def confirm_service(occurrence: DemandOccurrence, *, user: User, present: Iterable[int] = ()) -> dict[str, int]:
     """The community's worker confirms a service took place; returns counts per outcome.
 
@@ -285,9 +275,9 @@ def confirm_service(occurrence: DemandOccurrence, *, user: User, present: Iterab
         if a.status == AssignmentStatus.CHECKED_IN or (a.status == AssignmentStatus.ACCEPTED and a.id in ticked):
             if a.credited_hours is None:
                 if a.checked_in_at is not None and a.checked_out_at is not None:
-                    a.credited_hours = _credit((a.checked_out_at - a.checked_in_at).total_seconds() / 60)
+                    a.credited_hours = credit_hours((a.checked_out_at - a.checked_in_at).total_seconds() / 60)
                 else:
-                    a.credited_hours = _credit(minutes)
+                    a.credited_hours = credit_hours(minutes)
             a.status = AssignmentStatus.COMPLETED
             a.volunteer.total_hours = Volunteer.total_hours + a.credited_hours
             counts["completed"] += 1

@@ -21,8 +21,6 @@ from . import problem, rules
 from .db import db
 from .models import Area, Assignment, AssignmentStatus, DemandOccurrence, Volunteer
 
-# Statuses whose time counts against a volunteer when judging a new assignment.
-BUSY = (AssignmentStatus.PROPOSED, *problem.STANDING)
 # Rules about a single pair and a volunteer's week (9–12 concern whole teams and the solution).
 PAIR_RULES = range(1, 9)
 RULE_RE = re.compile(r"^rule (\d+) ")
@@ -56,7 +54,7 @@ def assess(occurrence: DemandOccurrence, volunteers: list[Volunteer], *,
     if not volunteers:
         return []
     week = rules.week_monday(occurrence.starts_at.date())
-    busy = and_(Assignment.status.in_(BUSY), Assignment.occurrence_id != occurrence.id)
+    busy = and_(Assignment.status.in_(problem.FILLING), Assignment.occurrence_id != occurrence.id)
     if ignore_assignment_id is not None:
         busy = and_(busy, Assignment.id != ignore_assignment_id)
     facts = problem.load_volunteer_facts(volunteers, week, busy)

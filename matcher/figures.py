@@ -11,7 +11,6 @@ from .access import visible
 from .db import db
 from .models import (
     Assignment,
-    AssignmentStatus,
     Demand,
     DemandOccurrence,
     DemandStatus,
@@ -22,11 +21,7 @@ from .models import (
     User,
     Volunteer,
 )
-
-FILLING = (
-    AssignmentStatus.PROPOSED, AssignmentStatus.OFFERED, AssignmentStatus.ACCEPTED,
-    AssignmentStatus.CHECKED_IN, AssignmentStatus.COMPLETED,
-)
+from .problem import FILLING
 
 
 @dataclass

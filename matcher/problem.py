@@ -44,6 +44,8 @@ REPAIR_KEEP_PREVIOUS = 200
 HOLDING = (AssignmentStatus.ACCEPTED, AssignmentStatus.CHECKED_IN, AssignmentStatus.COMPLETED)
 # Assignments that belong to a published schedule as it stands.
 STANDING = (AssignmentStatus.OFFERED, *HOLDING)
+# Assignments that fill a place on an occurrence and take the volunteer's time (drafts included).
+FILLING = (AssignmentStatus.PROPOSED, *STANDING)
 
 DEFAULT_WEIGHTS = {
     "priority": {"urgent": 1000, "high": 400, "normal": 150, "low": 50},

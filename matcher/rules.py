@@ -33,11 +33,18 @@ def normalize_phone(raw: str, region: str = "CN") -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def national_phone(phone: str | None) -> str:
+    """A stored E.164 number as people in China write it: +8613812345678 → 13812345678."""
+    if not phone:
+        return ""
+    return phone[3:] if phone.startswith("+86") else phone.lstrip("+")
+
+
 def mask_phone(phone: str | None) -> str:
     """Show only the first three and last four digits of the national number: 138****1234."""
     if not phone:
         return ""
-    digits = phone[3:] if phone.startswith("+86") else phone.lstrip("+")
+    digits = national_phone(phone)
     if len(digits) < 8:
         return "*" * len(digits)
     return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]

@@ -264,12 +264,9 @@ def apply_run(run: SolveRun, *, user: User | None) -> dict[str, int]:
     return {k: len(v) for k, v in changes.items()}
 
 
-FILLING = (AssignmentStatus.PROPOSED, *problem.STANDING)
-
-
 def _refresh_occurrence_states(occurrences: list[DemandOccurrence], responsible: dict[int, int]) -> None:
     counts = Counter(db.session.scalars(select(Assignment.occurrence_id).where(
-        Assignment.occurrence_id.in_([o.id for o in occurrences]), Assignment.status.in_(FILLING))))
+        Assignment.occurrence_id.in_([o.id for o in occurrences]), Assignment.status.in_(problem.FILLING))))
     for occ in occurrences:
         if occ.status in (DemandStatus.DONE, DemandStatus.CANCELLED):
             continue
@@ -328,7 +325,7 @@ def assign_by_hand(schedule: Schedule, occurrence: DemandOccurrence, volunteer, 
     if existing is not None and existing.status != AssignmentStatus.DECLINED:
         raise Conflict(str(_l("This volunteer is on this demand already.")))
     filled = db.session.scalar(select(func.count(Assignment.id)).where(
-        Assignment.occurrence_id == occurrence.id, Assignment.status.in_(FILLING)))
+        Assignment.occurrence_id == occurrence.id, Assignment.status.in_(problem.FILLING)))
     if filled >= occurrence.demand.people:
         raise Conflict(str(_l("This demand has all the people it needs.")))
     broken = assess(occurrence, [volunteer], ignore_assignment_id=ignore_assignment_id)[0].broken

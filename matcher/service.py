@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from flask import current_app
+from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import InvalidRequestError
@@ -53,9 +53,9 @@ from .models import (
 )
 from .models.people import new_token
 from .operations import Fields, _skills_by_code, check_location, parse_slots, record_audit
+from .problem import HOLDING
 
 # Assignments that hold a volunteer's time and a place on the occurrence.
-HOLDING = (AssignmentStatus.ACCEPTED, AssignmentStatus.CHECKED_IN, AssignmentStatus.COMPLETED)
 # Travel between two services, as in the solver specification.
 # Check-in opens this long before the start.
 CHECKIN_EARLY = timedelta(minutes=60)
@@ -254,6 +254,14 @@ def check_in(occurrence: DemandOccurrence, code: str, *, user: User, now: dateti
     return assignment
 
 
+def credit_hours(minutes: float) -> Decimal:
+    """Credited hours for minutes served, with the configured rounding (`HOURS_STEP_MINUTES`,
+    `HOURS_FLOOR_MINUTES`; by default half hours, under 15 minutes none)."""
+    config = current_app.config if has_app_context() else {}
+    return rules.credited_hours(minutes, int(config.get("HOURS_STEP_MINUTES", 30)),
+                                int(config.get("HOURS_FLOOR_MINUTES", 15)))
+
+
 def _not_cancelled(occurrence: DemandOccurrence) -> None:
     if occurrence.status == DemandStatus.CANCELLED or occurrence.demand.status == DemandStatus.CANCELLED:
         raise Conflict(str(_l("This service was cancelled.")))
@@ -283,8 +291,7 @@ def check_out(occurrence: DemandOccurrence, code: str, *, user: User, now: datet
     scheduled = (occurrence.ends_at - occurrence.starts_at).total_seconds() / 60.0
     minutes = min((now - assignment.checked_in_at).total_seconds() / 60.0,
                   scheduled + int(config.get("HOURS_GRACE_MINUTES", 60)))
-    hours = rules.credited_hours(minutes, int(config.get("HOURS_STEP_MINUTES", 30)),
-                                 int(config.get("HOURS_FLOOR_MINUTES", 15)))
+    hours = credit_hours(minutes)
     assignment.status = AssignmentStatus.COMPLETED
     assignment.checked_out_at = now
     assignment.credited_hours = hours

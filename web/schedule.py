@@ -39,9 +39,9 @@ from matcher.models import (
     Volunteer,
 )
 from matcher.operations import record_audit
+from matcher.problem import FILLING
 from matcher.scheduling import (
     ACTIVE,
-    FILLING,
     apply_run,
     assign_by_hand,
     get_schedule,

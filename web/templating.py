@@ -88,6 +88,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals["timedelta"] = timedelta
     app.jinja_env.filters["local_name"] = local_name
     app.jinja_env.filters["mask_phone"] = rules.mask_phone
+    app.jinja_env.filters["national_phone"] = rules.national_phone
     app.jinja_env.filters["hhmm"] = rules.format_minutes
     app.jinja_env.globals["WEEKDAYS"] = WEEKDAYS
     app.jinja_env.globals["star_level"] = lambda hours: rules.star_level(hours, app.config["STAR_THRESHOLDS"])

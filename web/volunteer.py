@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from matcher import rules, service
+from matcher.access import ACTIVE_ASSIGNMENT
 from matcher.clock import local_now
 from matcher.db import db
 from matcher.errors import Conflict, DomainError, ValidationError
@@ -49,7 +50,7 @@ REASONS = {
     "override": _l("The coordinator assigned you with a recorded exception."),
     "organization_team": _l("Your organization's team takes this service."),
 }
-ACTIVE = (AssignmentStatus.ACCEPTED, AssignmentStatus.CHECKED_IN)
+ACTIVE = ACTIVE_ASSIGNMENT  # services a volunteer holds now (accepted or checked in)
 def reason_texts(assignment: Assignment) -> list[str]:
     """The assignment's reason codes as sentences (unknown codes shown as they are)."""
     return [str(REASONS.get(code, code)) for code in assignment.reasons or []]
