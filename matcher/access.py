@@ -3,7 +3,10 @@
 `visible(stmt, Model, user)` narrows a SELECT to the rows the user may see;
 `load_visible(Model, id, user)` loads one object or raises NotFound (never
 revealing that an object outside the scope exists); `can_change(user, obj)`
-answers whether the user may modify it.
+answers whether the user may modify it. The schedule pages (`schedulable_areas`,
+`load_schedule`, `load_run`, `load_schedule_assignment`), the community worker's
+occurrences, the organization leader's team and the volunteer's own assignments
+have their loaders here too.
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ from sqlalchemy import Select, and_, exists, false, literal, or_, select, true
 from .db import db
 from .errors import NotFound
 from .models import (
+    FILLING,
+    HELD,
+    STANDING,
     Area,
+    AreaLevel,
     Assignment,
-    AssignmentStatus,
     Demand,
     DemandOccurrence,
     Membership,
@@ -25,6 +31,8 @@ from .models import (
     Organization,
     Resident,
     Role,
+    Schedule,
+    SolveRun,
     User,
     Volunteer,
     demand_organizations,
@@ -32,8 +40,6 @@ from .models import (
 )
 
 T = TypeVar("T")
-
-ACTIVE_ASSIGNMENT = (AssignmentStatus.ACCEPTED, AssignmentStatus.CHECKED_IN)
 
 
 def user_area(user: User) -> Area | None:
@@ -80,7 +86,7 @@ def demand_filter(user: User):
         DemandOccurrence.demand_id == Demand.id,
         Assignment.occurrence_id == DemandOccurrence.id,
         Assignment.volunteer_id == (vid if vid is not None else -1),
-        Assignment.status.in_([AssignmentStatus.OFFERED, *ACTIVE_ASSIGNMENT, AssignmentStatus.COMPLETED]),
+        Assignment.status.in_(STANDING),
     )
 
 
@@ -99,7 +105,7 @@ def resident_filter(user: User):
             DemandOccurrence.demand_id == Demand.id,
             Assignment.occurrence_id == DemandOccurrence.id,
             Assignment.volunteer_id == vid,
-            Assignment.status.in_(ACTIVE_ASSIGNMENT),
+            Assignment.status.in_(HELD),
         )
     return false()
 
@@ -228,8 +234,7 @@ def team_occurrence_filter(organization_id: int):
     return or_(
         DemandOccurrence.responsible_organization_id == organization_id,
         DemandOccurrence.id.in_(select(Assignment.occurrence_id).where(
-            team_assignment_filter(organization_id),
-            Assignment.status.not_in([AssignmentStatus.DECLINED, AssignmentStatus.NO_SHOW]))),
+            team_assignment_filter(organization_id), Assignment.status.in_(FILLING))),
     )
 
 
@@ -252,6 +257,59 @@ def load_team_assignment(assignment_id: Any, user: User) -> Assignment:
         raise NotFound("not found")
     a = db.session.scalar(select(Assignment).where(Assignment.id == assignment_id,
                                                    team_assignment_filter(user.organization_id)))
+    if a is None:
+        raise NotFound("not found")
+    return a
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+def schedulable_areas(user: User) -> list[Area]:
+    """Areas the user may schedule: an administrator every township and district; a coordinator their
+    own area (if not a community) and the townships below it; nobody else any."""
+    if user.role == Role.ADMIN:
+        return list(db.session.scalars(select(Area).where(Area.level != AreaLevel.COMMUNITY).order_by(Area.path)))
+    if user.role != Role.COORDINATOR:
+        return []
+    area = user_area(user)
+    if area is None:
+        return []
+    return list(db.session.scalars(select(Area).where(Area.path.startswith(area.path),
+                                                      Area.level != AreaLevel.COMMUNITY).order_by(Area.path)))
+
+
+def load_schedule(schedule_id: Any, user: User) -> Schedule:
+    """A schedule of an area the user may schedule, else NotFound."""
+    schedule = db.session.get(Schedule, _as_id(schedule_id))
+    if schedule is None or schedule.area_id not in {a.id for a in schedulable_areas(user)}:
+        raise NotFound("not found")
+    return schedule
+
+
+def load_run(run_id: Any, user: User) -> SolveRun:
+    """A solve run of a schedule within the user's scope, else NotFound."""
+    run = db.session.get(SolveRun, _as_id(run_id))
+    if run is None:
+        raise NotFound("not found")
+    load_schedule(run.schedule_id, user)
+    return run
+
+
+def load_schedule_assignment(assignment_id: Any, user: User) -> Assignment:
+    """An assignment of a schedule within the user's scope, else NotFound."""
+    a = db.session.get(Assignment, _as_id(assignment_id))
+    if a is None or a.schedule_id is None:
+        raise NotFound("not found")
+    load_schedule(a.schedule_id, user)
+    return a
+
+
+def load_own_assignment(assignment_id: Any, user: User) -> Assignment:
+    """One of the user's own volunteer assignments, else NotFound (never another volunteer's)."""
+    vid = _own_volunteer_id(user)
+    a = db.session.scalar(select(Assignment).where(Assignment.id == _as_id(assignment_id),
+                                                   Assignment.volunteer_id == (vid if vid is not None else -1)))
     if a is None:
         raise NotFound("not found")
     return a

@@ -1,14 +1,21 @@
-"""The seeded catalogue of skills and service categories (from the domain guide).
+"""Use cases that change the catalogue of skills and service categories, and its seed.
 
-An administrator may edit these rows later; `seed_catalogue` only adds what is missing.
+The seeded catalogue comes from the domain guide; `seed_catalogue` only adds what is missing. An
+administrator edits categories (`update_category`) and adds skills (`create_skill`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from .audit import record_audit
 from .db import db
-from .models import Category, Skill
+from .fields import Fields, skills_by_code
+from .models import Category, Skill, User
 
 # code, Chinese name, English name, needs a certificate
 SKILLS = [
@@ -67,3 +74,42 @@ def seed_catalogue() -> tuple[int, int]:
         added += 1
     db.session.flush()
     return added_skills, added
+
+
+def update_category(category: Category, data: Mapping[str, Any], *, user: User) -> None:
+    """Change a category's names, defaults, required skills and whether it is offered."""
+    f = Fields(data)
+    name_zh = f.text("name_zh", required=True, max_length=60)
+    name_en = f.text("name_en", required=True, max_length=60)
+    minutes = f.integer("default_minutes", minimum=15, maximum=1440)
+    people = f.integer("default_people", minimum=1, maximum=200)
+    min_people = f.integer("default_min_people", minimum=1, maximum=200)
+    if people is not None and min_people is not None and min_people > people:
+        f.fail("default_min_people", _l("The minimum team cannot exceed the headcount."))
+    skills = skills_by_code(f, "skills")
+    f.check()
+    category.name_zh, category.name_en = name_zh, name_en
+    category.default_minutes, category.default_people, category.default_min_people = minutes, people, min_people
+    category.skills = skills
+    category.skills_any = f.flag("skills_any")
+    category.active = f.flag("active")
+    record_audit(user, "update", category, code=category.code)
+    db.session.flush()
+
+
+def create_skill(data: Mapping[str, Any], *, user: User) -> Skill:
+    """Add a skill to the catalogue; the code is a short lowercase identifier."""
+    f = Fields(data)
+    code = f.text("code", required=True, max_length=40)
+    if code and not (code.replace("_", "").isalnum() and code.isascii() and code == code.lower()):
+        f.fail("code", _l("Use lowercase letters, digits and '_'."))
+    elif code and db.session.scalar(select(Skill.id).where(Skill.code == code)):
+        f.fail("code", _l("This code is taken."))
+    name_zh = f.text("name_zh", required=True, max_length=60)
+    name_en = f.text("name_en", required=True, max_length=60)
+    f.check()
+    skill = Skill(code=code, name_zh=name_zh, name_en=name_en, needs_certificate=f.flag("needs_certificate"))
+    db.session.add(skill)
+    db.session.flush()
+    record_audit(user, "create", skill, code=code)
+    return skill

@@ -7,15 +7,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from flask import current_app, has_app_context
+from .settings import setting
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 
 def local_now() -> datetime:
     """Now in the service's time zone, naive (like the stored occurrence times)."""
-    tz = current_app.config.get("TIMEZONE", DEFAULT_TIMEZONE) if has_app_context() else DEFAULT_TIMEZONE
-    return datetime.now(ZoneInfo(tz)).replace(tzinfo=None)
+    return datetime.now(ZoneInfo(setting("TIMEZONE", DEFAULT_TIMEZONE))).replace(tzinfo=None)
 
 
 def local_today() -> date:

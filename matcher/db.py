@@ -25,3 +25,15 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+def flush_or_conflict(stale_message: object) -> None:
+    """Flush; a concurrent change of a versioned row becomes a Conflict asking the person to reload."""
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from .errors import Conflict
+
+    try:
+        db.session.flush()
+    except StaleDataError:
+        raise Conflict(str(stale_message)) from None

@@ -2,31 +2,41 @@
 
 Manual edits (assign by hand, move, an organization leader's swap) are checked here at once. The
 pair is translated into a one-demand `linli.instance/1` whose volunteers carry their other
-assignments of the week as commitments, and `solver.validation.check_schedule` names the broken
-rules, so a manual change is judged exactly as the solver judges its own schedules.
+assignments of the week as commitments, and the solver's referee (`solver.validation.find_violations`)
+returns the broken rules as findings (rule number, pair, facts), so a manual change is judged exactly
+as the solver judges its own schedules. The wording of each rule is here, next to its short label,
+and is built from those facts: there is no second implementation of a rule.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, select
 
 from solver import parse_instance
-from solver.validation import check_schedule
+from solver.validation import Finding, find_violations
 
 from . import problem, rules
 from .db import db
-from .models import Area, Assignment, AssignmentStatus, DemandOccurrence, Volunteer
+from .models import (
+    FILLING,
+    Area,
+    Assignment,
+    AssignmentStatus,
+    DemandOccurrence,
+    Organization,
+    Skill,
+    Volunteer,
+)
 
 # Rules about a single pair and a volunteer's week (9–12 concern whole teams and the solution).
 PAIR_RULES = range(1, 9)
-RULE_RE = re.compile(r"^rule (\d+) ")
 POOL_KM = 15.0
 POOL_SIZE = 300
-# What breaking each pair rule means, for the people who read it.
+# What breaking each pair rule means, in a few words (tags on the candidate list).
 RULE_LABELS = {
     1: _l("lacks a required skill or valid certificate"), 2: _l("gender does not match"),
     3: _l("not a member of the required organization"), 4: _l("not available at that time"),
@@ -37,57 +47,130 @@ RULE_LABELS = {
 
 @dataclass
 class Candidate:
-    """A volunteer judged for one occurrence: distance and the numbers of the hard rules broken."""
+    """A volunteer judged for one occurrence: distance and the referee's findings on hard rules 1–8."""
 
     volunteer: Volunteer
     distance_km: float
-    broken: list[int] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def broken(self) -> list[int]:
+        """The numbers of the rules broken, in order."""
+        return sorted({int(f.rule) for f in self.findings})
 
     @property
     def eligible(self) -> bool:
-        return not self.broken
+        return not self.findings
 
 
 def assess(occurrence: DemandOccurrence, volunteers: list[Volunteer], *,
            ignore_assignment_id: int | None = None) -> list[Candidate]:
-    """Judge each volunteer for the occurrence against hard rules 1–8, given their other assignments."""
+    """Judge each volunteer for the occurrence against hard rules 1–8, given their other assignments.
+
+    Their other assignments that take time while planning (`FILLING`) are commitments;
+    `ignore_assignment_id` is one left out (the one being moved or swapped away).
+    """
     if not volunteers:
         return []
     week = rules.week_monday(occurrence.starts_at.date())
-    busy = and_(Assignment.status.in_(problem.FILLING), Assignment.occurrence_id != occurrence.id)
+    busy = and_(Assignment.status.in_(FILLING), Assignment.occurrence_id != occurrence.id)
     if ignore_assignment_id is not None:
         busy = and_(busy, Assignment.id != ignore_assignment_id)
     facts = problem.load_volunteer_facts(volunteers, week, busy)
     lapsed = set(facts.lapsed_pairs(volunteers, occurrence))
-    forbidden = lapsed | problem.handback_pairs([occurrence], facts, volunteers)
     declined = db.session.scalars(select(Assignment.volunteer_id).where(
         Assignment.occurrence_id == occurrence.id, Assignment.status == AssignmentStatus.DECLINED)).all()
     refused = {(f"d{occurrence.id}", f"v{vid}") for vid in declined}
     refused |= problem.handback_pairs([occurrence], facts, volunteers)
-    forbidden |= refused
     demand = problem.demand_entry(occurrence)
     instance = {
         "schema": "linli.instance/1", "name": f"check d{occurrence.id}",
         "week_start": problem.stamp(problem.week_span(week)[0]),
         "volunteers": [facts.entry(v) for v in volunteers], "demands": [demand],
-        "forbidden": [{"demand": d, "volunteer": v} for d, v in sorted(forbidden)],
+        "forbidden": [{"demand": d, "volunteer": v} for d, v in sorted(lapsed | refused)],
     }
     inst = parse_instance(instance)
     out = []
     for v in volunteers:
-        broken = set()
-        for line in check_schedule(inst, [(demand["id"], f"v{v.id}")], []):
-            match = RULE_RE.match(line)
-            if match and int(match.group(1)) in PAIR_RULES:
-                broken.add(int(match.group(1)))
         pair = (demand["id"], f"v{v.id}")
-        if pair in lapsed:  # a certificate that lapses before the date: a skill problem, not a refusal
-            broken.add(1)
+        findings = [f for f in find_violations(inst, [pair], [])
+                    if isinstance(f.rule, int) and f.rule in PAIR_RULES]
+        if pair in lapsed:
+            # A certificate that lapses before the date is a skill problem, not a refusal (rule 6).
             if pair not in refused:
-                broken.discard(6)
+                findings = [f for f in findings if f.rule != 6]
+            if not any(f.rule == 1 for f in findings):
+                findings.append(Finding(1, pair[0], pair[1], {"missing": [], "any_of": [], "lapsed": True},
+                                        f"rule 1 (skills): certificate lapses, demand {pair[0]!r}, volunteer {pair[1]!r}"))
+        findings.sort(key=lambda f: int(f.rule))
         distance = rules.haversine_km(v.lat, v.lon, occurrence.demand.lat, occurrence.demand.lon)
-        out.append(Candidate(v, round(distance * inst.detour_factor, 2), sorted(broken)))
+        out.append(Candidate(v, round(distance * inst.detour_factor, 2), findings))
     return out
+
+
+# --------------------------------------------------------------------------- the rules in words
+
+
+def _skill_names(codes: list[str]) -> str:
+    names = {code: name for code, name in db.session.execute(select(Skill.code, Skill.name_zh).where(Skill.code.in_(codes)))}
+    return ", ".join(names.get(c, c) for c in codes)
+
+
+def _minute(occurrence: DemandOccurrence, minutes: int):
+    """The local time `minutes` after the start of the occurrence's week (the instance's clock)."""
+    return problem.week_span(rules.week_monday(occurrence.starts_at.date()))[0] + timedelta(minutes=minutes)
+
+
+def _other_service(volunteer: Volunteer, occurrence: DemandOccurrence, data: dict) -> DemandOccurrence | None:
+    """The volunteer's other occurrence a rule-7 finding points at (commitments carry no id)."""
+    if data.get("other_demand"):
+        return db.session.get(DemandOccurrence, problem.ref_id(data["other_demand"]))
+    return db.session.scalar(select(DemandOccurrence).join(Assignment, Assignment.occurrence_id == DemandOccurrence.id)
+                             .where(Assignment.volunteer_id == volunteer.id,
+                                    DemandOccurrence.starts_at == _minute(occurrence, data["other_start"]),
+                                    DemandOccurrence.ends_at == _minute(occurrence, data["other_end"]))
+                             .limit(1))
+
+
+def explain(finding: Finding, occurrence: DemandOccurrence, volunteer: Volunteer) -> str:
+    """One broken rule as a sentence a coordinator or a leader can act on, from the referee's facts."""
+    data, day = finding.data, occurrence.starts_at.date()
+    if finding.rule == 1:
+        if data.get("lapsed") or not (data.get("missing") or data.get("any_of")):
+            return str(_l("skills: a needed certificate is not valid on %(d)s", d=day.isoformat()))
+        if data.get("missing"):
+            return str(_l("skills: lacks %(s)s (or the certificate is not valid on %(d)s)",
+                          s=_skill_names(data["missing"]), d=day.isoformat()))
+        return str(_l("skills: needs one of %(s)s", s=_skill_names(data["any_of"])))
+    if finding.rule == 2:
+        return str(_l("gender: this service asks for a volunteer of the other gender"))
+    if finding.rule == 3:
+        ids = [problem.ref_id(o) for o in data.get("organizations", [])]
+        names = db.session.scalars(select(Organization.name).where(Organization.id.in_(ids))).all()
+        return str(_l("organization: only for members of %(o)s", o=", ".join(names)))
+    if finding.rule == 4:
+        return str(_l("availability: not free %(d)s %(a)s–%(b)s", d=day.isoformat(),
+                      a=occurrence.starts_at.strftime("%H:%M"), b=occurrence.ends_at.strftime("%H:%M")))
+    if finding.rule == 5:
+        return str(_l("travel range: %(k).1f km away, travels at most %(m).1f km", k=data["km"], m=data["max_km"]))
+    if finding.rule == 6:
+        return str(RULE_LABELS[6])
+    if finding.rule == 7:
+        other = _other_service(volunteer, occurrence, data)
+        if other is None:
+            return str(RULE_LABELS[7])
+        return str(_l("overlap: busy with '%(t)s' %(a)s–%(b)s (including travel time)", t=other.demand.title,
+                      a=other.starts_at.strftime("%m-%d %H:%M"), b=other.ends_at.strftime("%H:%M")))
+    if finding.rule == 8:
+        needs = int((occurrence.ends_at - occurrence.starts_at).total_seconds() // 60)
+        return str(_l("weekly minutes: %(u)d used of %(m)d, this service needs %(n)d",
+                      u=data["minutes"] - needs, m=data["limit"], n=needs))
+    return finding.text
+
+
+def explanations(candidate: Candidate, occurrence: DemandOccurrence) -> list[str]:
+    """Every broken rule of a judged volunteer as a sentence (empty: the volunteer may take it)."""
+    return [explain(f, occurrence, candidate.volunteer) for f in candidate.findings]
 
 
 def candidate_pool(occurrence: DemandOccurrence, *, name: str = "", limit: int = POOL_SIZE) -> list[Volunteer]:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from .access import visible
 from .db import db
 from .models import (
+    FILLING,
     Assignment,
     Demand,
     DemandOccurrence,
@@ -21,7 +22,6 @@ from .models import (
     User,
     Volunteer,
 )
-from .problem import FILLING
 
 
 @dataclass

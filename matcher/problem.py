@@ -16,9 +16,15 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.orm import selectinload
 
+from solver.instance import DEFAULT_PRIORITY_WEIGHTS, DEFAULT_WEIGHTS, merge_windows
+
 from . import rules
 from .db import db
 from .models import (
+    BOOKED,
+    CLOSED,
+    FILLING,
+    STANDING,
     Area,
     AreaLevel,
     Assignment,
@@ -40,21 +46,6 @@ from .models import (
 OFFSET = "+08:00"  # the service's local time (Asia/Shanghai, no daylight saving)
 FAMILIAR_WEEKS = 6
 REPAIR_KEEP_PREVIOUS = 200
-# Assignments that hold a volunteer's time.
-HOLDING = (AssignmentStatus.ACCEPTED, AssignmentStatus.CHECKED_IN, AssignmentStatus.COMPLETED)
-# Assignments that belong to a published schedule as it stands.
-STANDING = (AssignmentStatus.OFFERED, *HOLDING)
-# Assignments that fill a place on an occurrence and take the volunteer's time (drafts included).
-FILLING = (AssignmentStatus.PROPOSED, *STANDING)
-
-DEFAULT_WEIGHTS = {
-    "priority": {"urgent": 1000, "high": 400, "normal": 150, "low": 50},
-    "travel_km": 2,
-    "over_preferred_hour": 20,
-    "distinct_volunteer_per_resident": 30,
-    "familiar_bonus": 40,
-    "keep_previous": 0,
-}
 
 
 def stamp(moment: datetime) -> str:
@@ -76,17 +67,6 @@ def week_span(week_start: date) -> tuple[datetime, datetime]:
 def area_ids_within(area: Area) -> list[int]:
     """Ids of the area and every area below it."""
     return list(db.session.scalars(select(Area.id).where(Area.path.startswith(area.path))))
-
-
-def merge_windows(windows: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
-    """Merge overlapping or touching windows."""
-    merged: list[list[datetime]] = []
-    for start, end in sorted(windows):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    return [(s, e) for s, e in merged]
 
 
 def subtract_windows(windows, holes) -> list[tuple[datetime, datetime]]:
@@ -120,7 +100,7 @@ def availability(volunteer: Volunteer, week_start: date,
                 windows.append(rules.occurrence_span(day, slot.start_minute, slot.end_minute - slot.start_minute))
     away = [(e.starts_at, e.ends_at) for e in exceptions if e.kind == ExceptionKind.AWAY]
     extra = [(e.starts_at, e.ends_at) for e in exceptions if e.kind == ExceptionKind.EXTRA]
-    return merge_windows(subtract_windows(merge_windows(windows), away) + extra)
+    return list(merge_windows(subtract_windows(list(merge_windows(windows)), away) + extra))
 
 
 @dataclass
@@ -333,7 +313,7 @@ def build_instance(schedule: Schedule, *, repair: bool | None = None,
     vol_ids = [v.id for v in volunteers]
     # Other areas' published, accepted services are fixed commitments.
     facts = load_volunteer_facts(volunteers, schedule.week_start, and_(
-        Assignment.status.in_(HOLDING), Schedule.id != schedule.id, Schedule.status == ScheduleStatus.PUBLISHED))
+        Assignment.status.in_(BOOKED), Schedule.id != schedule.id, Schedule.status == ScheduleStatus.PUBLISHED))
     instance_volunteers = [facts.entry(v) for v in volunteers]
     demands = [demand_entry(occ) for occ in occurrences]
     lapsing = [v for v in volunteers if facts.validity[v.id].expires]
@@ -349,9 +329,9 @@ def build_instance(schedule: Schedule, *, repair: bool | None = None,
             continue
         if a.status == AssignmentStatus.DECLINED:
             forbidden.add(pair)
-        elif a.status in HOLDING or a.pinned:
+        elif a.status in BOOKED or a.pinned:
             pinned.append({"demand": pair[0], "volunteer": pair[1],
-                           "override": bool(a.override_reason) or a.status in HOLDING})
+                           "override": bool(a.override_reason) or a.status in BOOKED})
             forbidden.discard(pair)
         if repair and a.status in STANDING:
             previous.append({"demand": pair[0], "volunteer": pair[1]})
@@ -370,7 +350,7 @@ def build_instance(schedule: Schedule, *, repair: bool | None = None,
         ):
             familiar.add((f"r{rid}", f"v{vid}"))
 
-    merged_weights = {**DEFAULT_WEIGHTS, **(weights or {})}
+    merged_weights = {"priority": dict(DEFAULT_PRIORITY_WEIGHTS), **DEFAULT_WEIGHTS, **(weights or {})}
     if repair:
         merged_weights["keep_previous"] = merged_weights.get("keep_previous") or REPAIR_KEEP_PREVIOUS
     return {
@@ -420,3 +400,101 @@ def release_pins(instance: dict[str, Any], pairs: set[tuple[str, str]]) -> dict[
     for key in ("pinned", "forbidden", "previous"):
         out[key] = keep(instance.get(key, []))
     return out
+
+
+# --------------------------------------------------------------------------- the solution back in
+
+
+@dataclass
+class SolutionRows:
+    """A `linli.solution/1` read back in database ids."""
+
+    pairs: dict[tuple[int, int], dict[str, Any]]  # (occurrence id, volunteer id) -> reasons, distance_km
+    responsible: dict[int, int]  # occurrence id -> organization id
+    gaps: list[tuple[int, int, list[str]]]  # (occurrence id, places missing, reason codes)
+
+
+def read_solution(solution: dict[str, Any]) -> SolutionRows:
+    """The solution's assignments, responsible organizations and gaps, in database ids."""
+    return SolutionRows(
+        pairs={(ref_id(a["demand"]), ref_id(a["volunteer"])): a for a in solution.get("assignments", [])},
+        responsible={ref_id(r["demand"]): ref_id(r["organization"]) for r in solution.get("responsible", [])},
+        gaps=[(ref_id(g["demand"]), g["missing"], g.get("reasons", [])) for g in solution.get("unfilled", [])])
+
+
+@dataclass
+class Changes:
+    """What writing a solution into a schedule does, as (occurrence id, volunteer id) pairs."""
+
+    kept: list[tuple[int, int]]
+    added: list[tuple[int, int]]
+    removed: list[tuple[int, int]]
+
+    def counts(self) -> dict[str, int]:
+        return {"kept": len(self.kept), "added": len(self.added), "removed": len(self.removed)}
+
+
+def compare(schedule_id: int, solution: dict[str, Any]) -> Changes:
+    """The solution against the schedule as it stands: pairs kept, added and removed.
+
+    Booked and pinned assignments are never removed (the solver keeps pins), so they are not
+    listed as removed even when a solution leaves them out.
+    """
+    proposed = set(read_solution(solution).pairs)
+    current = {(a.occurrence_id, a.volunteer_id): a for a in db.session.scalars(
+        select(Assignment).where(Assignment.schedule_id == schedule_id, Assignment.status.in_(FILLING))
+        .execution_options(populate_existing=True))}
+    removable = {pair for pair, a in current.items() if a.status not in BOOKED and not a.pinned}
+    return Changes(kept=sorted(proposed & set(current)), added=sorted(proposed - set(current)),
+                   removed=sorted(removable - proposed))
+
+
+@dataclass
+class Written:
+    """What `apply_solution` wrote: the changes, the assignments it created, the ones left to withdraw,
+    and the occurrences of the instance (whose status the caller refreshes once the withdrawals are done)."""
+
+    changes: Changes
+    created: list[Assignment]
+    dropped: list[Assignment]
+    occurrences: list[DemandOccurrence]
+
+
+def apply_solution(schedule: Schedule, instance: dict[str, Any], solution: dict[str, Any], *,
+                   published: bool, now: datetime) -> Written:
+    """Write a solution into the schedule: new pairs become proposals (offers once published), kept
+    ones get the solver's reasons, each occurrence of the instance its responsible organization.
+
+    The pairs the solution leaves out are returned as `dropped`, not deleted: the caller withdraws
+    them (`assignments.withdraw`, which tells the volunteers who had the offer) and then refreshes
+    the occurrences' status.
+    """
+    rows = read_solution(solution)
+    changes = compare(schedule.id, solution)
+    by_pair = {(a.occurrence_id, a.volunteer_id): a for a in db.session.scalars(
+        select(Assignment).where(Assignment.schedule_id == schedule.id))}
+    dropped = [by_pair[pair] for pair in changes.removed]
+    created = []
+    for pair in changes.added:
+        if pair in by_pair:  # e.g. a declined pair cannot come back (it is forbidden), but be safe
+            continue
+        info = rows.pairs[pair]
+        a = Assignment(schedule_id=schedule.id, occurrence_id=pair[0], volunteer_id=pair[1],
+                       organization_id=rows.responsible.get(pair[0]),
+                       status=AssignmentStatus.OFFERED if published else AssignmentStatus.PROPOSED,
+                       offered_at=now if published else None,
+                       reasons=info.get("reasons", []), distance_km=info.get("distance_km"))
+        db.session.add(a)
+        created.append(a)
+    for pair in changes.kept:
+        a, info = by_pair[pair], rows.pairs[pair]
+        a.reasons = info.get("reasons", a.reasons)
+        a.distance_km = info.get("distance_km", a.distance_km)
+        a.organization_id = rows.responsible.get(pair[0], a.organization_id)
+    db.session.flush()
+    occurrences = db.session.scalars(select(DemandOccurrence).where(
+        DemandOccurrence.id.in_(ref_id(d["id"]) for d in instance["demands"]))).all()
+    for occ in occurrences:
+        if occ.status not in CLOSED:
+            occ.responsible_organization_id = rows.responsible.get(occ.id)
+    return Written(changes, created, dropped, list(occurrences))

@@ -10,6 +10,9 @@ command line or another machine. The contract is `shared/spec/solver-io.md`; the
 
 from solver.instance import Instance, InstanceError, parse_instance
 from solver.pipeline import solve
-from solver.validation import SolutionError, validate_solution
+from solver.validation import Finding, SolutionError, find_violations, validate_solution
 
-__all__ = ["Instance", "InstanceError", "SolutionError", "parse_instance", "solve", "validate_solution"]
+__all__ = [
+    "Finding", "Instance", "InstanceError", "SolutionError", "find_violations", "parse_instance", "solve",
+    "validate_solution",
+]

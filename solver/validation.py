@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 from solver.geo import point_distance_km
 from solver.instance import Demand, Instance, Volunteer, parse_instance
@@ -163,48 +164,95 @@ def _read_pairs(solution) -> tuple[list[tuple[str, str]], list[dict]]:
     return pairs, responsible
 
 
+@dataclass(frozen=True)
+class Finding:
+    """One broken rule as facts, so a caller can word it without re-implementing the rule.
+
+    `rule` is the rule number 1..12 or "objective"; `demand`/`volunteer` the ids the finding is about
+    (None when it is about several or none); `data` the rule-specific facts as JSON-safe plain values
+    (times in minutes since the instance's week start); `text` the referee's readable line.
+    """
+
+    rule: int | str
+    demand: str | None
+    volunteer: str | None
+    data: dict = field(hash=False)  # a dict is unhashable; `text` already tells findings apart
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
 def check_schedule(inst: Instance, pairs: list[tuple[str, str]], responsible: list[dict]) -> list[str]:
     """All hard-rule violations of a schedule, one readable line each, naming rule, demand, volunteer."""
+    return [f.text for f in find_violations(inst, pairs, responsible)]
+
+
+def find_violations(inst: Instance, pairs: list[tuple[str, str]], responsible: list[dict]) -> list[Finding]:
+    """All hard-rule violations of a schedule as `Finding`s, in the order of `check_schedule`'s lines."""
     demands = {d.id: d for d in inst.demands}
     volunteers = {v.id: v for v in inst.volunteers}
     overrides = {(p.demand, p.volunteer) for p in inst.pinned if p.override}
-    out: list[str] = []
+    out: list[Finding] = []
     seen: set[tuple[str, str]] = set()
     good: list[tuple[str, str]] = []
     for did, vid in pairs:
         if did not in demands or vid not in volunteers:
-            out.append(f"rule 12 (unknown id): demand {did!r}, volunteer {vid!r}")
+            out.append(Finding(12, did, vid, {"kind": "unknown_id"},
+                               f"rule 12 (unknown id): demand {did!r}, volunteer {vid!r}"))
             continue
         if (did, vid) in seen:
-            out.append(f"rule 12 (duplicate pair): demand {did!r}, volunteer {vid!r}")
+            out.append(Finding(12, did, vid, {"kind": "duplicate_pair"},
+                               f"rule 12 (duplicate pair): demand {did!r}, volunteer {vid!r}"))
             continue
         seen.add((did, vid))
         good.append((did, vid))
         if (did, vid) not in overrides:
-            for rule in pair_rule_failures(inst, demands[did], volunteers[vid]):
-                out.append(f"rule {rule} ({RULE_NAMES[rule]}): demand {did!r}, volunteer {vid!r}")
+            d, v = demands[did], volunteers[vid]
+            for rule in pair_rule_failures(inst, d, v):
+                out.append(Finding(rule, did, vid, _pair_facts(inst, rule, d, v),
+                                   f"rule {rule} ({RULE_NAMES[rule]}): demand {did!r}, volunteer {vid!r}"))
     by_volunteer: dict[str, list[str]] = defaultdict(list)
     team: dict[str, list[str]] = defaultdict(list)
     for did, vid in good:
         by_volunteer[vid].append(did)
         team[did].append(vid)
     for vid, dids in by_volunteer.items():
-        out.extend(_volunteer_violations(inst, volunteers[vid], [demands[d] for d in dids]))
+        out.extend(_volunteer_findings(inst, volunteers[vid], [demands[d] for d in dids]))
     for did, vids in team.items():
         d = demands[did]
         if not d.min_people <= len(vids) <= d.people:
-            out.append(
+            out.append(Finding(
+                9, did, None,
+                {"count": len(vids), "volunteers": list(vids), "min_people": d.min_people, "people": d.people},
                 f"rule 9 (team size): demand {did!r} has {len(vids)} volunteers "
-                f"({', '.join(repr(v) for v in vids)}), needs 0 or {d.min_people}..{d.people}"
-            )
-    out.extend(_responsible_violations(inst, team, responsible))
+                f"({', '.join(repr(v) for v in vids)}), needs 0 or {d.min_people}..{d.people}",
+            ))
+    out.extend(_responsible_findings(inst, team, responsible))
     for pin in inst.pinned:
         if (pin.demand, pin.volunteer) not in seen:
-            out.append(f"rule 11 (pinned): demand {pin.demand!r}, volunteer {pin.volunteer!r} missing")
+            out.append(Finding(11, pin.demand, pin.volunteer, {},
+                               f"rule 11 (pinned): demand {pin.demand!r}, volunteer {pin.volunteer!r} missing"))
     return out
 
 
-def _volunteer_violations(inst: Instance, v: Volunteer, dids: list[Demand]) -> list[str]:
+def _pair_facts(inst: Instance, rule: int, d: Demand, v: Volunteer) -> dict:
+    """The `data` of a broken per-pair rule 1–6: what the demand asks and the volunteer lacks."""
+    if rule == 1:
+        any_fails = bool(d.skills_any) and not d.skills_any & v.skills
+        return {"missing": sorted(d.skills - v.skills), "any_of": sorted(d.skills_any) if any_fails else []}
+    if rule == 2:
+        return {"wanted": d.gender, "gender": v.gender}
+    if rule == 3:
+        return {"organizations": sorted(d.organizations)}
+    if rule == 4:
+        return {"start": d.start, "end": d.end}
+    if rule == 5:
+        return {"km": round(pair_km(inst, d, v), 2), "max_km": v.max_travel_km}
+    return {}
+
+
+def _volunteer_findings(inst: Instance, v: Volunteer, dids: list[Demand]) -> list[Finding]:
     """Rules 7 and 8 for one volunteer's demands and commitments."""
     out = []
     items = [(d.start, d.end, d.lat, d.lon, d.id) for d in dids]
@@ -216,18 +264,32 @@ def _volunteer_violations(inst: Instance, v: Volunteer, dids: list[Demand]) -> l
                 continue
             if gap_conflict(inst, a, b):
                 names = " and ".join(f"demand {x[4]!r}" if x[4] else "a commitment" for x in (a, b))
-                out.append(f"rule 7 (overlap or travel time): {names}, volunteer {v.id!r}")
+                # The finding is about a demand; `data` describes the other item (a commitment wins).
+                mine, other = (b, a) if a[4] is None else (a, b)
+                out.append(Finding(
+                    7, mine[4], v.id,
+                    {"other_demand": other[4], "other_start": other[0], "other_end": other[1],
+                     "other_lat": other[2], "other_lon": other[3], "commitment": other[4] is None},
+                    f"rule 7 (overlap or travel time): {names}, volunteer {v.id!r}",
+                ))
     total = v.committed_minutes + sum(d.minutes for d in dids)
     if total > v.max_minutes:
-        out.append(
+        out.append(Finding(
+            8, dids[0].id if len(dids) == 1 else None, v.id,
+            {"minutes": total, "limit": v.max_minutes, "committed": v.committed_minutes,
+             "demands": [d.id for d in dids]},
             f"rule 8 (weekly minutes): volunteer {v.id!r} has {total} minutes, limit {v.max_minutes} "
-            f"(demands {', '.join(repr(d.id) for d in dids)})"
-        )
+            f"(demands {', '.join(repr(d.id) for d in dids)})",
+        ))
     return out
 
 
-def _responsible_violations(inst: Instance, team: dict, responsible: list[dict]) -> list[str]:
-    """Rule 10 and the `responsible` list: exactly the staffed one_organization demands, each once."""
+def _responsible_findings(inst: Instance, team: dict, responsible: list[dict]) -> list[Finding]:
+    """Rule 10 and the `responsible` list: exactly the staffed one_organization demands, each once.
+
+    `data["kind"]` tells the five cases apart: not_applicable, repeated, missing, foreign_organization,
+    not_member.
+    """
     out = []
     demands = {d.id: d for d in inst.demands}
     volunteers = {v.id: v for v in inst.volunteers}
@@ -237,25 +299,48 @@ def _responsible_violations(inst: Instance, team: dict, responsible: list[dict])
     for did, orgs in named.items():
         d = demands.get(did)
         if d is None or not d.one_organization or not team.get(did):
-            out.append(f"rule 10 (one organization): responsible names demand {did!r}, "
-                       "which is not a staffed one_organization demand")
+            out.append(Finding(10, did, None, {"kind": "not_applicable"},
+                               f"rule 10 (one organization): responsible names demand {did!r}, "
+                               "which is not a staffed one_organization demand"))
         elif len(orgs) > 1:
-            out.append(f"rule 10 (one organization): demand {did!r} named responsible {len(orgs)} times")
+            out.append(Finding(10, did, None, {"kind": "repeated", "count": len(orgs)},
+                               f"rule 10 (one organization): demand {did!r} named responsible {len(orgs)} times"))
     for did, vids in team.items():
         d = demands[did]
         if not d.one_organization:
             continue
         if did not in named:
-            out.append(f"rule 10 (one organization): demand {did!r} is staffed but has no responsible")
+            out.append(Finding(10, did, None, {"kind": "missing"},
+                               f"rule 10 (one organization): demand {did!r} is staffed but has no responsible"))
             continue
         org = named[did][0]
         if d.organizations and org not in d.organizations:
-            out.append(f"rule 10 (one organization): demand {did!r}: {org!r} is not one of its organizations")
+            out.append(Finding(10, did, None, {"kind": "foreign_organization", "organization": org},
+                               f"rule 10 (one organization): demand {did!r}: {org!r} is not one of its "
+                               "organizations"))
         for vid in vids:
             if org not in volunteers[vid].organizations:
-                out.append(f"rule 10 (one organization): demand {did!r}, volunteer {vid!r} "
-                           f"is not a member of {org!r}")
+                out.append(Finding(10, did, vid, {"kind": "not_member", "organization": org},
+                                   f"rule 10 (one organization): demand {did!r}, volunteer {vid!r} "
+                                   f"is not a member of {org!r}"))
     return out
+
+
+def _objective_findings(solution: dict, score: float) -> list[Finding]:
+    """The claimed `objective` against the recomputed score (rule "objective")."""
+    claimed = solution.get("objective")
+    if claimed is not None:
+        if isinstance(claimed, bool) or not isinstance(claimed, (int, float)) or not math.isfinite(claimed):
+            # repr keeps `data` JSON-safe whatever was claimed (NaN, a string, a list)
+            return [Finding("objective", None, None, {"kind": "not_a_number", "claimed": repr(claimed)},
+                            f"objective: claimed value {claimed!r} is not a number")]
+        if not objective_matches(float(claimed), score):
+            return [Finding("objective", None, None, {"kind": "mismatch", "claimed": claimed, "score": score},
+                            f"objective: claimed {claimed} but the recomputed score is {score:.4f}")]
+    elif solution.get("status") in ("OPTIMAL", "FEASIBLE"):
+        return [Finding("objective", None, None, {"kind": "missing", "status": solution.get("status")},
+                        "objective: missing for a solved status")]
+    return []
 
 
 def validate_solution(instance: Instance | dict | str, solution: dict) -> tuple[list[str], float]:
@@ -270,12 +355,5 @@ def validate_solution(instance: Instance | dict | str, solution: dict) -> tuple[
     known = {d.id for d in inst.demands}, {v.id for v in inst.volunteers}
     scored = list(dict.fromkeys(p for p in pairs if p[0] in known[0] and p[1] in known[1]))
     score = score_pairs(inst, scored)
-    claimed = solution.get("objective")
-    if claimed is not None:
-        if isinstance(claimed, bool) or not isinstance(claimed, (int, float)) or not math.isfinite(claimed):
-            violations.append(f"objective: claimed value {claimed!r} is not a number")
-        elif not objective_matches(float(claimed), score):
-            violations.append(f"objective: claimed {claimed} but the recomputed score is {score:.4f}")
-    elif solution.get("status") in ("OPTIMAL", "FEASIBLE"):
-        violations.append("objective: missing for a solved status")
+    violations += [f.text for f in _objective_findings(solution, score)]
     return violations, score

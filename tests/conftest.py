@@ -20,8 +20,10 @@ from matcher import rules
 from matcher.accounts import create_user
 from matcher.catalogue import seed_catalogue
 from matcher.db import db as _db
+from matcher.demands import create_demand
 from matcher.models import Area, AreaLevel, Organization, OrgType, Role, Station
-from matcher.operations import create_demand, create_resident, create_volunteer
+from matcher.residents import create_resident
+from matcher.volunteers import create_volunteer
 from web import create_app
 
 POSTGRES_ADMIN_URL = os.environ.get("LINLI_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")

@@ -83,9 +83,21 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """One blueprint per feature."""
-    from . import admin, auth, community, directory, health, main, notifications, schedule, team, volunteer
+    from . import (
+        admin,
+        auth,
+        community,
+        demands,
+        directory,
+        health,
+        main,
+        notifications,
+        schedule,
+        team,
+        volunteer,
+    )
 
-    for module in (auth, main, directory, admin, schedule, community, team, notifications, volunteer, health):
+    for module in (auth, main, demands, directory, admin, schedule, community, team, notifications, volunteer, health):
         app.register_blueprint(module.bp)
 
 

@@ -6,10 +6,10 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from matcher.catalogue import create_skill, update_category
 from matcher.db import db
 from matcher.errors import NotFound, ValidationError
 from matcher.models import AuditEntry, Category, Role, Skill
-from matcher.operations import create_skill, update_category
 
 from .auth import roles_required
 

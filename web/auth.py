@@ -15,10 +15,10 @@ from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from matcher.accounts import check_password, end_sessions, set_password
+from matcher.audit import record_audit
 from matcher.db import db
 from matcher.errors import ValidationError
 from matcher.models import Role, User, utcnow
-from matcher.operations import record_audit
 
 from .extensions import limiter, login_manager
 from .i18n import LOCALE_COOKIE

@@ -17,7 +17,7 @@ from matcher.clock import local_today
 from matcher.db import db
 from matcher.errors import DomainError, ValidationError
 from matcher.models import Area, Role, User
-from matcher.scheduling import get_schedule
+from matcher.schedules import get_schedule
 
 
 def _fail(message: str) -> None:
@@ -122,7 +122,7 @@ def schedule_solve(area_code: str | None, week: str | None, time_limit: int, pub
                    if_unsolved: bool) -> None:
     """Solve (or repair) an area's week here and now, printing progress; optionally publish it."""
     from matcher.models import AreaLevel, SolveRun
-    from matcher.scheduling import publish_schedule, run_solve, start_solve
+    from matcher.schedules import publish_schedule, run_solve, start_solve
 
     week_start = _parse_week(week)
     if area_code:

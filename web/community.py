@@ -1,7 +1,7 @@
 """The community worker's week: the community's services, check-in codes, confirming and rating, editing demands.
 
 Every occurrence and assignment is loaded through `matcher.access.load_own_occurrence`, so an id
-from another community is a 404. Views are thin: parse, call one `matcher.community` operation,
+from another community is a 404. Views are thin: parse, call one `matcher.assignments` operation,
 commit, redirect; a bad field re-renders the page with the message next to it and status 400.
 """
 
@@ -11,21 +11,21 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 import segno
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from matcher import rules
-from matcher.access import can_change, load_own_occurrence, load_visible, user_area
+from matcher.access import load_own_occurrence, user_area
+from matcher.assignments import confirm_service, rate_service
 from matcher.clock import local_today
-from matcher.community import community_week, confirm_service, rate_service, update_demand
 from matcher.db import db
 from matcher.errors import NotFound, ValidationError
-from matcher.models import Assignment, Demand, Role
+from matcher.models import Assignment, Role
+from matcher.weeks import community_week
 
 from .auth import roles_required
-from .directory import demand_form_choices
 from .main import this_or_next_week, week_arg
 
 bp = Blueprint("community", __name__)
@@ -113,50 +113,3 @@ def rate(assignment_id: int):
     return redirect(url_for("community.week", week=week_start.isoformat()))
 
 
-def demand_values(demand: Demand) -> dict[str, str]:
-    """A demand's current values as the form shows them."""
-    end = demand.start_minute + demand.duration_minutes
-    return {
-        "category": demand.category.code if demand.category else "", "title": demand.title,
-        "resident": str(demand.resident_id or ""), "location_kind": demand.location_kind.value,
-        "station": str(demand.station_id or ""), "lat": f"{demand.lat:.5f}", "lon": f"{demand.lon:.5f}",
-        "address": demand.address, "date": demand.starts_on.isoformat(),
-        "start": rules.format_minutes(demand.start_minute), "end": rules.format_minutes(min(end, 1440)),
-        "recurring": "1" if demand.weekdays else "",
-        "repeat_until": demand.repeat_until.isoformat() if demand.repeat_until else "",
-        "people": str(demand.people), "min_people": str(demand.min_people), "priority": demand.priority.value,
-        "gender": demand.gender.value if demand.gender else "", "notes": demand.notes,
-        "version": str(demand.version),
-    }
-
-
-@bp.route("/demands/<int:demand_id>/edit", methods=["GET", "POST"])
-@roles_required(Role.WORKER)
-def edit_demand(demand_id: int):
-    """Edit a demand of the worker's community before it is served; a stale form gives 409."""
-    demand = load_visible(Demand, demand_id, current_user)
-    if not can_change(current_user, demand):
-        abort(404)
-    community = user_area(current_user)
-    errors: dict[str, str] = {}
-    if request.method == "POST":
-        values = request.form.to_dict()
-        data = dict(values)
-        data["weekdays"] = request.form.getlist("weekdays")
-        try:
-            result = update_demand(demand, data, user=current_user, version=request.form.get("version", type=int))
-        except ValidationError as exc:
-            db.session.rollback()
-            errors = exc.errors
-        else:
-            db.session.commit()
-            flash(_("Demand saved."), "success")
-            if result["notified"]:
-                flash(_("The schedule of this week is published: the coordinators were told of the change."), "info")
-            return redirect(url_for("directory.demand", demand_id=demand.id))
-        weekdays = request.form.getlist("weekdays")
-    else:
-        values = demand_values(demand)
-        weekdays = [str(d) for d in demand.weekday_list]
-    return render_template("directory/demand_form.html", demand=demand, errors=errors, values=values,
-                           weekdays=weekdays, **demand_form_choices(community)    ), 400 if errors else 200

@@ -9,28 +9,22 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_fresh, login_required
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from matcher.access import can_change, load_visible, user_area, visible
-from matcher.community import cancel_demand
+from matcher.audit import record_audit
 from matcher.db import db
 from matcher.errors import ValidationError
 from matcher.models import (
-    Area,
-    Category,
-    Demand,
-    DemandStatus,
     Organization,
     OrgType,
-    Priority,
     Resident,
     Role,
     Skill,
-    Station,
     Volunteer,
 )
-from matcher.operations import create_demand, create_resident, record_audit
+from matcher.residents import create_resident
 
 from .auth import roles_required
 from .extensions import login_manager
@@ -48,95 +42,6 @@ def search_term() -> str:
 
 
 # --- demands -------------------------------------------------------------------------------
-
-
-@bp.route("/demands")
-@login_required
-def demands():
-    """Demands in scope, newest first, with search by title and filters by status and category."""
-    stmt = visible(select(Demand), Demand, current_user).options(
-        selectinload(Demand.category), selectinload(Demand.community)
-    )
-    q = search_term()
-    if q:
-        stmt = stmt.where(Demand.title.contains(q))
-    status = request.args.get("status")
-    if status in {s.value for s in DemandStatus}:
-        stmt = stmt.where(Demand.status == status)
-    category = request.args.get("category")
-    if category:
-        stmt = stmt.join(Category).where(Category.code == category)
-    page = paginate(stmt.order_by(Demand.starts_on.desc(), Demand.id.desc()))
-    categories = db.session.scalars(select(Category).order_by(Category.id)).all()
-    return render_template("directory/demands.html", page=page, q=q, status=status, category=category,
-                           categories=categories, statuses=list(DemandStatus))
-
-
-@bp.route("/demands/<int:demand_id>")
-@login_required
-def demand(demand_id: int):
-    """One demand with its occurrences."""
-    item = load_visible(Demand, demand_id, current_user)
-    # Seeing a demand (an offer, a team's service) does not mean seeing the person it serves.
-    resident_visible = item.resident_id is not None and db.session.scalar(
-        visible(select(Resident.id).where(Resident.id == item.resident_id), Resident, current_user)) is not None
-    return render_template("directory/demand.html", demand=item, can_change=can_change(current_user, item),
-                           resident_visible=resident_visible)
-
-
-def demand_form_choices(community: Area) -> dict:
-    """What the demand form offers for a community: categories, its residents, nearby stations, skills."""
-    return {
-        "community": community,
-        "categories": db.session.scalars(select(Category).where(Category.active).order_by(Category.id)).all(),
-        "residents": db.session.scalars(select(Resident).where(Resident.community_id == community.id)
-                                        .order_by(Resident.name)).all(),
-        "stations": db.session.scalars(select(Station).where(
-            or_(Station.area_id == community.id, Station.area_id == community.parent_id))
-            .order_by((Station.area_id == community.id).desc(), Station.name)).all(),
-        "skills": db.session.scalars(select(Skill).order_by(Skill.code)).all(),
-        "priorities": list(Priority),
-    }
-
-
-@bp.route("/demands/new", methods=["GET", "POST"])
-@roles_required(Role.WORKER)
-def new_demand():
-    """Post a demand for the worker's community."""
-    community = user_area(current_user)
-    errors: dict[str, str] = {}
-    values = request.form.to_dict() if request.method == "POST" else {"location_kind": "station", "priority": "normal"}
-    if request.method == "POST":
-        data = dict(values)
-        data["weekdays"] = request.form.getlist("weekdays")
-        if not data.get("skills_override"):
-            data.pop("skills", None)
-            data.pop("skills_any", None)
-        try:
-            item = create_demand(data, community=community, user=current_user)
-        except ValidationError as exc:
-            db.session.rollback()
-            errors = exc.errors
-        else:
-            db.session.commit()
-            flash(_("Demand posted: %(n)d occurrence(s) created.", n=len(item.occurrences)), "success")
-            return redirect(url_for("directory.demand", demand_id=item.id))
-    return render_template("directory/demand_form.html", errors=errors, values=values,
-                           weekdays=request.form.getlist("weekdays"), **demand_form_choices(community)    ), 400 if errors else 200
-
-
-@bp.route("/demands/<int:demand_id>/cancel", methods=["POST"])
-@login_required
-def cancel(demand_id: int):
-    """Cancel a demand (its community's worker only); a stale form gives 409."""
-    item = load_visible(Demand, demand_id, current_user)
-    if not can_change(current_user, item):
-        abort(403)
-    version = request.form.get("version", type=int)
-    cancel_demand(item, user=current_user, version=version)
-    db.session.commit()
-    flash(_("Demand cancelled."), "info")
-    return redirect(url_for("directory.demand", demand_id=item.id))
 
 
 # --- volunteers -----------------------------------------------------------------------------

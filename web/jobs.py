@@ -14,7 +14,7 @@ from flask import Flask, current_app, has_app_context
 
 from matcher.db import db
 from matcher.models import SolveRun
-from matcher.scheduling import run_solve
+from matcher.schedules import run_solve
 
 log = logging.getLogger(__name__)
 QUEUE = "linli"

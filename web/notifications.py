@@ -6,13 +6,12 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import format_datetime
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from werkzeug.routing import BuildError
 
-from matcher.community import mark_all_read, mark_read, unread_count
 from matcher.db import db
 from matcher.errors import NotFound
 from matcher.models import Notification
-
-from .auth import safe_next
+from matcher.notifications import mark_all_read, mark_read, unread_count
 
 bp = Blueprint("notifications", __name__)
 LIST_LIMIT = 200
@@ -51,8 +50,18 @@ def read(notification_id: int):
         raise NotFound("not found")
     mark_read(note, user=current_user)
     db.session.commit()
-    target = safe_next(note.link) if request.form.get("open") else None
+    target = link_url(note) if request.form.get("open") else None
     return redirect(target or url_for("notifications.index"))
+
+
+def link_url(note: Notification) -> str | None:
+    """The page a notification leads to (the domain names it by endpoint; an unknown one leads nowhere)."""
+    if not note.link_endpoint:
+        return None
+    try:
+        return url_for(note.link_endpoint, **(note.link_args or {}))
+    except (BuildError, TypeError, ValueError):
+        return None
 
 
 @bp.route("/notifications/read-all", methods=["POST"])

@@ -15,15 +15,15 @@ from flask_login import current_user, fresh_login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from matcher import problem, rules
-from matcher.access import user_area
+from matcher import access, problem, rules
+from matcher.audit import record_audit
 from matcher.clock import local_today
 from matcher.db import db
 from matcher.eligibility import RULE_LABELS, ranked_candidates
 from matcher.errors import NotFound, ValidationError
 from matcher.figures import schedule_figures
 from matcher.models import (
-    Area,
+    FILLING,
     AreaLevel,
     Assignment,
     AssignmentStatus,
@@ -38,9 +38,7 @@ from matcher.models import (
     SolveRun,
     Volunteer,
 )
-from matcher.operations import record_audit
-from matcher.problem import FILLING
-from matcher.scheduling import (
+from matcher.schedules import (
     ACTIVE,
     apply_run,
     assign_by_hand,
@@ -62,32 +60,9 @@ bp = Blueprint("schedule", __name__)
 COORDINATING = (Role.ADMIN, Role.COORDINATOR)
 
 
-def schedulable_areas() -> list[Area]:
-    """Areas the user may schedule: their own (if not a community) and the townships below it."""
-    if current_user.role == Role.ADMIN:
-        return list(db.session.scalars(select(Area).where(Area.level != AreaLevel.COMMUNITY)
-                                       .order_by(Area.path)))
-    area = user_area(current_user)
-    if area is None:
-        return []
-    return list(db.session.scalars(select(Area).where(Area.path.startswith(area.path),
-                                                      Area.level != AreaLevel.COMMUNITY).order_by(Area.path)))
-
-
 def load_schedule(schedule_id: int) -> Schedule:
-    """A schedule within the user's scope, else 404."""
-    schedule = db.session.get(Schedule, schedule_id)
-    if schedule is None or schedule.area_id not in {a.id for a in schedulable_areas()}:
-        raise NotFound(_("No such schedule."))
-    return schedule
-
-
-def load_run(run_id: int) -> SolveRun:
-    run = db.session.get(SolveRun, run_id)
-    if run is None:
-        raise NotFound(_("No such run."))
-    load_schedule(run.schedule_id)
-    return run
+    """A schedule within the user's scope (`access.load_schedule`), else 404."""
+    return access.load_schedule(schedule_id, current_user)
 
 
 def coming_monday() -> date:
@@ -98,7 +73,7 @@ def coming_monday() -> date:
 @roles_required(*COORDINATING)
 def index():
     """Pick an area and a week; the schedules in scope with their state."""
-    areas = schedulable_areas()
+    areas = access.schedulable_areas(current_user)
     schedules = db.session.scalars(
         select(Schedule).where(Schedule.area_id.in_([a.id for a in areas]))
         .options(selectinload(Schedule.area), selectinload(Schedule.runs))
@@ -110,7 +85,7 @@ def index():
 @roles_required(*COORDINATING)
 def open_schedule():
     """Open (creating on first use) the schedule of an area and week."""
-    areas = {a.id: a for a in schedulable_areas()}
+    areas = {a.id: a for a in access.schedulable_areas(current_user)}
     area = areas.get(request.form.get("area", type=int) or 0)
     if area is None:
         raise NotFound(_("No such area in your scope."))
@@ -217,7 +192,7 @@ def solve(schedule_id: int):
 @roles_required(*COORDINATING)
 def run_status(run_id: int):
     """The run's state for the progress panel (polled without reloading)."""
-    run = load_run(run_id)
+    run = access.load_run(run_id, current_user)
     return {"id": run.id, "status": run.status.value, "active": run.status in ACTIVE,
             "progress": run.progress or {}, "score": run.score, "bound": run.bound, "message": run.message}
 
@@ -231,7 +206,7 @@ def run_instance(run_id: int):
     It holds volunteers' home locations and availability: a fresh login is required and the export
     is audited.
     """
-    run = load_run(run_id)
+    run = access.load_run(run_id, current_user)
     if run.instance is None:
         abort(404)
     record_audit(current_user, "export_instance", run, schedule=run.schedule_id)
@@ -243,7 +218,7 @@ def run_instance(run_id: int):
 @roles_required(*COORDINATING)
 def run_solution(run_id: int):
     """Download the run's solution."""
-    run = load_run(run_id)
+    run = access.load_run(run_id, current_user)
     if run.solution is None:
         abort(404)
     return _download(run.solution, f"linli-run-{run.id}-solution.json")
@@ -261,7 +236,7 @@ def _download(document: dict, filename: str):
 @fresh_login_required
 def apply(run_id: int):
     """Apply a finished repair run after reviewing what it changes."""
-    run = load_run(run_id)
+    run = access.load_run(run_id, current_user)
     counts = apply_run(run, user=current_user)
     db.session.commit()
     flash(_("Applied: %(a)d added, %(r)d removed, %(k)d kept.", a=counts["added"], r=counts["removed"],
@@ -326,14 +301,6 @@ def occurrence(schedule_id: int, occurrence_id: int):
                            others=others), 400 if errors else 200
 
 
-def _assignment_in_scope(assignment_id: int) -> Assignment:
-    a = db.session.get(Assignment, assignment_id)
-    if a is None or a.schedule_id is None:
-        raise NotFound(_("No such assignment."))
-    load_schedule(a.schedule_id)
-    return a
-
-
 def _back(a: Assignment):
     return redirect(url_for("schedule.occurrence", schedule_id=a.schedule_id, occurrence_id=a.occurrence_id))
 
@@ -342,7 +309,7 @@ def _back(a: Assignment):
 @roles_required(*COORDINATING)
 def pin(assignment_id: int):
     """Pin or unpin an assignment."""
-    a = _assignment_in_scope(assignment_id)
+    a = access.load_schedule_assignment(assignment_id, current_user)
     set_pinned(a, request.form.get("pinned") == "1", user=current_user,
                version=request.form.get("version", type=int))
     db.session.commit()
@@ -353,7 +320,7 @@ def pin(assignment_id: int):
 @roles_required(*COORDINATING)
 def remove(assignment_id: int):
     """Remove a proposed or offered assignment."""
-    a = _assignment_in_scope(assignment_id)
+    a = access.load_schedule_assignment(assignment_id, current_user)
     back = _back(a)
     remove_assignment(a, user=current_user, version=request.form.get("version", type=int))
     db.session.commit()
@@ -365,7 +332,7 @@ def remove(assignment_id: int):
 @roles_required(*COORDINATING)
 def move(assignment_id: int):
     """Move the volunteer to another occurrence of the same schedule (checked against the rules)."""
-    a = _assignment_in_scope(assignment_id)
+    a = access.load_schedule_assignment(assignment_id, current_user)
     target = _occurrence_in(a.schedule, request.form.get("target", type=int) or 0)
     try:
         moved = move_assignment(a, target, user=current_user,

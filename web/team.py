@@ -16,22 +16,20 @@ from sqlalchemy.orm import selectinload
 
 from matcher import rules
 from matcher.access import load_team_assignment, load_team_occurrence, load_visible
-from matcher.community import (
-    PENDING,
+from matcher.db import db
+from matcher.errors import Conflict, NotFound, ValidationError
+from matcher.models import Handback, Membership, MemberStatus, Organization, Role, Volunteer
+from matcher.teams import (
+    SWAPPABLE,
     approve_member,
     approved_members,
     hand_back,
-    load_bookings,
     member_load,
-    organization_week,
     reject_member,
     swap_member,
     swap_options,
-    team_assignment_ids,
 )
-from matcher.db import db
-from matcher.errors import NotFound, ValidationError
-from matcher.models import Handback, Membership, MemberStatus, Organization, Role, Volunteer
+from matcher.weeks import organization_week, team_assignment_ids
 
 from .auth import roles_required
 from .community import STATES, requested_week
@@ -52,16 +50,14 @@ def render_team(week, errors=None, target=None, status=200):
     org = own_organization()
     rows = organization_week(org, week)
     members = approved_members(org.id)
-    on_rows = {a.volunteer_id for row in rows for a in row.assignments}
-    book = load_bookings(sorted({m.id for m in members} | on_rows), week)
     ours = team_assignment_ids(org.id, [row.occurrence.id for row in rows])
     # Swap options are judged on the swap page (one service at a time), not for every row here.
-    swappable = {a.id for row in rows for a in row.assignments if a.id in ours and a.status in PENDING}
+    swappable = {a.id for row in rows for a in row.assignments if a.id in ours and a.status in SWAPPABLE}
     handed = set(db.session.scalars(select(Handback.occurrence_id).where(
         Handback.organization_id == org.id, Handback.occurrence_id.in_([r.occurrence.id for r in rows]))))
     return render_template(
         "team/index.html", org=org, rows=rows, week=week, swappable=swappable, handed=handed, ours=ours,
-        load=member_load(members, book), errors=errors or {}, target=target, form=request.form,
+        load=member_load(members, week), errors=errors or {}, target=target, form=request.form,
         prev_week=week - timedelta(days=7), next_week=week + timedelta(days=7),
         states=STATES,
     ), status
@@ -81,9 +77,8 @@ def render_swap(assignment, errors=None, status=200):
     occ = assignment.occurrence
     week = rules.week_monday(occ.starts_at.date())
     members = approved_members(org.id)
-    book = load_bookings(sorted({m.id for m in members}), week)
     return render_template("team/swap.html", a=assignment, occ=occ, week=week,
-                           opts=swap_options(assignment, members, book), errors=errors or {},
+                           opts=swap_options(assignment, members), errors=errors or {},
                            form=request.form), status
 
 
@@ -103,6 +98,9 @@ def swap(assignment_id: int):
     except ValidationError as exc:
         db.session.rollback()
         return render_swap(assignment, exc.errors, 400)
+    except Conflict as exc:
+        db.session.rollback()
+        return render_swap(assignment, {"volunteer": exc.message}, 409)
     db.session.commit()
     flash(_("%(n)s now has the offer.", n=volunteer.real_name), "success")
     return redirect(url_for("team.index", week=week.isoformat()))

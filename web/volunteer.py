@@ -19,12 +19,14 @@ from icalendar import Calendar, Event
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from matcher import rules, service
-from matcher.access import ACTIVE_ASSIGNMENT
+from matcher import assignments, rules, volunteers
+from matcher.access import load_own_assignment
 from matcher.clock import local_now
 from matcher.db import db
 from matcher.errors import Conflict, DomainError, ValidationError
 from matcher.models import (
+    BOOKED,
+    HELD,
     Assignment,
     AssignmentStatus,
     Demand,
@@ -50,7 +52,6 @@ REASONS = {
     "override": _l("The coordinator assigned you with a recorded exception."),
     "organization_team": _l("Your organization's team takes this service."),
 }
-ACTIVE = ACTIVE_ASSIGNMENT  # services a volunteer holds now (accepted or checked in)
 def reason_texts(assignment: Assignment) -> list[str]:
     """The assignment's reason codes as sentences (unknown codes shown as they are)."""
     return [str(REASONS.get(code, code)) for code in assignment.reasons or []]
@@ -61,7 +62,7 @@ def is_volunteer_user() -> bool:
     if not current_user.is_authenticated:
         return False
     if "is_volunteer_user" not in g:
-        g.is_volunteer_user = current_user.role == Role.VOLUNTEER or service.volunteer_of(current_user) is not None
+        g.is_volunteer_user = current_user.role == Role.VOLUNTEER or volunteers.volunteer_of(current_user) is not None
     return g.is_volunteer_user
 
 
@@ -72,7 +73,7 @@ def volunteer_helpers() -> dict:
 
 def own_volunteer() -> Volunteer:
     """The logged-in user's volunteer profile, or 404."""
-    volunteer = service.volunteer_of(current_user)
+    volunteer = volunteers.volunteer_of(current_user)
     if volunteer is None:
         abort(404)
     return volunteer
@@ -80,11 +81,7 @@ def own_volunteer() -> Volunteer:
 
 def own_assignment(volunteer: Volunteer, assignment_id: int) -> Assignment:
     """One of the volunteer's own assignments, or 404 (never another volunteer's)."""
-    assignment = db.session.scalar(select(Assignment).where(Assignment.id == assignment_id,
-                                                            Assignment.volunteer_id == volunteer.id))
-    if assignment is None:
-        abort(404)
-    return assignment
+    return load_own_assignment(assignment_id, current_user)
 
 
 def _with_demand(stmt):
@@ -119,7 +116,7 @@ def _respond(assignment_id: int, accept: bool):
     volunteer = own_volunteer()
     assignment = own_assignment(volunteer, assignment_id)
     try:
-        service.respond_to_offer(assignment, user=current_user, accept=accept,
+        assignments.respond_to_offer(assignment, user=current_user, accept=accept,
                                  reason=request.form.get("reason", ""))
     except ValidationError as exc:
         db.session.rollback()
@@ -160,8 +157,8 @@ def requested_week(volunteer: Volunteer) -> date:
 
 def _week_items(volunteer: Volunteer, monday: date) -> list[Assignment]:
     start = datetime.combine(monday, time())
-    return service.week_assignments(volunteer, start, start + timedelta(days=7),
-                                    statuses=(*ACTIVE, AssignmentStatus.COMPLETED))
+    return volunteers.week_assignments(volunteer, start, start + timedelta(days=7),
+                                    statuses=BOOKED)
 
 
 @bp.route("/me/week")
@@ -176,7 +173,7 @@ def week():
     feed = url_for("volunteer.calendar_feed", token=volunteer.calendar_token, _external=True)
     return render_template("volunteer/week.html", volunteer=volunteer, items=items, days=days, by_day=by_day,
                            monday=monday, prev_week=monday - timedelta(days=7),
-                           next_week=monday + timedelta(days=7), feed=feed, ACTIVE=ACTIVE)
+                           next_week=monday + timedelta(days=7), feed=feed, HELD=HELD)
 
 
 @bp.route("/me/calendar/regenerate", methods=["POST"])
@@ -184,7 +181,7 @@ def week():
 def regenerate_calendar():
     """A new private feed address; the old one stops working."""
     volunteer = own_volunteer()
-    service.regenerate_calendar_token(volunteer, user=current_user)
+    volunteers.regenerate_calendar_token(volunteer, user=current_user)
     db.session.commit()
     flash(_("Your calendar address was changed; subscribe again with the new one."), "info")
     return redirect(url_for("volunteer.week"))
@@ -205,7 +202,7 @@ def calendar_feed(token: str):
     stamp = utcnow().replace(tzinfo=ZoneInfo("UTC"))
     for a in db.session.scalars(_with_demand(
             select(Assignment).join(DemandOccurrence, Assignment.occurrence_id == DemandOccurrence.id)
-            .where(Assignment.volunteer_id == volunteer.id, Assignment.status.in_(ACTIVE),
+            .where(Assignment.volunteer_id == volunteer.id, Assignment.status.in_(HELD),
                    DemandOccurrence.ends_at >= since).order_by(DemandOccurrence.starts_at))):
         occ, demand = a.occurrence, a.occurrence.demand
         event = Event()
@@ -233,7 +230,7 @@ def place_text(assignment: Assignment, *, exact: bool | None = None) -> str:
     """Where a service is: the exact address only while the assignment is accepted or checked in."""
     demand = assignment.occurrence.demand
     if exact is None:
-        exact = assignment.status in ACTIVE
+        exact = assignment.status in HELD
     if demand.station is not None:
         base = f"{demand.station.name}"
         return f"{base}, {demand.address}" if exact and demand.address else base
@@ -272,9 +269,9 @@ def checkin():
             checking_out = assignment is not None and assignment.status == AssignmentStatus.CHECKED_IN
             try:
                 if checking_out:
-                    done = service.check_out(occurrence, values["code"], user=current_user)
+                    done = assignments.check_out(occurrence, values["code"], user=current_user)
                 else:
-                    done = service.check_in(occurrence, values["code"], user=current_user)
+                    done = assignments.check_in(occurrence, values["code"], user=current_user)
             except ValidationError as exc:
                 db.session.rollback()
                 errors = exc.errors
@@ -294,8 +291,8 @@ def checkin():
         if errors:
             status = 400
     now = local_now()
-    choices = service.week_assignments(volunteer, now - timedelta(days=1), now + timedelta(days=2),
-                                       statuses=(*ACTIVE, AssignmentStatus.COMPLETED))
+    choices = volunteers.week_assignments(volunteer, now - timedelta(days=1), now + timedelta(days=2),
+                                       statuses=BOOKED)
     chosen = _occurrence_for(volunteer, values["occurrence"])
     current = None
     if chosen is not None:
@@ -313,7 +310,7 @@ def _occurrence_for(volunteer: Volunteer, raw: str) -> DemandOccurrence | None:
         return None
     return db.session.scalar(select(DemandOccurrence).join(Assignment, Assignment.occurrence_id == DemandOccurrence.id)
                              .where(DemandOccurrence.id == int(raw), Assignment.volunteer_id == volunteer.id,
-                                    Assignment.status.in_((*ACTIVE, AssignmentStatus.COMPLETED))))
+                                    Assignment.status.in_(BOOKED)))
 
 
 # --- my record --------------------------------------------------------------------------------------------
@@ -331,7 +328,7 @@ def record():
         .order_by(DemandOccurrence.starts_at.desc()))))
     return render_template("volunteer/record.html", volunteer=volunteer, done=done,
                            stars=rules.star_level(volunteer.total_hours, thresholds),
-                           to_next=service.hours_to_next_star(volunteer.total_hours, thresholds),
+                           to_next=volunteers.hours_to_next_star(volunteer.total_hours, thresholds),
                            thresholds=thresholds)
 
 
@@ -348,7 +345,7 @@ def profile():
         data = request.form.to_dict()
         data["skills"] = request.form.getlist("skills")
         try:
-            service.update_profile(volunteer, data, user=current_user)
+            volunteers.update_profile(volunteer, data, user=current_user)
         except ValidationError as exc:
             db.session.rollback()
             errors = exc.errors
@@ -358,7 +355,7 @@ def profile():
             flash(_("Your profile was saved."), "success")
             return redirect(url_for("volunteer.profile"))
     else:
-        values = service.profile_values(volunteer)
+        values = volunteers.profile_values(volunteer)
         values["skills"] = [s.code for s in volunteer.skills]
     skills = db.session.scalars(select(Skill).order_by(Skill.code)).all()
     return render_template("volunteer/profile.html", volunteer=volunteer, values=values, errors=errors,

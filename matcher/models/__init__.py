@@ -1,6 +1,12 @@
 """The domain model, split by area; import models from here."""
 
 from ._types import (
+    BOOKED,
+    CLOSED,
+    FILLING,
+    HELD,
+    PENDING,
+    STANDING,
     AreaLevel,
     AssignmentStatus,
     DemandStatus,
@@ -36,6 +42,7 @@ from .people import (
 from .schedules import Assignment, Handback, Notification, RunGap, Schedule, SolveRun
 
 __all__ = [
+    "BOOKED", "CLOSED", "FILLING", "HELD", "PENDING", "STANDING",
     "Area", "AreaLevel", "Assignment", "AssignmentStatus", "AuditEntry", "AvailabilityException",
     "AvailabilitySlot", "Category", "Certificate", "Demand", "DemandOccurrence", "DemandStatus",
     "ExceptionKind", "Gender", "Handback", "Notification", "LocationKind", "MemberRole", "MemberStatus", "Membership",

@@ -87,6 +87,10 @@ class DemandStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+# A demand or occurrence that will not be served (again): nothing about it may change any more.
+CLOSED = (DemandStatus.DONE, DemandStatus.CANCELLED)
+
+
 class AssignmentStatus(enum.StrEnum):
     PROPOSED = "proposed"
     OFFERED = "offered"
@@ -95,6 +99,23 @@ class AssignmentStatus(enum.StrEnum):
     CHECKED_IN = "checked_in"
     COMPLETED = "completed"
     NO_SHOW = "no_show"
+
+
+# The assignment status groups, each named for what it means. These are the only definitions;
+# every query, check and page uses them.
+#
+# Not yet answered by the volunteer: may still be withdrawn, swapped or moved.
+PENDING = (AssignmentStatus.PROPOSED, AssignmentStatus.OFFERED)
+# The volunteer holds the service now (accepted, or on site): sees the address and the resident.
+HELD = (AssignmentStatus.ACCEPTED, AssignmentStatus.CHECKED_IN)
+# The volunteer's time is taken for good (held or served): an acceptance may not overlap it, it
+# fills a place for certain, a later solve keeps it as a pin.
+BOOKED = (*HELD, AssignmentStatus.COMPLETED)
+# Part of a published schedule as it stands (the offer sent, or taken).
+STANDING = (AssignmentStatus.OFFERED, *BOOKED)
+# Takes a place on the occurrence and the volunteer's time while planning (drafts included):
+# everything except a decline or a no-show.
+FILLING = (AssignmentStatus.PROPOSED, *STANDING)
 
 
 class ScheduleStatus(enum.StrEnum):

@@ -147,7 +147,11 @@ class Handback(db.Model):
 
 
 class Notification(db.Model):
-    """A message for one user (shown in the app; later also sent by SMS/WeChat-style channels)."""
+    """A message for one user (shown in the app; later also sent by SMS/WeChat-style channels).
+
+    Where it leads is stored as an endpoint name and its arguments (`link_endpoint`, `link_args`),
+    which the web layer turns into a URL: the domain writes no URLs.
+    """
 
     __tablename__ = "notifications"
 
@@ -155,6 +159,7 @@ class Notification(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(40))
     text: Mapped[str] = mapped_column(String(500))
-    link: Mapped[str] = mapped_column(String(200), default="")
+    link_endpoint: Mapped[str] = mapped_column(String(80), default="")
+    link_args: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     read_at: Mapped[datetime | None]

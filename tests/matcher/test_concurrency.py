@@ -17,7 +17,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from matcher import service
+from matcher import assignments
 from matcher.db import db as _db
 from matcher.errors import Conflict
 from matcher.models import Assignment, AssignmentStatus, User
@@ -49,7 +49,7 @@ def race(app, attempts: list[tuple[int, str]], *, lock: bool) -> list[str]:
                 user = _db.session.scalar(select(User).where(User.username == username))
                 assignment = _db.session.get(Assignment, assignment_id)  # loaded as a request would
                 barrier.wait(timeout=10)
-                service.respond_to_offer(assignment, user=user, accept=True, lock=lock, _pause=pause)
+                assignments.respond_to_offer(assignment, user=user, accept=True, lock=lock, _pause=pause)
                 _db.session.commit()
                 outcomes[index] = "accepted"
             except Conflict:

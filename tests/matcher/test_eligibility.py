@@ -2,9 +2,9 @@
 
 from datetime import timedelta
 
+from matcher.demands import create_demand
 from matcher.eligibility import assess, ranked_candidates
 from matcher.models import Assignment, AssignmentStatus, Schedule, ScheduleStatus
-from matcher.operations import create_demand
 
 
 def _first(world):

@@ -5,10 +5,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from matcher.community import cancel_demand
+from matcher.demands import cancel_demand, create_demand
 from matcher.errors import Conflict, ValidationError
 from matcher.models import Demand, DemandOccurrence, DemandStatus, Resident, Volunteer
-from matcher.operations import create_demand, create_resident, create_volunteer
+from matcher.residents import create_resident
+from matcher.volunteers import create_volunteer
 
 
 def _demand_data(world, day, **overrides):

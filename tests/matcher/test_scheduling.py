@@ -15,7 +15,7 @@ from matcher.models import (
     ScheduleStatus,
     User,
 )
-from matcher.scheduling import (
+from matcher.schedules import (
     apply_run,
     get_schedule,
     planned_changes,
@@ -80,12 +80,12 @@ def test_solve_apply_publish_and_repair(township, db):
     assert repair.repair and repair.status == RunStatus.DONE
     changes = planned_changes(repair)
     declined_pair = (offers[0].occurrence_id, offers[0].volunteer_id)
-    assert declined_pair not in {tuple(p) for p in changes["kept"] + changes["added"]}
-    assert (offers[1].occurrence_id, offers[1].volunteer_id) in {tuple(p) for p in changes["kept"]}
-    assert len(changes["kept"]) >= 0.9 * (offered - 1)
+    assert declined_pair not in {tuple(p) for p in changes.kept + changes.added}
+    assert (offers[1].occurrence_id, offers[1].volunteer_id) in {tuple(p) for p in changes.kept}
+    assert len(changes.kept) >= 0.9 * (offered - 1)
     counts = apply_run(repair, user=admin)
     db.session.commit()
-    assert counts["added"] == len(changes["added"])
+    assert counts["added"] == len(changes.added)
     new_offers = db.session.scalars(select(Assignment).where(
         Assignment.schedule_id == township.id, Assignment.status == AssignmentStatus.OFFERED,
         Assignment.offered_at.is_not(None))).all()
@@ -147,7 +147,7 @@ def test_a_week_belongs_to_one_schedule_not_to_a_district_and_its_township_at_on
 
 def test_assigning_by_hand_needs_an_active_volunteer_of_the_district(world, db, next_monday):
     from matcher.errors import ValidationError
-    from matcher.scheduling import assign_by_hand
+    from matcher.schedules import assign_by_hand
 
     schedule = get_schedule(world["areas"]["town_a"], next_monday)
     volunteer = world["volunteers"]["a"]

@@ -8,8 +8,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import delete, select
 
-from matcher import service
+from matcher import assignments, volunteers
 from matcher.db import db as _db
+from matcher.demands import create_demand
 from matcher.errors import AccessDenied, Conflict, DomainError, ValidationError
 from matcher.models import (
     Assignment,
@@ -22,7 +23,6 @@ from matcher.models import (
     ScheduleStatus,
     utcnow,
 )
-from matcher.operations import create_demand
 
 CODE = "123456"
 
@@ -85,7 +85,7 @@ def week(world, db, next_monday):
 
 def test_accept_an_offer(world, db, week):
     a = offer(week["schedule"], week["occ"], world["volunteers"]["a"])
-    service.respond_to_offer(a, user=world["users"]["vol_a"], accept=True)
+    assignments.respond_to_offer(a, user=world["users"]["vol_a"], accept=True)
     db.session.commit()
     assert a.status == AssignmentStatus.ACCEPTED and a.responded_at is not None
     assert db.session.scalar(select(AuditEntry).where(AuditEntry.action == "accept", AuditEntry.object_id == a.id))
@@ -95,21 +95,21 @@ def test_only_the_own_volunteer_may_answer(world, db, week):
     a = offer(week["schedule"], week["occ"], world["volunteers"]["a"])
     for other in ("vol_b", "coord_a"):
         with pytest.raises(AccessDenied):
-            service.respond_to_offer(a, user=world["users"][other], accept=True)
+            assignments.respond_to_offer(a, user=world["users"][other], accept=True)
     assert a.status == AssignmentStatus.OFFERED
 
 
 def test_only_an_open_offer_can_be_answered(world, db, week):
     a = offer(week["schedule"], week["occ"], world["volunteers"]["a"], status=AssignmentStatus.DECLINED)
     with pytest.raises(Conflict):
-        service.respond_to_offer(a, user=world["users"]["vol_a"], accept=True)
+        assignments.respond_to_offer(a, user=world["users"]["vol_a"], accept=True)
 
 
 def test_a_withdrawn_offer_cannot_be_answered(world, db, week):
     a = offer(week["schedule"], week["occ"], world["volunteers"]["a"])
     db.session.execute(delete(Assignment).where(Assignment.id == a.id))  # e.g. a repair run removed it
     with pytest.raises(Conflict, match="withdrawn"):
-        service.respond_to_offer(a, user=world["users"]["vol_a"], accept=True)
+        assignments.respond_to_offer(a, user=world["users"]["vol_a"], accept=True)
 
 
 def test_accept_refused_when_it_overlaps_an_accepted_service(world, db, week):
@@ -118,7 +118,7 @@ def test_accept_refused_when_it_overlaps_an_accepted_service(world, db, week):
     overlapping = add_demand(world, week["monday"], "10:00", "11:00")
     a = offer(week["schedule"], overlapping, vol)
     with pytest.raises(Conflict, match="overlaps"):
-        service.respond_to_offer(a, user=world["users"]["vol_a"], accept=True)
+        assignments.respond_to_offer(a, user=world["users"]["vol_a"], accept=True)
     db.session.rollback()
     assert db.session.get(Assignment, a.id).status == AssignmentStatus.OFFERED
 
@@ -130,10 +130,10 @@ def test_accept_counts_travel_time_between_places(world, db, week):
     far = add_demand(world, week["monday"], "10:40", "11:30", community="b1")  # ~12 km: about 37 min by road
     a_far = offer(week["schedule"], far, vol)
     with pytest.raises(Conflict):
-        service.respond_to_offer(a_far, user=world["users"]["vol_a"], accept=True)
+        assignments.respond_to_offer(a_far, user=world["users"]["vol_a"], accept=True)
     db.session.rollback()
     a_near = offer(week["schedule"], db.session.get(DemandOccurrence, near.id), vol)
-    service.respond_to_offer(a_near, user=world["users"]["vol_a"], accept=True)
+    assignments.respond_to_offer(a_near, user=world["users"]["vol_a"], accept=True)
     assert a_near.status == AssignmentStatus.ACCEPTED
 
 
@@ -142,16 +142,16 @@ def test_accept_refused_when_the_occurrence_is_full(world, db, week):
     offer(week["schedule"], occ, world["volunteers"]["b"], status=AssignmentStatus.ACCEPTED)
     a = offer(week["schedule"], occ, world["volunteers"]["a"])
     with pytest.raises(Conflict, match="all the volunteers"):
-        service.respond_to_offer(a, user=world["users"]["vol_a"], accept=True)
+        assignments.respond_to_offer(a, user=world["users"]["vol_a"], accept=True)
 
 
 def test_decline_needs_a_reason_and_notifies_the_coordinators(world, db, week):
     a = offer(week["schedule"], week["occ"], world["volunteers"]["a"])
     with pytest.raises(ValidationError) as err:
-        service.respond_to_offer(a, user=world["users"]["vol_a"], accept=False, reason="  ")
+        assignments.respond_to_offer(a, user=world["users"]["vol_a"], accept=False, reason="  ")
     assert "reason" in err.value.errors
     assert a.status == AssignmentStatus.OFFERED
-    service.respond_to_offer(a, user=world["users"]["vol_a"], accept=False, reason="Away visiting family")
+    assignments.respond_to_offer(a, user=world["users"]["vol_a"], accept=False, reason="Away visiting family")
     db.session.commit()
     assert a.status == AssignmentStatus.DECLINED and a.decline_reason == "Away visiting family"
     notified = {n.user_id for n in db.session.scalars(select(Notification).where(Notification.kind == "offer_declined"))}
@@ -164,7 +164,7 @@ def test_decline_reopens_a_scheduled_occurrence_left_short(world, db, week):
     occ = week["occ"]
     occ.status = "scheduled"
     a = offer(week["schedule"], occ, world["volunteers"]["a"])
-    service.respond_to_offer(a, user=world["users"]["vol_a"], accept=False, reason="ill")
+    assignments.respond_to_offer(a, user=world["users"]["vol_a"], accept=False, reason="ill")
     assert occ.status == "open"
 
 
@@ -183,7 +183,7 @@ def accepted(world, db, week):
 
 def test_check_in_needs_the_right_code(world, db, week, accepted):
     with pytest.raises(ValidationError) as err:
-        service.check_in(week["occ"], "000000", user=world["users"]["vol_a"], now=at(week["monday"], "09:00"))
+        assignments.check_in(week["occ"], "000000", user=world["users"]["vol_a"], now=at(week["monday"], "09:00"))
     assert "code" in err.value.errors
     assert accepted.status == AssignmentStatus.ACCEPTED
 
@@ -191,16 +191,16 @@ def test_check_in_needs_the_right_code(world, db, week, accepted):
 def test_check_in_not_too_early_nor_after_the_end(world, db, week, accepted):
     user = world["users"]["vol_a"]
     with pytest.raises(DomainError, match="opens"):
-        service.check_in(week["occ"], CODE, user=user, now=at(week["monday"], "07:59"))
+        assignments.check_in(week["occ"], CODE, user=user, now=at(week["monday"], "07:59"))
     with pytest.raises(DomainError, match="ended"):
-        service.check_in(week["occ"], CODE, user=user, now=at(week["monday"], "10:31"))
-    service.check_in(week["occ"], CODE, user=user, now=at(week["monday"], "08:00"))
+        assignments.check_in(week["occ"], CODE, user=user, now=at(week["monday"], "10:31"))
+    assignments.check_in(week["occ"], CODE, user=user, now=at(week["monday"], "08:00"))
     assert accepted.status == AssignmentStatus.CHECKED_IN
 
 
 def test_check_in_needs_an_accepted_assignment(world, db, week, accepted):
     with pytest.raises(DomainError, match="no accepted"):
-        service.check_in(week["occ"], CODE, user=world["users"]["vol_b"], now=at(week["monday"], "09:00"))
+        assignments.check_in(week["occ"], CODE, user=world["users"]["vol_b"], now=at(week["monday"], "09:00"))
 
 
 def test_check_out_credits_rounded_hours(world, db, week, accepted):
@@ -209,8 +209,8 @@ def test_check_out_credits_rounded_hours(world, db, week, accepted):
     total = Decimal("0")
     for minutes, hours in [(14, "0"), (15, "0.5"), (44, "0.5"), (45, "1.0"), (90, "1.5")]:
         accepted.status, accepted.checked_in_at = AssignmentStatus.ACCEPTED, None
-        service.check_in(occ, CODE, user=user, now=start)
-        service.check_out(occ, CODE, user=user, now=start + timedelta(minutes=minutes))
+        assignments.check_in(occ, CODE, user=user, now=start)
+        assignments.check_out(occ, CODE, user=user, now=start + timedelta(minutes=minutes))
         db.session.commit()
         total += Decimal(hours)
         assert accepted.status == AssignmentStatus.COMPLETED
@@ -226,8 +226,8 @@ def test_total_hours_add_up_and_rounding_is_configurable(world, db, week, accept
     vol.total_hours = Decimal("99.5")
     app.config["HOURS_STEP_MINUTES"] = 60
     start = at(week["monday"], "09:00")
-    service.check_in(occ, CODE, user=user, now=start)
-    service.check_out(occ, CODE, user=user, now=start + timedelta(minutes=80))  # nearest whole hour: 1
+    assignments.check_in(occ, CODE, user=user, now=start)
+    assignments.check_out(occ, CODE, user=user, now=start + timedelta(minutes=80))  # nearest whole hour: 1
     db.session.commit()
     assert accepted.credited_hours == Decimal("1.0")
     assert vol.total_hours == Decimal("100.5")
@@ -236,14 +236,14 @@ def test_total_hours_add_up_and_rounding_is_configurable(world, db, week, accept
 def test_check_out_needs_check_in_and_the_code(world, db, week, accepted):
     user, occ = world["users"]["vol_a"], week["occ"]
     with pytest.raises(Conflict, match="Check in first"):
-        service.check_out(occ, CODE, user=user, now=at(week["monday"], "10:00"))
-    service.check_in(occ, CODE, user=user, now=at(week["monday"], "09:00"))
+        assignments.check_out(occ, CODE, user=user, now=at(week["monday"], "10:00"))
+    assignments.check_in(occ, CODE, user=user, now=at(week["monday"], "09:00"))
     with pytest.raises(ValidationError):
-        service.check_out(occ, "999999", user=user, now=at(week["monday"], "10:00"))
+        assignments.check_out(occ, "999999", user=user, now=at(week["monday"], "10:00"))
     assert accepted.status == AssignmentStatus.CHECKED_IN
-    service.check_out(occ, CODE, user=user, now=at(week["monday"], "10:00"))
+    assignments.check_out(occ, CODE, user=user, now=at(week["monday"], "10:00"))
     with pytest.raises(Conflict, match="already checked out"):
-        service.check_out(occ, CODE, user=user, now=at(week["monday"], "10:05"))
+        assignments.check_out(occ, CODE, user=user, now=at(week["monday"], "10:05"))
 
 
 # --- profile and calendar token ------------------------------------------------------------------------------
@@ -255,7 +255,7 @@ GOOD_PROFILE = {"availability": "0 08:00-12:00; 4 14:00-18:00", "exceptions": "a
 
 def test_update_profile(world, db):
     vol = world["volunteers"]["a"]
-    service.update_profile(vol, GOOD_PROFILE, user=world["users"]["vol_a"])
+    volunteers.update_profile(vol, GOOD_PROFILE, user=world["users"]["vol_a"])
     db.session.commit()
     assert [(s.weekday, s.start_minute, s.end_minute) for s in vol.slots] == [(0, 480, 720), (4, 840, 1080)]
     assert [(e.kind.value, e.starts_at, e.ends_at, e.note) for e in vol.exceptions] == [
@@ -263,7 +263,7 @@ def test_update_profile(world, db):
     assert (vol.max_minutes_per_week, vol.preferred_minutes_per_week, vol.max_travel_km) == (300, 120, 6.0)
     assert [s.code for s in vol.skills] == ["elder_care", "lecturing"]
     assert (vol.lat, vol.lon, vol.address) == (29.347, 107.707, "桂花社区5栋")
-    values = service.profile_values(vol)
+    values = volunteers.profile_values(vol)
     assert values["availability"] == "0 08:00-12:00; 4 14:00-18:00"
     assert values["exceptions"] == "away 2030-01-07 08:00-12:00 trip"
 
@@ -285,53 +285,53 @@ BAD_FIELDS = [
 
 def test_update_profile_bad_input_changes_nothing(world, db):
     vol = world["volunteers"]["a"]
-    before = service.profile_values(vol)
+    before = volunteers.profile_values(vol)
     for field, value in BAD_FIELDS:
         data = dict(GOOD_PROFILE, **{field: value})
         with pytest.raises(ValidationError) as err:
-            service.update_profile(vol, data, user=world["users"]["vol_a"])
+            volunteers.update_profile(vol, data, user=world["users"]["vol_a"])
         assert field in err.value.errors, (field, value, err.value.errors)
         db.session.rollback()
-        assert service.profile_values(db.session.get(type(vol), vol.id)) == before
+        assert volunteers.profile_values(db.session.get(type(vol), vol.id)) == before
 
 
 def test_update_profile_only_ones_own(world, db):
     with pytest.raises(AccessDenied):
-        service.update_profile(world["volunteers"]["a"], GOOD_PROFILE, user=world["users"]["vol_b"])
+        volunteers.update_profile(world["volunteers"]["a"], GOOD_PROFILE, user=world["users"]["vol_b"])
 
 
 def test_regenerate_calendar_token(world, db):
     vol = world["volunteers"]["a"]
     old = vol.calendar_token
-    new = service.regenerate_calendar_token(vol, user=world["users"]["vol_a"])
+    new = volunteers.regenerate_calendar_token(vol, user=world["users"]["vol_a"])
     assert new != old and vol.calendar_token == new and len(new) >= 24
     with pytest.raises(AccessDenied):
-        service.regenerate_calendar_token(vol, user=world["users"]["vol_b"])
+        volunteers.regenerate_calendar_token(vol, user=world["users"]["vol_b"])
 
 
 def test_hours_to_next_star():
-    assert service.hours_to_next_star(Decimal("99.5"), [100, 300]) == Decimal("0.5")
-    assert service.hours_to_next_star(Decimal("100"), [100, 300]) == Decimal("200.0")
-    assert service.hours_to_next_star(400, [100, 300]) is None
+    assert volunteers.hours_to_next_star(Decimal("99.5"), [100, 300]) == Decimal("0.5")
+    assert volunteers.hours_to_next_star(Decimal("100"), [100, 300]) == Decimal("200.0")
+    assert volunteers.hours_to_next_star(400, [100, 300]) is None
 
 
 def test_a_forgotten_check_out_credits_no_more_than_the_service_plus_grace(world, db, week, accepted):
     user, occ = world["users"]["vol_a"], week["occ"]  # Monday 09:00-10:30: 90 minutes
-    service.check_in(occ, CODE, user=user, now=at(week["monday"], "09:00"))
-    service.check_out(occ, CODE, user=user, now=at(week["monday"], "20:00"))  # 11 hours later
+    assignments.check_in(occ, CODE, user=user, now=at(week["monday"], "09:00"))
+    assignments.check_out(occ, CODE, user=user, now=at(week["monday"], "20:00"))  # 11 hours later
     assert accepted.credited_hours == Decimal("2.5")  # 90 minutes + 60 minutes of grace
 
 
 def test_check_out_closes_half_a_day_after_the_end(world, db, week, accepted):
     user, occ = world["users"]["vol_a"], week["occ"]
-    service.check_in(occ, CODE, user=user, now=at(week["monday"], "09:00"))
+    assignments.check_in(occ, CODE, user=user, now=at(week["monday"], "09:00"))
     with pytest.raises(DomainError, match="closed"):
-        service.check_out(occ, CODE, user=user, now=at(week["monday"] + timedelta(days=3), "09:00"))
+        assignments.check_out(occ, CODE, user=user, now=at(week["monday"] + timedelta(days=3), "09:00"))
     assert accepted.status == AssignmentStatus.CHECKED_IN
 
 
 def test_cancelling_a_demand_withdraws_offers_tells_people_and_stops_check_in(world, db, week, accepted):
-    from matcher.community import cancel_demand
+    from matcher.demands import cancel_demand
     from matcher.models import Notification
 
     occ, demand = week["occ"], week["occ"].demand
@@ -345,4 +345,4 @@ def test_cancelling_a_demand_withdraws_offers_tells_people_and_stops_check_in(wo
     assert (world["users"]["vol_a"].id, "service_cancelled") in kinds
     assert (world["users"]["coord_a"].id, "demand_cancelled") in kinds
     with pytest.raises(Conflict, match="cancelled"):
-        service.check_in(occ, CODE, user=world["users"]["vol_a"], now=at(week["monday"], "09:00"))
+        assignments.check_in(occ, CODE, user=world["users"]["vol_a"], now=at(week["monday"], "09:00"))

@@ -150,7 +150,7 @@ def test_scope_helper_filters_every_model(world, db):
 
 
 def test_lists_page_through_results(client, auth, world, db, app):
-    from matcher.operations import create_volunteer
+    from matcher.volunteers import create_volunteer
 
     for i in range(app.config["PAGE_SIZE"] + 3):
         create_volunteer({"real_name": f"测试{i:02d}", "phone": f"1590000{i:04d}", "home_area": world["areas"]["a1"].id,

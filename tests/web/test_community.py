@@ -150,7 +150,8 @@ def test_edit_demand_bad_input_stale_version_and_success(client, auth, world, db
 
 
 def test_notifications_list_badge_and_mark_read_own_only(client, auth, world, db):
-    mine = Notification(user_id=world["users"]["coord"].id, kind="x", text="需求已修改", link="/demands/1")
+    mine = Notification(user_id=world["users"]["coord"].id, kind="x", text="需求已修改",
+                        link_endpoint="demands.view", link_args={"demand_id": 1})
     other = Notification(user_id=world["users"]["coord_a"].id, kind="x", text="别人的消息")
     db.session.add_all([mine, other])
     db.session.commit()

@@ -33,7 +33,7 @@ def test_tile_origin_only_for_http_urls():
 
 
 def test_configured_tiles_appear_on_the_map_and_in_the_csp(make_app, world, db, next_monday):
-    from matcher.scheduling import get_schedule
+    from matcher.schedules import get_schedule
 
     schedule_id = get_schedule(world["areas"]["town_a"], next_monday).id
     db.session.commit()

@@ -64,7 +64,7 @@ def test_coordinator_solves_reviews_and_publishes(client, db, demo, next_monday)
 
 
 def test_assign_by_hand_checks_rules_and_needs_a_reason_to_override(client, db, demo, next_monday):
-    from matcher.scheduling import get_schedule
+    from matcher.schedules import get_schedule
 
     schedule = get_schedule(_township(db), next_monday)
     db.session.commit()
@@ -93,7 +93,7 @@ def test_assign_by_hand_checks_rules_and_needs_a_reason_to_override(client, db, 
 
 def test_township_coordinator_cannot_open_another_townships_schedule(client, db, demo, next_monday):
     from matcher.models import User
-    from matcher.scheduling import get_schedule
+    from matcher.schedules import get_schedule
 
     towns = db.session.scalars(select(Area).where(Area.level == AreaLevel.TOWNSHIP).order_by(Area.id)).all()
     username = next(login[1] for login in demo.logins if login[0] == "coordinator" and login[1] != "coord")
@@ -124,7 +124,7 @@ def test_solve_job_runs_on_redis_with_an_rq_worker(make_app, db, demo, next_mond
     app = make_app(REDIS_URL=REDIS_TEST_URL)
     client = app.test_client()
     _login(client)
-    from matcher.scheduling import get_schedule
+    from matcher.schedules import get_schedule
 
     schedule = get_schedule(_township(db), next_monday)
     db.session.commit()

@@ -10,7 +10,7 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import select
 
-from matcher import service
+from matcher import clock, volunteers
 from matcher.models import Assignment, AssignmentStatus, Notification, Volunteer
 from tests.conftest import PASSWORD
 from tests.matcher.test_service import CODE, GOOD_PROFILE, add_demand, first_occurrence, offer, publish
@@ -136,7 +136,7 @@ def test_calendar_feed(client, auth, world, db, setup):
 
 
 def test_check_in_and_out_with_the_form(client, auth, world, db, setup):
-    now = service.local_now().replace(second=0, microsecond=0)
+    now = clock.local_now().replace(second=0, microsecond=0)
     a = setup["offer"]
     occ = a.occurrence
     occ.starts_at, occ.ends_at = now - timedelta(minutes=20), now + timedelta(minutes=70)
@@ -172,7 +172,7 @@ def test_check_in_for_someone_elses_service_is_refused(client, auth, world, db, 
 def test_profile_form(client, auth, world, db):
     login(client, auth, "vol_a")
     vol_id = world["volunteers"]["a"].id
-    before = service.profile_values(world["volunteers"]["a"])
+    before = volunteers.profile_values(world["volunteers"]["a"])
     bad = dict(GOOD_PROFILE, availability="mornings", max_travel_km="far", lat="39.9")
     response = client.post("/me/profile", data=bad)
     assert response.status_code == 400
@@ -180,7 +180,7 @@ def test_profile_form(client, auth, world, db):
     for field in ("availability", "max_travel_km", "lat"):
         assert f'id="err-{field}"' in page
     db.session.expire_all()
-    assert service.profile_values(db.session.get(Volunteer, vol_id)) == before
+    assert volunteers.profile_values(db.session.get(Volunteer, vol_id)) == before
     good = dict(GOOD_PROFILE, skills=["elder_care", "lecturing"])
     assert client.post("/me/profile", data=good).status_code == 302
     db.session.expire_all()

@@ -24,12 +24,13 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
-from . import rules
-from .accounts import hash_password, password_problem
-from .catalogue import seed_catalogue
-from .db import db
-from .errors import DomainError
-from .models import (
+from .. import rules
+from ..accounts import hash_password, password_problem
+from ..catalogue import seed_catalogue
+from ..db import db
+from ..demands import occurrence_times
+from ..errors import DomainError
+from ..models import (
     Area,
     AreaLevel,
     AvailabilityException,
@@ -902,9 +903,9 @@ class _Builder:
         occ_rows, req_rows, any_rows, org_rows = [], [], [], []
         for d, row, id_ in zip(demands, rows, ids, strict=True):
             weekdays = [int(x) for x in row["weekdays"].split(",") if x]
-            for day in rules.occurrence_dates(row["starts_on"], weekdays, row["repeat_until"],
-                                              self.week_start, self.week_end):
-                start, end = rules.occurrence_span(day, row["start_minute"], row["duration_minutes"])
+            for start, end in occurrence_times(row["starts_on"], weekdays, row["repeat_until"], row["start_minute"],
+                                               row["duration_minutes"], self.week_start,
+                                               self.week_end - timedelta(days=1)):
                 occ_rows.append(dict(demand_id=id_, starts_at=start, ends_at=end, status=DemandStatus.OPEN))
             cat = categories[d["category"]]
             target_rows = any_rows if cat["skills_any"] else req_rows

@@ -1,45 +1,60 @@
-"""The coordinator's loop: schedules, solve runs, applying results, publishing.
+"""Use cases that change a schedule and its assignments as a whole: the coordinator's loop.
 
-A solve runs outside any request (an RQ worker or a background thread, see `web/jobs.py`);
-`run_solve(run_id)` is what it executes. Progress is written in short transactions so a page
-can show it live; the result is written in one transaction.
+Getting a schedule, solve runs (queued here, executed by `run_solve` outside any request: an RQ
+worker or a background thread, see `web/jobs.py`), applying a run's result, publishing, and the
+coordinator's hand edits (assign, move, remove, pin). Progress is written in short transactions so
+a page can show it live; the result is written in one transaction.
+
+Side effects have one home each: offers made, changed or withdrawn are told through
+`notifications.tell_volunteers`; a place filled by hand goes through `assignments.lock_booking`;
+a hand edit is judged by `eligibility.assess` (the solver's own referee).
 """
 
 from __future__ import annotations
 
-import secrets
 import time
-from collections import Counter
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, literal, or_, select, update
+from sqlalchemy import literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from solver import solve
 
-from . import problem
+from . import problem, rules
+from .assignments import (
+    filled_places,
+    issue_checkin_codes,
+    lock_booking,
+    lock_bookings,
+    refresh_occurrence_status,
+    withdraw,
+)
+from .audit import record_audit
 from .db import db
-from .eligibility import RULE_LABELS
+from .eligibility import assess, explanations
 from .errors import Conflict, DomainError, ValidationError
 from .models import (
+    PENDING,
     Area,
     AreaLevel,
     Assignment,
     AssignmentStatus,
     DemandOccurrence,
-    DemandStatus,
     RunGap,
     RunStatus,
     Schedule,
     ScheduleStatus,
     SolveRun,
     User,
+    Volunteer,
     utcnow,
 )
-from .operations import record_audit
+from .notifications import tell_volunteers
+from .settings import log_exception, running_app
 
 ACTIVE = (RunStatus.QUEUED, RunStatus.BUILDING, RunStatus.SOLVING)
 DEFAULT_TIME_LIMIT = 30
@@ -124,7 +139,7 @@ def run_solve(run_id: int) -> None:
         instance = problem.build_instance(run.schedule, repair=run.repair)
         _set_progress(run_id, instance=instance, candidates=None)
         last = [0.0]
-        app = current_app._get_current_object()
+        app = running_app()
 
         def report(event: dict) -> None:
             # Called from the solver's own threads: write in a fresh app context and session.
@@ -155,7 +170,7 @@ def run_solve(run_id: int) -> None:
         db.session.commit()
     except Exception as exc:
         db.session.rollback()
-        current_app.logger.exception("solve run %s failed", run_id)
+        log_exception("solve run %s failed", run_id)
         _set_progress(run_id, status=RunStatus.FAILED, active_for=None, finished_at=utcnow(),
                       message=str(_l("The run failed (%(kind)s); the details are in the server log.",
                                      kind=type(exc).__name__)),
@@ -189,9 +204,8 @@ def record_solution(run: SolveRun, solution: dict, *, elapsed: float) -> None:
         run.message = solution.get("message") or _conflict_text(solution)
         return
     run.status = RunStatus.DONE
-    for gap in solution.get("unfilled", []):
-        db.session.add(RunGap(run=run, occurrence_id=problem.ref_id(gap["demand"]), missing=gap["missing"],
-                              reasons=gap.get("reasons", [])))
+    for occurrence_id, missing, reasons in problem.read_solution(solution).gaps:
+        db.session.add(RunGap(run=run, occurrence_id=occurrence_id, missing=missing, reasons=reasons))
     # Older finished runs of this schedule are superseded by this one.
     db.session.execute(update(SolveRun).where(SolveRun.schedule_id == run.schedule_id, SolveRun.id != run.id,
                                               SolveRun.status == RunStatus.DONE)
@@ -205,77 +219,47 @@ def _conflict_text(solution: dict) -> str:
     return "; ".join(f"{c.get('demand')}/{c.get('volunteer')}: {c.get('rule', '')}" for c in conflicts)[:2000]
 
 
-def planned_changes(run: SolveRun) -> dict[str, list[tuple[int, int]]]:
+def planned_changes(run: SolveRun) -> problem.Changes:
     """What applying a run would change: pairs (occurrence id, volunteer id) kept, added and removed."""
-    proposed = {(problem.ref_id(a["demand"]), problem.ref_id(a["volunteer"]))
-                for a in (run.solution or {}).get("assignments", [])}
-    current = set(db.session.execute(
-        select(Assignment.occurrence_id, Assignment.volunteer_id)
-        .where(Assignment.schedule_id == run.schedule_id,
-               Assignment.status.in_([AssignmentStatus.PROPOSED, *problem.STANDING]))).tuples())
-    return {"kept": sorted(proposed & current), "added": sorted(proposed - current),
-            "removed": sorted(current - proposed)}
+    return problem.compare(run.schedule_id, run.solution or {})
 
 
 def apply_run(run: SolveRun, *, user: User | None) -> dict[str, int]:
-    """Make a finished run's schedule the current one (proposals in a draft, offers once published)."""
+    """Make a finished run's schedule the current one (proposals in a draft, offers once published).
+
+    On a published schedule the volunteers are told: each one, in one notice, of the offers made to
+    them, and of the offers withdrawn. The rows the run touches are locked like a booking first, so
+    an acceptance cannot slip between reading the schedule and writing it.
+    """
     if run.status != RunStatus.DONE:
         raise Conflict(str(_l("Only a finished run can be applied.")))
     if run.applied_at is not None:
         raise Conflict(str(_l("This run was applied already.")))
     schedule = run.schedule
     published = schedule.status == ScheduleStatus.PUBLISHED
-    changes = planned_changes(run)
-    by_pair = {(a.occurrence_id, a.volunteer_id): a for a in db.session.scalars(
-        select(Assignment).where(Assignment.schedule_id == schedule.id))}
-    details = {(problem.ref_id(a["demand"]), problem.ref_id(a["volunteer"])): a
-               for a in run.solution.get("assignments", [])}
-    responsible = {problem.ref_id(r["demand"]): problem.ref_id(r["organization"])
-                   for r in run.solution.get("responsible", [])}
-    for pair in changes["removed"]:
-        a = by_pair[pair]
-        if a.status in problem.HOLDING or a.pinned:
-            continue  # the solver keeps pins; never drop an accepted service
-        db.session.delete(a)
-    now = utcnow()
-    for pair in changes["added"]:
-        info = details[pair]
-        existing = by_pair.get(pair)
-        if existing is not None:  # e.g. a declined pair cannot come back (it is forbidden), but be safe
-            continue
-        db.session.add(Assignment(
-            schedule_id=schedule.id, occurrence_id=pair[0], volunteer_id=pair[1],
-            organization_id=responsible.get(pair[0]),
-            status=AssignmentStatus.OFFERED if published else AssignmentStatus.PROPOSED,
-            offered_at=now if published else None,
-            reasons=info.get("reasons", []), distance_km=info.get("distance_km")))
-    for pair in changes["kept"]:
-        a, info = by_pair[pair], details[pair]
-        a.reasons = info.get("reasons", a.reasons)
-        a.distance_km = info.get("distance_km", a.distance_km)
-        a.organization_id = responsible.get(pair[0], a.organization_id)
+    occurrence_ids = [problem.ref_id(d["id"]) for d in run.instance["demands"]]
     db.session.flush()
-    occurrences = db.session.scalars(select(DemandOccurrence).where(
-        DemandOccurrence.id.in_(problem.ref_id(d["id"]) for d in run.instance["demands"]))).all()
-    _refresh_occurrence_states(occurrences, responsible)
+    on_schedule = db.session.scalars(select(Assignment.volunteer_id).where(Assignment.schedule_id == schedule.id))
+    lock_bookings({*on_schedule, *(v for _o, v in problem.read_solution(run.solution).pairs)}, occurrence_ids)
+    now = utcnow()
+    written = problem.apply_solution(schedule, run.instance, run.solution, published=published, now=now)
+    why = _l("The schedule was re-planned (for example after a decline).")
+    withdraw(written.dropped, why)
+    refresh_occurrence_status(written.occurrences)
+    if published:
+        tell_volunteers("offer", written.created)
     run.applied_at = now
-    record_audit(user, "apply_run", schedule, run=run.id, added=len(changes["added"]),
-                 removed=len(changes["removed"]))
-    return {k: len(v) for k, v in changes.items()}
-
-
-def _refresh_occurrence_states(occurrences: list[DemandOccurrence], responsible: dict[int, int]) -> None:
-    counts = Counter(db.session.scalars(select(Assignment.occurrence_id).where(
-        Assignment.occurrence_id.in_([o.id for o in occurrences]), Assignment.status.in_(problem.FILLING))))
-    for occ in occurrences:
-        if occ.status in (DemandStatus.DONE, DemandStatus.CANCELLED):
-            continue
-        occ.status = DemandStatus.SCHEDULED if counts[occ.id] >= occ.demand.min_people else DemandStatus.OPEN
-        occ.responsible_organization_id = responsible.get(occ.id)
+    counts = written.changes.counts()
+    record_audit(user, "apply_run", schedule, run=run.id, added=counts["added"], removed=counts["removed"])
+    db.session.flush()
+    return counts
 
 
 def publish_schedule(schedule: Schedule, *, user: User | None, version: int | None = None) -> int:
-    """Publish a draft: proposals become offers to the volunteers; returns how many were offered."""
+    """Publish a draft: proposals become offers, and each volunteer gets one notice listing theirs.
+
+    Returns how many offers were made.
+    """
     if version is not None and version != schedule.version:
         raise Conflict(str(_l("The schedule changed since you loaded it; reload and try again.")))
     if schedule.status == ScheduleStatus.PUBLISHED:
@@ -283,21 +267,25 @@ def publish_schedule(schedule: Schedule, *, user: User | None, version: int | No
     if db.session.scalar(select(SolveRun.id).where(SolveRun.active_for == schedule.id)):
         raise Conflict(str(_l("A solve is still running for this schedule; wait for it to finish.")))
     now = utcnow()
-    result = db.session.execute(
-        update(Assignment).where(Assignment.schedule_id == schedule.id,
+    proposals = db.session.scalars(
+        select(Assignment).where(Assignment.schedule_id == schedule.id,
                                  Assignment.status == AssignmentStatus.PROPOSED)
-        .values(status=AssignmentStatus.OFFERED, offered_at=now, version=Assignment.version + 1))
-    for occ in problem.schedule_occurrences(schedule):
-        if not occ.checkin_code:
-            occ.checkin_code = f"{secrets.randbelow(10**6):06d}"
+        .options(selectinload(Assignment.volunteer),
+                 selectinload(Assignment.occurrence).selectinload(DemandOccurrence.demand))).all()
+    for a in proposals:
+        a.status, a.offered_at = AssignmentStatus.OFFERED, now
+    issue_checkin_codes(problem.schedule_occurrences(schedule))
     schedule.status = ScheduleStatus.PUBLISHED
     schedule.published_at = now
     schedule.published_by_id = user.id if user else None
-    record_audit(user, "publish", schedule, offered=result.rowcount)
     db.session.flush()
-    return result.rowcount
+    tell_volunteers("offer", proposals)
+    record_audit(user, "publish", schedule, offered=len(proposals))
+    db.session.flush()
+    return len(proposals)
 
 
+# --------------------------------------------------------------------------- hand edits
 
 
 def _editable(schedule: Schedule) -> None:
@@ -305,71 +293,81 @@ def _editable(schedule: Schedule) -> None:
         raise Conflict(str(_l("A solve is running for this schedule; wait for it to finish.")))
 
 
-def assign_by_hand(schedule: Schedule, occurrence: DemandOccurrence, volunteer, *, user: User,
-                   override_reason: str = "", ignore_assignment_id: int | None = None) -> Assignment:
+def _check_version(assignment: Assignment, version: int | None) -> None:
+    if version is not None and version != assignment.version:
+        raise Conflict(str(_l("This assignment changed since you loaded it; reload and try again.")))
+
+
+def assign_by_hand(schedule: Schedule, occurrence: DemandOccurrence, volunteer: Volunteer, *, user: User,
+                   override_reason: str = "", ignore_assignment_id: int | None = None, lock: bool = True,
+                   _pause: Callable[[], None] | None = None) -> Assignment:
     """Put a volunteer on an occurrence as a pinned coordinator decision, checked against the hard rules.
 
-    A broken rule refuses the change unless the coordinator gives an override reason, which is
-    recorded; the pair then becomes a pin with `override`.
+    A broken rule refuses the change (each one explained) unless the coordinator gives an override
+    reason, which is recorded; the pair then becomes a pin with `override`. The volunteer and the
+    occurrence are locked first (`lock_booking`), so two coordinators cannot fill the same last
+    place. On a published schedule the volunteer gets the offer at once and is told.
+    `lock=False` and `_pause` exist only for the concurrency test's control run.
     """
-    from .eligibility import assess
-
     _editable(schedule)
     if occurrence.id not in {o.id for o in problem.schedule_occurrences(schedule)}:
         raise DomainError(str(_l("This demand is not part of the schedule.")))
     district_path = "/" + schedule.area.path.strip("/").split("/")[0] + "/"
     if not volunteer.active or not volunteer.home_area.path.startswith(district_path):
         raise ValidationError({"volunteer": str(_l("Choose an active volunteer of this district."))})
+    if lock:
+        lock_booking(volunteer.id, occurrence.id)
     existing = db.session.scalar(select(Assignment).where(Assignment.occurrence_id == occurrence.id,
-                                                          Assignment.volunteer_id == volunteer.id))
+                                                          Assignment.volunteer_id == volunteer.id)
+                                 .execution_options(populate_existing=True))
     if existing is not None and existing.status != AssignmentStatus.DECLINED:
         raise Conflict(str(_l("This volunteer is on this demand already.")))
-    filled = db.session.scalar(select(func.count(Assignment.id)).where(
-        Assignment.occurrence_id == occurrence.id, Assignment.status.in_(problem.FILLING)))
-    if filled >= occurrence.demand.people:
+    if filled_places(occurrence.id) >= occurrence.demand.people:
         raise Conflict(str(_l("This demand has all the people it needs.")))
-    broken = assess(occurrence, [volunteer], ignore_assignment_id=ignore_assignment_id)[0].broken
+    judged = assess(occurrence, [volunteer], ignore_assignment_id=ignore_assignment_id)[0]
     override_reason = (override_reason or "").strip()[:200]
-    if broken and not override_reason:
-        raise ValidationError({"volunteer": "; ".join(str(RULE_LABELS[r]) for r in broken)})
+    if judged.broken and not override_reason:
+        raise ValidationError({"volunteer": "; ".join(explanations(judged, occurrence))})
+    if _pause is not None:
+        _pause()
     if existing is not None:  # a declined pair brought back by an override
         db.session.delete(existing)
         db.session.flush()
     published = schedule.status == ScheduleStatus.PUBLISHED
     assignment = Assignment(
         schedule_id=schedule.id, occurrence_id=occurrence.id, volunteer_id=volunteer.id, pinned=True,
-        override_reason=override_reason if broken else "", reasons=["pinned"],
+        override_reason=override_reason if judged.broken else "", reasons=["pinned"],
         status=AssignmentStatus.OFFERED if published else AssignmentStatus.PROPOSED,
         offered_at=utcnow() if published else None,
-        distance_km=round(problem.rules.road_km(volunteer.lat, volunteer.lon, occurrence.demand.lat,
-                                                 occurrence.demand.lon), 2))
+        distance_km=round(rules.road_km(volunteer.lat, volunteer.lon, occurrence.demand.lat,
+                                        occurrence.demand.lon), 2))
     db.session.add(assignment)
     db.session.flush()
-    _refresh_occurrence_states([occurrence], {occurrence.id: occurrence.responsible_organization_id})
+    refresh_occurrence_status([occurrence])
+    if published:
+        tell_volunteers("offer", [assignment])
     record_audit(user, "assign", assignment, occurrence=occurrence.id, volunteer=volunteer.id,
-                 override=bool(broken), rules=broken)
+                 override=bool(judged.broken), rules=judged.broken)
     return assignment
 
 
 def remove_assignment(assignment: Assignment, *, user: User, version: int | None = None) -> None:
-    """Take a proposed or offered assignment out of the schedule (accepted services stay)."""
+    """Take a proposed or offered assignment out of the schedule (booked services stay); an offer's
+    volunteer is told it was withdrawn."""
     _editable(assignment.schedule)
-    if version is not None and version != assignment.version:
-        raise Conflict(str(_l("This assignment changed since you loaded it; reload and try again.")))
-    if assignment.status not in (AssignmentStatus.PROPOSED, AssignmentStatus.OFFERED):
+    _check_version(assignment, version)
+    if assignment.status not in PENDING:
         raise Conflict(str(_l("Only proposed or offered assignments can be removed.")))
     occurrence = assignment.occurrence
     record_audit(user, "remove", assignment, occurrence=occurrence.id, volunteer=assignment.volunteer_id)
-    db.session.delete(assignment)
-    db.session.flush()
-    _refresh_occurrence_states([occurrence], {occurrence.id: occurrence.responsible_organization_id})
+    withdraw([assignment], _l("The coordinator changed the schedule."))
+    refresh_occurrence_status([occurrence])
 
 
 def set_pinned(assignment: Assignment, pinned: bool, *, user: User, version: int | None = None) -> None:
     """Pin an assignment so later solves keep it, or release the pin."""
     _editable(assignment.schedule)
-    if version is not None and version != assignment.version:
-        raise Conflict(str(_l("This assignment changed since you loaded it; reload and try again.")))
+    _check_version(assignment, version)
     assignment.pinned = pinned
     record_audit(user, "pin" if pinned else "unpin", assignment)
     db.session.flush()
@@ -378,7 +376,7 @@ def set_pinned(assignment: Assignment, pinned: bool, *, user: User, version: int
 def move_assignment(assignment: Assignment, target: DemandOccurrence, *, user: User,
                     override_reason: str = "") -> Assignment:
     """Move a volunteer from one occurrence to another in the same schedule, checked at once."""
-    if assignment.status not in (AssignmentStatus.PROPOSED, AssignmentStatus.OFFERED):
+    if assignment.status not in PENDING:
         raise Conflict(str(_l("Only proposed or offered assignments can be moved.")))
     schedule, volunteer = assignment.schedule, assignment.volunteer
     moved = assign_by_hand(schedule, target, volunteer, user=user, override_reason=override_reason,

@@ -1,0 +1,322 @@
+"""Use cases that change a demand and its dated occurrences: post, edit, cancel, expand.
+
+A demand is one resident's or station's need, one-off or weekly; `occurrence_times` expands it
+into dated occurrences, and is the one expansion every path uses (posting, editing, the demo
+district). Each function validates (every bad field named together), flushes and never commits.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import literal, select
+
+from . import rules
+from .access import can_change
+from .assignments import withdraw
+from .audit import record_audit
+from .clock import local_now
+from .db import db, flush_or_conflict
+from .errors import AccessDenied, Conflict
+from .fields import Fields, check_location, organizations_by_id, skills_by_code
+from .models import (
+    CLOSED,
+    STANDING,
+    Area,
+    AreaLevel,
+    Assignment,
+    Category,
+    Demand,
+    DemandOccurrence,
+    DemandStatus,
+    Gender,
+    LocationKind,
+    Priority,
+    Resident,
+    Schedule,
+    ScheduleStatus,
+    Station,
+    User,
+)
+from .notifications import demand_link, tell_coordinators, tell_volunteers
+
+# How far ahead weekly demands are expanded into dated occurrences.
+OCCURRENCE_HORIZON_WEEKS = 8
+STALE_DEMAND = _l("This demand was changed by someone else; reload and try again.")
+
+
+def occurrence_times(starts_on: date, weekdays: Iterable[int], repeat_until: date | None, start_minute: int,
+                     duration_minutes: int, since: date, through: date) -> list[tuple[datetime, datetime]]:
+    """(start, end) of each occurrence dated from `since` through `through` (inclusive), in order."""
+    return [rules.occurrence_span(day, start_minute, duration_minutes)
+            for day in rules.occurrence_dates(starts_on, weekdays, repeat_until, since,
+                                              through + timedelta(days=1))]
+
+
+def demand_times(demand: Demand, since: date, through: date) -> list[tuple[datetime, datetime]]:
+    """The demand's occurrence times from `since` through `through` (see `occurrence_times`)."""
+    return occurrence_times(demand.starts_on, demand.weekday_list, demand.repeat_until, demand.start_minute,
+                            demand.duration_minutes, since, through)
+
+
+def read_demand_what(f: Fields, community: Area, default_title: str = "") -> dict[str, Any]:
+    """Category, title and resident of a demand form (the resident must live in the community)."""
+    category = None
+    code = f.text("category", required=True, max_length=40)
+    if code:
+        category = db.session.scalar(select(Category).where(Category.code == code, Category.active))
+        if category is None:
+            f.fail("category", _l("Unknown category '%(c)s'.", c=code))
+    resident = None
+    resident_id = f.integer("resident", minimum=1, default=0)
+    if resident_id:
+        resident = db.session.get(Resident, resident_id)
+        if resident is None or resident.community_id != community.id:
+            f.fail("resident", _l("No such resident in this community."))
+            resident = None
+    title = f.text("title", max_length=120) or (category.name_zh if category else default_title)
+    return {"category": category, "title": title, "resident": resident}
+
+
+def read_demand_place(f: Fields, community: Area, resident: Resident | None) -> dict[str, Any]:
+    """Where: the resident's home, a station, or a point inside the district."""
+    kind = f.choice("location_kind", LocationKind, required=True)
+    station, lat, lon = None, None, None
+    address = f.text("address", max_length=200)
+    if kind == LocationKind.HOME:
+        if resident is None:
+            f.fail("location_kind", _l("A visit at home needs a resident."))
+        else:
+            lat, lon, address = resident.lat, resident.lon, resident.address
+    elif kind == LocationKind.STATION:
+        station_id = f.integer("station", minimum=1)
+        station = db.session.get(Station, station_id) if station_id else None
+        if station is not None and station.area_id not in (community.id, community.parent_id):
+            station = None  # another community's venue: not this community's to book
+        if station_id and station is None:
+            f.fail("station", _l("No such station in this community or its township."))
+        elif station is not None:
+            lat, lon, address = station.lat, station.lon, station.address or station.name
+    elif kind == LocationKind.POINT:
+        lat, lon = f.number("lat"), f.number("lon")
+        check_location(f, lat, lon, community)
+    return {"location_kind": kind, "station": station, "lat": lat, "lon": lon, "address": address}
+
+
+def read_demand_when(f: Fields) -> dict[str, Any]:
+    """A date and time, or a weekly recurrence."""
+    day, start, end = f.date("date"), f.clock("start"), f.clock("end")
+    if start is not None and end is not None and end <= start:
+        f.fail("end", _l("The end must be after the start."))
+    weekdays: list[int] = []
+    repeat_until = None
+    if f.flag("recurring"):
+        raw = f.items("weekdays")
+        try:
+            weekdays = sorted({int(d) for d in raw})
+        except ValueError:
+            f.fail("weekdays", _l("Weekdays are numbers 0 (Monday) to 6 (Sunday)."))
+        if not raw:
+            f.fail("weekdays", _l("A weekly recurrence needs at least one day."))
+        elif any(d < 0 or d > 6 for d in weekdays):
+            f.fail("weekdays", _l("Weekdays are numbers 0 (Monday) to 6 (Sunday)."))
+        repeat_until = f.date("repeat_until", required=False)
+        if repeat_until and day and repeat_until < day:
+            f.fail("repeat_until", _l("The recurrence must end on or after its first date."))
+    duration = end - start if start is not None and end is not None else None
+    return {"starts_on": day, "start_minute": start, "duration_minutes": duration,
+            "weekdays": ",".join(map(str, weekdays)), "repeat_until": repeat_until}
+
+
+def read_demand_team(f: Fields, data: Mapping[str, Any], category: Category | None,
+                     previous_category_id: int | None = None) -> dict[str, Any]:
+    """Headcount, minimum, priority, gender, skills and notes.
+
+    Skills are read when the form sends them; otherwise a new (or changed) category brings its own.
+    """
+    people = f.integer("people", minimum=1, maximum=200, default=category.default_people if category else 1)
+    min_people = f.integer("min_people", minimum=1, maximum=200,
+                           default=category.default_min_people if category else 1)
+    if people is not None and min_people is not None and people < min_people:
+        f.fail("people", _l("The headcount cannot be below the minimum team (%(m)d).", m=min_people))
+    values = {"people": people, "min_people": min_people,
+              "priority": f.choice("priority", Priority, default=Priority.NORMAL),
+              "gender": f.choice("gender", Gender), "notes": f.text("notes", max_length=2000)}
+    if "skills" in data or "skills_any" in data:
+        values["skills"], values["skills_any"] = skills_by_code(f, "skills"), skills_by_code(f, "skills_any")
+    elif category is not None and category.id != previous_category_id:
+        values["skills"], values["skills_any"] = (
+            ([], list(category.skills)) if category.skills_any else (list(category.skills), []))
+    return values
+
+
+def create_demand(data: Mapping[str, Any], *, community: Area, user: User | None) -> Demand:
+    """Post a demand for a community and expand its occurrences; raises ValidationError."""
+    f = Fields(data)
+    if community.level != AreaLevel.COMMUNITY:
+        f.fail("community", _l("Demands are posted for a village or community."))
+    values = read_demand_what(f, community)
+    values.update(read_demand_place(f, community, values["resident"]))
+    values.update(read_demand_when(f))
+    values.update(read_demand_team(f, data, values["category"]))
+    organizations = organizations_by_id(f, "organizations")
+    f.check()
+    demand = Demand(community=community, created_by=user, status=DemandStatus.OPEN, organizations=organizations,
+                    one_organization=f.flag("one_organization"), **values)
+    db.session.add(demand)
+    db.session.flush()
+    materialize_occurrences(demand, demand.starts_on + timedelta(weeks=OCCURRENCE_HORIZON_WEEKS))
+    record_audit(user, "create", demand, community=community.id)
+    return demand
+
+
+def materialize_occurrences(demand: Demand, through: date) -> list[DemandOccurrence]:
+    """Create the demand's missing occurrences dated up to `through` (inclusive); return the new ones."""
+    existing = {o.starts_at for o in demand.occurrences}
+    created = []
+    for start, end in demand_times(demand, demand.starts_on, through):
+        if start in existing:
+            continue
+        occ = DemandOccurrence(demand=demand, starts_at=start, ends_at=end, status=DemandStatus.OPEN)
+        db.session.add(occ)
+        created.append(occ)
+    db.session.flush()
+    return created
+
+
+TIMING = ("starts_on", "start_minute", "duration_minutes", "weekdays", "repeat_until")
+
+
+def update_demand(demand: Demand, data: Mapping[str, Any], *, user: User, version: int | None) -> dict[str, int]:
+    """Change a demand before it is served (its community's worker only).
+
+    Validates like `create_demand` (every bad field named, nothing written). When the time or the
+    recurrence changed, future occurrences are re-dated: one whose start is unchanged keeps its id
+    (and its assignments); one no longer wanted is removed, or cancelled (its offers withdrawn) when
+    people were already on it. If any of its occurrences lies in a published schedule's week, the
+    coordinators over the community are told, and so are the volunteers offered or booked on its
+    coming occurrences. Returns counts {"added", "removed", "notified"}.
+    """
+    if not can_change(user, demand):
+        raise AccessDenied(str(_l("Only the community's worker can edit this demand.")))
+    if version is None or version != demand.version:
+        raise Conflict(str(STALE_DEMAND))
+    if demand.status in CLOSED:
+        raise Conflict(str(_l("This demand is already closed (%(s)s) and cannot be edited.", s=demand.status.value)))
+    f = Fields(data)
+    values = read_demand_what(f, demand.community, demand.title)
+    values.update(read_demand_place(f, demand.community, values["resident"]))
+    values.update(read_demand_when(f))
+    values.update(read_demand_team(f, data, values["category"], demand.category_id))
+    f.check()
+    now = local_now()
+    weeks_before = _future_weeks(demand, now)
+    retimed = any(getattr(demand, k) != values[k] for k in TIMING)
+    changed = sorted(k for k, v in values.items() if getattr(demand, k) != v)
+    for key, value in values.items():
+        setattr(demand, key, value)
+    demand.one_organization = f.flag("one_organization") if "one_organization" in data else demand.one_organization
+    added = removed = 0
+    if retimed:
+        added, removed = _redate_occurrences(demand, now)
+    flush_or_conflict(STALE_DEMAND)
+    notified = 0
+    published = _published_schedules(demand.community, weeks_before | _future_weeks(demand, now))
+    if published and changed:
+        notified = tell_coordinators(demand.community, "demand_changed",
+                                     _l("Demand '%(t)s' in %(c)s was changed after the schedule was published; "
+                                        "check its assignments.", t=demand.title, c=demand.community.name),
+                                     demand_link(demand.id))
+        notified += tell_volunteers("offer_changed", _standing_assignments(demand, now),
+                                    _l("Check the time and place before you go."))
+    record_audit(user, "update", demand, fields=changed, added=added, removed=removed, notified=notified)
+    flush_or_conflict(STALE_DEMAND)
+    return {"added": added, "removed": removed, "notified": notified}
+
+
+def _future_weeks(demand: Demand, now: datetime) -> set[date]:
+    return {rules.week_monday(o.starts_at.date()) for o in demand.occurrences
+            if o.starts_at >= now and o.status not in CLOSED}
+
+
+def _standing_assignments(demand: Demand, now: datetime) -> list[Assignment]:
+    """Offers and bookings on the demand's coming occurrences that still take place."""
+    ids = [o.id for o in demand.occurrences if o.id is not None and o.starts_at >= now and o.status not in CLOSED]
+    return list(db.session.scalars(select(Assignment).where(Assignment.occurrence_id.in_(ids),
+                                                            Assignment.status.in_(STANDING))))
+
+
+def _published_schedules(community: Area, weeks: set[date]) -> list[Schedule]:
+    if not weeks:
+        return []
+    return list(db.session.scalars(
+        select(Schedule).join(Area, Schedule.area_id == Area.id)
+        .where(Schedule.status == ScheduleStatus.PUBLISHED, Schedule.week_start.in_(weeks),
+               literal(community.path).startswith(Area.path))))
+
+
+def _redate_occurrences(demand: Demand, now: datetime) -> tuple[int, int]:
+    """Bring future occurrences in line with the demand's (new) time and recurrence."""
+    horizon = max(now.date(), demand.starts_on) + timedelta(weeks=OCCURRENCE_HORIZON_WEEKS)
+    wanted = {start: end for start, end in demand_times(demand, now.date(), horizon) if start >= now}
+    occ_ids = [o.id for o in demand.occurrences if o.id is not None]
+    staffed = defaultdict(list)
+    for a in db.session.scalars(select(Assignment).where(Assignment.occurrence_id.in_(occ_ids))):
+        staffed[a.occurrence_id].append(a)
+    by_start = {o.starts_at: o for o in demand.occurrences}
+    removed = 0
+    for occ in list(demand.occurrences):
+        if occ.starts_at < now or occ.status == DemandStatus.DONE:
+            continue
+        if occ.starts_at in wanted:
+            occ.ends_at = wanted[occ.starts_at]
+            if occ.status == DemandStatus.CANCELLED:
+                occ.status = DemandStatus.OPEN
+        elif occ.status == DemandStatus.CANCELLED:
+            continue
+        elif staffed[occ.id]:
+            occ.status = DemandStatus.CANCELLED
+            withdraw(staffed[occ.id], _l("The service no longer takes place at that time."))
+            removed += 1
+        else:
+            demand.occurrences.remove(occ)
+            removed += 1
+    added = 0
+    for start, end in wanted.items():
+        if start not in by_start:
+            db.session.add(DemandOccurrence(demand=demand, starts_at=start, ends_at=end, status=DemandStatus.OPEN))
+            added += 1
+    return added, removed
+
+
+def cancel_demand(demand: Demand, *, user: User, version: int | None = None) -> dict[str, int]:
+    """Cancel a demand's coming occurrences (its community's worker only).
+
+    Pending offers are withdrawn; the volunteers offered or booked and the coordinators over the
+    community are told. A stale version is a Conflict. Returns counts {"cancelled", "notified"}.
+    """
+    if not can_change(user, demand):
+        raise AccessDenied(str(_l("Only the community's worker can cancel this demand.")))
+    if version is not None and version != demand.version:
+        raise Conflict(str(STALE_DEMAND))
+    if demand.status in CLOSED:
+        raise Conflict(str(_l("This demand is already closed (%(s)s).", s=demand.status.value)))
+    demand.status = DemandStatus.CANCELLED
+    now, cancelled, notified = local_now(), 0, 0
+    for occ in demand.occurrences:
+        if occ.starts_at >= now and occ.status not in CLOSED:
+            occ.status = DemandStatus.CANCELLED
+            cancelled += 1
+            notified += withdraw(db.session.scalars(select(Assignment).where(Assignment.occurrence_id == occ.id)),
+                                 _l("The demand was cancelled."))["told"]
+    if cancelled:
+        notified += tell_coordinators(demand.community, "demand_cancelled",
+                                      _l("Demand '%(t)s' in %(c)s was cancelled.", t=demand.title,
+                                         c=demand.community.name), demand_link(demand.id))
+    record_audit(user, "cancel", demand, occurrences=cancelled, notified=notified)
+    flush_or_conflict(STALE_DEMAND)
+    return {"cancelled": cancelled, "notified": notified}
