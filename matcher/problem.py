@@ -1,7 +1,10 @@
 """Translate between the database and the solver's JSON contract (`linli.instance/1`, `linli.solution/1`).
 
-`build_instance` reads one schedule's area and week and writes the instance the solver reads;
-`apply_solution` writes a solution back as assignments, responsible organizations and gaps.
+Out: `build_instance` reads one schedule's area and week and writes the instance the solver reads.
+In: `read_solution` reads a solution back in database ids (pairs, responsible organizations, gaps),
+`compare` says what it would change in a schedule, and `apply_solution` writes it as assignments and
+responsible organizations (`schedules.apply_run` is the use case around it: locks, withdrawals,
+notices, audit).
 Ids in the instance are the database ids with a one-letter prefix: `d<occurrence>`, `v<volunteer>`,
 `o<organization>`, `r<resident>`, so any saved instance can be replayed with `python -m solver`.
 """

@@ -12,11 +12,15 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import phonenumbers
 
-EARTH_RADIUS_KM = 6371.0
-# The service's travel model, as written into every solver instance: road distance is the
-# great-circle distance times DETOUR_FACTOR, travelled at TRAVEL_SPEED_KMH.
-TRAVEL_SPEED_KMH = 25.0
-DETOUR_FACTOR = 1.3
+from solver.geo import point_distance_km
+from solver.instance import DEFAULT_TRAVEL
+from solver.validation import items_conflict
+
+# The service's travel model, as written into every solver instance (the solver's defaults): road
+# distance is the great-circle distance times DETOUR_FACTOR, travelled at TRAVEL_SPEED_KMH.
+TRAVEL_SPEED_KMH = DEFAULT_TRAVEL["speed_kmh"]
+DETOUR_FACTOR = DEFAULT_TRAVEL["detour_factor"]
+_EPOCH = datetime(2000, 1, 1)
 
 
 def normalize_phone(raw: str, region: str = "CN") -> str | None:
@@ -51,29 +55,27 @@ def mask_phone(phone: str | None) -> str:
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in km (sphere of radius 6371.0 km)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+    """Great-circle distance in km (the solver's sphere of radius 6371.0 km)."""
+    return point_distance_km(lat1, lon1, lat2, lon2, 1.0)
 
 
 def road_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Estimated road distance: great-circle distance times the detour factor."""
-    return haversine_km(lat1, lon1, lat2, lon2) * DETOUR_FACTOR
+    return point_distance_km(lat1, lon1, lat2, lon2, DETOUR_FACTOR)
+
+
+def _minutes(moment: datetime) -> float:
+    return (moment - _EPOCH).total_seconds() / 60.0
 
 
 def too_close(a_start: datetime, a_end: datetime, a_lat: float, a_lon: float,
               b_start: datetime, b_end: datetime, b_lat: float, b_lon: float) -> bool:
     """Two services overlap, or leave too little time to travel from the earlier to the later.
 
-    The same rule as the solver's rule 7, on the same travel model.
+    The solver's rule 7 itself (`solver.validation.items_conflict`), on local datetimes.
     """
-    if b_start < a_start:
-        a_start, a_end, a_lat, a_lon, b_start, b_end, b_lat, b_lon = (
-            b_start, b_end, b_lat, b_lon, a_start, a_end, a_lat, a_lon)
-    travel = road_km(a_lat, a_lon, b_lat, b_lon) / TRAVEL_SPEED_KMH * 60.0
-    return (b_start - a_end).total_seconds() / 60.0 < travel - 1e-6
+    return items_conflict((_minutes(a_start), _minutes(a_end), a_lat, a_lon),
+                          (_minutes(b_start), _minutes(b_end), b_lat, b_lon), DETOUR_FACTOR, TRAVEL_SPEED_KMH)
 
 
 def valid_coordinates(lat: float, lon: float) -> bool:

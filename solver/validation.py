@@ -90,13 +90,18 @@ RULE_NAMES = {
 # ---------------------------------------------------------------- rule 7
 
 
-def gap_conflict(inst: Instance, a: tuple, b: tuple) -> bool:
-    """Rule 7 for two timed items `(start, end, lat, lon)`: True when they overlap or leave too
-    little time to travel from the earlier to the later."""
+def items_conflict(a: tuple, b: tuple, detour_factor: float, speed_kmh: float) -> bool:
+    """Rule 7, the one definition: two timed items `(start, end, lat, lon)` (times in minutes) clash
+    when they overlap or leave too little time to travel from the earlier to the later."""
     if b[0] < a[0]:
         a, b = b, a
-    km = point_distance_km(a[2], a[3], b[2], b[3], inst.detour_factor)
-    return b[0] - a[1] < inst.travel_minutes(km) - EPS
+    km = point_distance_km(a[2], a[3], b[2], b[3], detour_factor)
+    return b[0] - a[1] < km / speed_kmh * 60.0 - EPS
+
+
+def gap_conflict(inst: Instance, a: tuple, b: tuple) -> bool:
+    """Rule 7 for two timed items of an instance (see `items_conflict`)."""
+    return items_conflict(a, b, inst.detour_factor, inst.speed_kmh)
 
 
 # ---------------------------------------------------------------- objective

@@ -9,6 +9,7 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 from matcher import rules
+from matcher.models import BOOKED, CLOSED, FILLING, HELD, PENDING, STANDING
 
 LABELS = {
     # roles
@@ -91,4 +92,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["national_phone"] = rules.national_phone
     app.jinja_env.filters["hhmm"] = rules.format_minutes
     app.jinja_env.globals["WEEKDAYS"] = WEEKDAYS
+    # The status groups, as the domain defines them (templates never re-spell them).
+    app.jinja_env.globals.update(PENDING=PENDING, HELD=HELD, BOOKED=BOOKED, STANDING=STANDING, FILLING=FILLING,
+                                 CLOSED=CLOSED)
     app.jinja_env.globals["star_level"] = lambda hours: rules.star_level(hours, app.config["STAR_THRESHOLDS"])

@@ -173,7 +173,7 @@ def week():
     feed = url_for("volunteer.calendar_feed", token=volunteer.calendar_token, _external=True)
     return render_template("volunteer/week.html", volunteer=volunteer, items=items, days=days, by_day=by_day,
                            monday=monday, prev_week=monday - timedelta(days=7),
-                           next_week=monday + timedelta(days=7), feed=feed, HELD=HELD)
+                           next_week=monday + timedelta(days=7), feed=feed)
 
 
 @bp.route("/me/calendar/regenerate", methods=["POST"])

@@ -21,7 +21,7 @@ from matcher.models import (
     SolveRun,
     utcnow,
 )
-from tests.matcher.test_community import assign, form, member
+from tests.matcher.builders import assign, form, member
 from web.templating import REASONS
 
 

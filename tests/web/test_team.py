@@ -8,7 +8,7 @@ from sqlalchemy import select
 from matcher.accounts import create_user
 from matcher.models import Assignment, AssignmentStatus, Handback, Membership, MemberStatus, Role
 from tests.conftest import PASSWORD
-from tests.matcher.test_community import assign, member
+from tests.matcher.builders import assign, member
 from tests.web.test_community import field_message
 
 

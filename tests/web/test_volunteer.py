@@ -13,7 +13,7 @@ from sqlalchemy import select
 from matcher import clock, volunteers
 from matcher.models import Assignment, AssignmentStatus, Notification, Volunteer
 from tests.conftest import PASSWORD
-from tests.matcher.test_service import CODE, GOOD_PROFILE, add_demand, first_occurrence, offer, publish
+from tests.matcher.builders import CODE, GOOD_PROFILE, add_demand, first_occurrence, offer, publish
 
 SAME_SITE = {"Referer": "https://localhost/login"}  # CSRF over HTTPS checks the referrer
 PAGES = ["/me/offers", "/me/week", "/checkin", "/me/record", "/me/profile"]

@@ -1,86 +1,28 @@
-"""The volunteer's operations: answering offers, checking in and out, the profile, the calendar token."""
+"""Assignments: answering an offer, checking in and out, credited hours, confirming and rating a service."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import delete, select
 
-from matcher import assignments, volunteers
-from matcher.db import db as _db
-from matcher.demands import create_demand
+from matcher import assignments
+from matcher.assignments import confirm_service, rate_service
 from matcher.errors import AccessDenied, Conflict, DomainError, ValidationError
 from matcher.models import (
     Assignment,
     AssignmentStatus,
     AuditEntry,
-    Demand,
     DemandOccurrence,
+    DemandStatus,
     Notification,
-    Schedule,
-    ScheduleStatus,
-    utcnow,
 )
 
-CODE = "123456"
+from .builders import CODE, add_demand, assign, at, member, offer
 
-
-# --- helpers (also used by the concurrency and web tests) --------------------------------------------
-
-
-def publish(world, week_start: date, township: str = "town_a") -> Schedule:
-    """A published schedule for a township's week; every occurrence gets the check-in code CODE.
-
-    The helpers commit, as the setup of a real request would have."""
-    schedule = Schedule(area=world["areas"][township], week_start=week_start, status=ScheduleStatus.PUBLISHED,
-                        published_at=utcnow())
-    _db.session.add(schedule)
-    for occ in _db.session.scalars(select(DemandOccurrence)):
-        occ.checkin_code = CODE
-    _db.session.commit()
-    return schedule
-
-
-def add_demand(world, day: date, start: str, end: str, *, community: str = "a1", people: int = 1,
-               title: str = "") -> DemandOccurrence:
-    """A single demand at the community's station; returns its one occurrence (code CODE)."""
-    worker = {"a1": "worker_a1", "a2": "worker_a2", "b1": "worker_b1"}[community]
-    station = world["stations"][world["areas"][community].code]
-    demand = create_demand({"category": "culture_sports", "location_kind": "station", "station": station.id,
-                            "date": day.isoformat(), "start": start, "end": end, "people": people,
-                            "min_people": 1, "skills": "", "title": title},
-                           community=world["areas"][community], user=world["users"][worker])
-    occ = demand.occurrences[0]
-    occ.checkin_code = CODE
-    _db.session.commit()
-    return occ
-
-
-def first_occurrence(demand: Demand) -> DemandOccurrence:
-    return demand.occurrences[0]
-
-
-def offer(schedule: Schedule, occ: DemandOccurrence, volunteer, status=AssignmentStatus.OFFERED) -> Assignment:
-    a = Assignment(schedule_id=schedule.id, occurrence_id=occ.id, volunteer_id=volunteer.id, status=status,
-                   offered_at=utcnow(), reasons=["skills_match", "nearest_free"], distance_km=0.4)
-    _db.session.add(a)
-    _db.session.commit()
-    return a
-
-
-# --- fixtures ------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def week(world, db, next_monday):
-    schedule = publish(world, next_monday)
-    occ = first_occurrence(world["demands"]["a1"])  # Monday 09:00–10:30 at the resident's home in C1
-    return {"schedule": schedule, "occ": occ, "monday": next_monday}
-
-
-# --- respond_to_offer ----------------------------------------------------------------------------------
+# ------------------------------------------------------------------ respond_to_offer
 
 
 def test_accept_an_offer(world, db, week):
@@ -168,17 +110,7 @@ def test_decline_reopens_a_scheduled_occurrence_left_short(world, db, week):
     assert occ.status == "open"
 
 
-# --- check in and out -------------------------------------------------------------------------------------
-
-
-def at(day: date, hhmm: str) -> datetime:
-    h, m = map(int, hhmm.split(":"))
-    return datetime.combine(day, time(h, m))
-
-
-@pytest.fixture
-def accepted(world, db, week):
-    return offer(week["schedule"], week["occ"], world["volunteers"]["a"], status=AssignmentStatus.ACCEPTED)
+# ------------------------------------------------------------------ check in and out
 
 
 def test_check_in_needs_the_right_code(world, db, week, accepted):
@@ -246,75 +178,6 @@ def test_check_out_needs_check_in_and_the_code(world, db, week, accepted):
         assignments.check_out(occ, CODE, user=user, now=at(week["monday"], "10:05"))
 
 
-# --- profile and calendar token ------------------------------------------------------------------------------
-
-GOOD_PROFILE = {"availability": "0 08:00-12:00; 4 14:00-18:00", "exceptions": "away 2030-01-07 08:00-12:00 trip",
-                "max_minutes_per_week": "300", "preferred_minutes_per_week": "120", "max_travel_km": "6",
-                "skills": "elder_care,lecturing", "lat": "29.347", "lon": "107.707", "address": "桂花社区5栋"}
-
-
-def test_update_profile(world, db):
-    vol = world["volunteers"]["a"]
-    volunteers.update_profile(vol, GOOD_PROFILE, user=world["users"]["vol_a"])
-    db.session.commit()
-    assert [(s.weekday, s.start_minute, s.end_minute) for s in vol.slots] == [(0, 480, 720), (4, 840, 1080)]
-    assert [(e.kind.value, e.starts_at, e.ends_at, e.note) for e in vol.exceptions] == [
-        ("away", datetime(2030, 1, 7, 8), datetime(2030, 1, 7, 12), "trip")]
-    assert (vol.max_minutes_per_week, vol.preferred_minutes_per_week, vol.max_travel_km) == (300, 120, 6.0)
-    assert [s.code for s in vol.skills] == ["elder_care", "lecturing"]
-    assert (vol.lat, vol.lon, vol.address) == (29.347, 107.707, "桂花社区5栋")
-    values = volunteers.profile_values(vol)
-    assert values["availability"] == "0 08:00-12:00; 4 14:00-18:00"
-    assert values["exceptions"] == "away 2030-01-07 08:00-12:00 trip"
-
-
-BAD_FIELDS = [
-    ("availability", "monday 9-12"),
-    ("availability", "0 12:00-09:00"),
-    ("exceptions", "holiday 2030-01-07"),
-    ("exceptions", "away 2030-13-07"),
-    ("max_minutes_per_week", "lots"),
-    ("max_minutes_per_week", "-5"),
-    ("preferred_minutes_per_week", "400"),  # above the maximum of 300
-    ("max_travel_km", "500"),
-    ("skills", "juggling"),
-    ("lat", "39.9"),  # Beijing: outside the district
-    ("lon", ""),
-]
-
-
-def test_update_profile_bad_input_changes_nothing(world, db):
-    vol = world["volunteers"]["a"]
-    before = volunteers.profile_values(vol)
-    for field, value in BAD_FIELDS:
-        data = dict(GOOD_PROFILE, **{field: value})
-        with pytest.raises(ValidationError) as err:
-            volunteers.update_profile(vol, data, user=world["users"]["vol_a"])
-        assert field in err.value.errors, (field, value, err.value.errors)
-        db.session.rollback()
-        assert volunteers.profile_values(db.session.get(type(vol), vol.id)) == before
-
-
-def test_update_profile_only_ones_own(world, db):
-    with pytest.raises(AccessDenied):
-        volunteers.update_profile(world["volunteers"]["a"], GOOD_PROFILE, user=world["users"]["vol_b"])
-
-
-def test_regenerate_calendar_token(world, db):
-    vol = world["volunteers"]["a"]
-    old = vol.calendar_token
-    new = volunteers.regenerate_calendar_token(vol, user=world["users"]["vol_a"])
-    assert new != old and vol.calendar_token == new and len(new) >= 24
-    with pytest.raises(AccessDenied):
-        volunteers.regenerate_calendar_token(vol, user=world["users"]["vol_b"])
-
-
-def test_hours_to_next_star():
-    assert volunteers.hours_to_next_star(Decimal("99.5"), [100, 300]) == Decimal("0.5")
-    assert volunteers.hours_to_next_star(Decimal("100"), [100, 300]) == Decimal("200.0")
-    assert volunteers.hours_to_next_star(400, [100, 300]) is None
-
-
 def test_a_forgotten_check_out_credits_no_more_than_the_service_plus_grace(world, db, week, accepted):
     user, occ = world["users"]["vol_a"], week["occ"]  # Monday 09:00-10:30: 90 minutes
     assignments.check_in(occ, CODE, user=user, now=at(week["monday"], "09:00"))
@@ -330,19 +193,65 @@ def test_check_out_closes_half_a_day_after_the_end(world, db, week, accepted):
     assert accepted.status == AssignmentStatus.CHECKED_IN
 
 
-def test_cancelling_a_demand_withdraws_offers_tells_people_and_stops_check_in(world, db, week, accepted):
-    from matcher.demands import cancel_demand
-    from matcher.models import Notification
+# ------------------------------------------------------------------ confirm and rate
 
-    occ, demand = week["occ"], week["occ"].demand
-    other = offer(week["schedule"], occ, world["volunteers"]["b"])
-    other_id = other.id
+
+def _in_the_past(db, occ):
+    now = datetime.now().replace(second=0, microsecond=0)
+    occ.starts_at, occ.ends_at = now - timedelta(hours=3), now - timedelta(hours=1, minutes=30)
+    db.session.flush()
+
+
+def test_confirm_completes_present_ones_credits_hours_and_marks_no_shows(world, db, monday):
+    _in_the_past(db, monday)
+    present = assign(db, monday, world["volunteers"]["a"], AssignmentStatus.ACCEPTED)
+    checked = assign(db, monday, member(world, db, "陈红", "13811112222"), AssignmentStatus.CHECKED_IN)
+    absent = assign(db, monday, member(world, db, "周敏", "13811113333"), AssignmentStatus.ACCEPTED)
+    offer = assign(db, monday, member(world, db, "吴丽", "13811114444"), AssignmentStatus.OFFERED)
+    counts = confirm_service(monday, user=world["users"]["worker_a1"], present=[present.id])
     db.session.commit()
-    cancel_demand(demand, user=world["users"]["worker_a1"], version=demand.version)
+    assert counts == {"completed": 2, "no_show": 1, "withdrawn": 1}
+    assert monday.status == DemandStatus.DONE
+    assert present.status == checked.status == AssignmentStatus.COMPLETED
+    assert present.credited_hours == Decimal("1.5") and absent.status == AssignmentStatus.NO_SHOW
+    assert db.session.get(Assignment, offer.id) is None
+    db.session.expire_all()
+    assert world["volunteers"]["a"].total_hours == Decimal("1.5")
+    with pytest.raises(Conflict):
+        confirm_service(monday, user=world["users"]["worker_a1"])
+
+
+def test_confirm_is_refused_before_the_start_for_others_and_for_unaccepted_ticks(world, db, monday):
+    offer = assign(db, monday, world["volunteers"]["a"], AssignmentStatus.OFFERED)
+    with pytest.raises(DomainError):
+        confirm_service(monday, user=world["users"]["worker_a1"])
+    _in_the_past(db, monday)
+    with pytest.raises(AccessDenied):
+        confirm_service(monday, user=world["users"]["worker_b1"])
+    with pytest.raises(ValidationError) as err:
+        confirm_service(monday, user=world["users"]["worker_a1"], present=[offer.id])
+    assert "present" in err.value.errors and monday.status != DemandStatus.DONE
+
+
+@pytest.mark.parametrize("bad", [0, 6])
+def test_rating_outside_one_to_five_is_refused(world, db, monday, bad):
+    a = assign(db, monday, world["volunteers"]["a"], AssignmentStatus.COMPLETED)
+    with pytest.raises(ValidationError) as err:
+        rate_service(a, bad, "", user=world["users"]["worker_a1"])
+    assert "rating" in err.value.errors and a.rating is None
+
+
+def test_rating_a_completed_service(world, db, monday):
+    a = assign(db, monday, world["volunteers"]["a"], AssignmentStatus.COMPLETED)
+    rate_service(a, "5", "很耐心", user=world["users"]["worker_a1"])
     db.session.commit()
-    assert db.session.get(type(accepted), other_id) is None  # the pending offer is withdrawn
-    kinds = {(n.user_id, n.kind) for n in db.session.scalars(select(Notification))}
-    assert (world["users"]["vol_a"].id, "service_cancelled") in kinds
-    assert (world["users"]["coord_a"].id, "demand_cancelled") in kinds
-    with pytest.raises(Conflict, match="cancelled"):
-        assignments.check_in(occ, CODE, user=world["users"]["vol_a"], now=at(week["monday"], "09:00"))
+    assert (a.rating, a.rating_comment, a.rated_by_id) == (5, "很耐心", world["users"]["worker_a1"].id)
+
+
+def test_rating_is_refused_for_unfinished_services_and_other_workers(world, db, monday):
+    a = assign(db, monday, world["volunteers"]["a"], AssignmentStatus.ACCEPTED)
+    with pytest.raises(ValidationError):
+        rate_service(a, 4, "", user=world["users"]["worker_a1"])
+    a.status = AssignmentStatus.COMPLETED
+    with pytest.raises(AccessDenied):
+        rate_service(a, 4, "", user=world["users"]["worker_a2"])

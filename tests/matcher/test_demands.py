@@ -1,0 +1,205 @@
+"""Demands: creating one (good input saved, bad input names the field), editing it, cancelling it."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from matcher import assignments
+from matcher.demands import cancel_demand, create_demand, update_demand
+from matcher.errors import AccessDenied, Conflict, ValidationError
+from matcher.models import (
+    Assignment,
+    AuditEntry,
+    Demand,
+    DemandOccurrence,
+    DemandStatus,
+    Notification,
+    Schedule,
+    ScheduleStatus,
+)
+
+from .builders import CODE, assign, at, form, offer
+
+# ------------------------------------------------------------------ create_demand
+
+
+def _demand_data(world, day, **overrides):
+    data = {"category": "culture_sports", "location_kind": "station", "station": world["stations"]["C1"].id,
+            "date": day.isoformat(), "start": "19:00", "end": "21:00", "priority": "normal"}
+    data.update(overrides)
+    return data
+
+
+def test_single_demand_gets_one_occurrence_with_category_defaults(world, db, next_monday):
+    demand = create_demand(_demand_data(world, next_monday), community=world["areas"]["a1"], user=None)
+    assert len(demand.occurrences) == 1
+    assert (demand.people, demand.min_people) == (4, 2)
+    assert demand.occurrences[0].ends_at - demand.occurrences[0].starts_at == timedelta(hours=2)
+
+
+def test_weekly_recurrence_expands_into_dated_occurrences(world, db, next_monday):
+    until = next_monday + timedelta(days=13)
+    demand = create_demand(_demand_data(world, next_monday, recurring="1", weekdays=["1", "4"],
+                                        repeat_until=until.isoformat()),
+                           community=world["areas"]["a1"], user=None)
+    days = [o.starts_at.date() for o in demand.occurrences]
+    assert days == [next_monday + timedelta(days=d) for d in (1, 4, 8, 11)]
+
+
+def test_health_category_takes_skills_any(world, db, next_monday):
+    demand = create_demand(_demand_data(world, next_monday, category="health"),
+                           community=world["areas"]["a1"], user=None)
+    assert {s.code for s in demand.skills_any} == {"medical", "first_aid"} and demand.skills == []
+
+
+BAD_DEMANDS = [
+    ({"end": "18:00"}, "end"),
+    ({"people": "1", "min_people": "3"}, "people"),
+    ({"location_kind": "point", "lat": "39.9", "lon": "116.4"}, "lat"),
+    ({"location_kind": "point", "lat": "95", "lon": "107.7"}, "lat"),
+    ({"category": "no_such_category"}, "category"),
+    ({"skills": "elder_care,levitation"}, "skills"),
+    ({"recurring": "1", "weekdays": []}, "weekdays"),
+    ({"recurring": "1", "weekdays": ["9"]}, "weekdays"),
+    ({"date": "2026-13-40"}, "date"),
+    ({"start": "25:00"}, "start"),
+    ({"priority": "whenever"}, "priority"),
+    ({"location_kind": "home"}, "location_kind"),
+    ({"people": "zero"}, "people"),
+    ({"resident": "999999", "location_kind": "station"}, "resident"),
+    ({"station": "999999"}, "station"),
+]
+
+
+@pytest.mark.parametrize("station", ["C2", "C3"])
+def test_another_communitys_station_is_refused(world, db, next_monday, station):
+    with pytest.raises(ValidationError) as info:
+        create_demand(_demand_data(world, next_monday, station=world["stations"][station].id),
+                      community=world["areas"]["a1"], user=None)
+    assert "station" in info.value.errors
+
+
+@pytest.mark.parametrize(("overrides", "field"), BAD_DEMANDS)
+def test_bad_demand_names_the_field_and_saves_nothing(world, db, next_monday, overrides, field):
+    before = (db.session.scalar(select(func.count(Demand.id))), db.session.scalar(select(func.count(DemandOccurrence.id))))
+    with pytest.raises(ValidationError) as info:
+        create_demand(_demand_data(world, next_monday, **overrides), community=world["areas"]["a1"], user=None)
+    assert field in info.value.errors
+    db.session.rollback()
+    after = (db.session.scalar(select(func.count(Demand.id))), db.session.scalar(select(func.count(DemandOccurrence.id))))
+    assert after == before
+
+
+def test_resident_of_another_community_cannot_be_attached(world, db, next_monday):
+    with pytest.raises(ValidationError) as info:
+        create_demand(_demand_data(world, next_monday, resident=world["residents"]["b1"].id),
+                      community=world["areas"]["a1"], user=None)
+    assert "resident" in info.value.errors
+
+
+def test_demand_form_shows_field_errors_and_saves_nothing(client, auth, world, db, next_monday):
+    auth.login("worker_a1")
+    before = db.session.scalar(select(func.count(Demand.id)))
+    response = client.post("/demands/new", data=_demand_data(world, next_monday, end="18:00"))
+    assert response.status_code == 400
+    assert 'id="err-end"' in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(Demand.id))) == before
+
+
+def test_demand_form_posts_a_weekly_demand(client, auth, world, db, next_monday):
+    auth.login("worker_a1")
+    data = _demand_data(world, next_monday, recurring="1", weekdays=["0", "2"])
+    response = client.post("/demands/new", data=data)
+    assert response.status_code == 302
+    demand = db.session.scalars(select(Demand).order_by(Demand.id.desc())).first()
+    assert demand.weekday_list == [0, 2] and demand.community_id == world["areas"]["a1"].id
+
+
+# ------------------------------------------------------------------ update_demand
+
+
+def test_edit_changes_fields_and_redates_occurrences_keeping_staffed_ids(world, db, monday, next_monday):
+    demand = world["demands"]["a1"]
+    a = assign(db, monday, world["volunteers"]["a"], org=world["orgs"]["a"])
+    kept_id = monday.id
+    result = update_demand(demand, form(demand, end="11:00", weekdays=["0", "2"], people="2"),
+                           user=world["users"]["worker_a1"], version=demand.version)
+    db.session.commit()
+    assert demand.people == 2 and demand.duration_minutes == 120
+    days = sorted({o.starts_at.weekday() for o in demand.occurrences if o.status != DemandStatus.CANCELLED})
+    assert days == [0, 2]
+    first = demand.occurrences[0]
+    assert first.id == kept_id and first.ends_at.hour == 11 and db.session.get(Assignment, a.id) is not None
+    assert result["added"] > 0 and result["removed"] > 0 and result["notified"] == 0
+    assert db.session.scalar(select(AuditEntry).where(AuditEntry.action == "update"))
+
+
+def test_edit_with_a_stale_version_is_a_conflict(world, db):
+    demand = world["demands"]["a1"]
+    with pytest.raises(Conflict):
+        update_demand(demand, form(demand, people="2"), user=world["users"]["worker_a1"], version=demand.version - 1)
+    assert demand.people == 1
+
+
+def test_edit_with_bad_fields_names_them_and_changes_nothing(world, db):
+    demand = world["demands"]["a1"]
+    with pytest.raises(ValidationError) as err:
+        update_demand(demand, form(demand, end="08:00", people="0", resident=world["residents"]["b1"].id),
+                      user=world["users"]["worker_a1"], version=demand.version)
+    assert {"end", "people", "resident"} <= set(err.value.errors)
+    db.session.rollback()
+    assert demand.duration_minutes == 90
+
+
+def test_edit_by_another_communitys_worker_or_of_a_closed_demand_is_refused(world, db):
+    demand = world["demands"]["a1"]
+    with pytest.raises(AccessDenied):
+        update_demand(demand, form(demand), user=world["users"]["worker_a2"], version=demand.version)
+    demand.status = DemandStatus.CANCELLED
+    db.session.flush()
+    with pytest.raises(Conflict):
+        update_demand(demand, form(demand), user=world["users"]["worker_a1"], version=demand.version)
+
+
+def test_edit_after_publishing_notifies_the_coordinators_over_the_community(world, db, next_monday):
+    db.session.add(Schedule(area=world["areas"]["town_a"], week_start=next_monday, status=ScheduleStatus.PUBLISHED))
+    db.session.flush()
+    demand = world["demands"]["a1"]
+    result = update_demand(demand, form(demand, notes="ring twice"), user=world["users"]["worker_a1"],
+                           version=demand.version)
+    db.session.commit()
+    notes = db.session.scalars(select(Notification).where(Notification.kind == "demand_changed")).all()
+    assert result["notified"] == 2
+    assert {n.user_id for n in notes} == {world["users"]["coord"].id, world["users"]["coord_a"].id}
+    assert all((n.link_endpoint, n.link_args) == ("demands.view", {"demand_id": demand.id}) for n in notes)
+
+
+# ------------------------------------------------------------------ cancel_demand
+
+
+def test_cancel_with_stale_version_is_a_conflict(world, db):
+    demand = world["demands"]["a1"]
+    with pytest.raises(Conflict):
+        cancel_demand(demand, user=world["users"]["worker_a1"], version=demand.version + 5)
+    cancel_demand(demand, user=world["users"]["worker_a1"], version=demand.version)
+    assert demand.status == DemandStatus.CANCELLED
+    assert all(o.status == DemandStatus.CANCELLED for o in demand.occurrences)
+
+
+def test_cancelling_a_demand_withdraws_offers_tells_people_and_stops_check_in(world, db, week, accepted):
+    from matcher.demands import cancel_demand
+    from matcher.models import Notification
+
+    occ, demand = week["occ"], week["occ"].demand
+    other = offer(week["schedule"], occ, world["volunteers"]["b"])
+    other_id = other.id
+    db.session.commit()
+    cancel_demand(demand, user=world["users"]["worker_a1"], version=demand.version)
+    db.session.commit()
+    assert db.session.get(type(accepted), other_id) is None  # the pending offer is withdrawn
+    kinds = {(n.user_id, n.kind) for n in db.session.scalars(select(Notification))}
+    assert (world["users"]["vol_a"].id, "service_cancelled") in kinds
+    assert (world["users"]["coord_a"].id, "demand_cancelled") in kinds
+    with pytest.raises(Conflict, match="cancelled"):
+        assignments.check_in(occ, CODE, user=world["users"]["vol_a"], now=at(week["monday"], "09:00"))
