@@ -110,3 +110,17 @@ def test_members_page_approve_and_reject_within_the_organization(client, auth, w
     assert client.post(f"/team/members/{team['other_application']}/reject").status_code == 302
     db.session.expire_all()
     assert db.session.get(Membership, team["other_application"]) is None
+
+
+def test_an_accepted_service_is_handed_to_another_member_from_the_swap_page(client, auth, world, db, team):
+    db.session.get(Assignment, team["offer"]).status = AssignmentStatus.ACCEPTED
+    db.session.commit()
+    auth.login("leader_a")
+    page = client.get(f"/team/assignments/{team['offer']}/swap").get_data(as_text=True)
+    assert "李秀英 已接受此服务" in page  # the leader is warned that the member takes it over as accepted
+    assert client.post(f"/team/assignments/{team['offer']}/swap",
+                       data={"volunteer": team["fit"]}).status_code == 302
+    db.session.expire_all()
+    assert db.session.scalar(select(Assignment).where(Assignment.volunteer_id == world["volunteers"]["a"].id)) is None
+    new = db.session.scalar(select(Assignment).where(Assignment.volunteer_id == team["fit"]))
+    assert new.status == AssignmentStatus.ACCEPTED and new.occurrence_id == team["occ"]
