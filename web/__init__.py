@@ -22,6 +22,7 @@ def create_app(test_config: dict | None = None) -> Flask:
                 instance_relative_config=True)
     configure(app, test_config)
     register_extensions(app)
+    register_converters(app)
     register_blueprints(app)
     register_request_hooks(app)
     register_error_handlers(app)
@@ -79,6 +80,13 @@ def register_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone,
                    default_translation_directories=str(TRANSLATIONS))
     from . import auth  # noqa: F401  (registers the user loader)
+
+
+def register_converters(app: Flask) -> None:
+    """URL converters (bounded ids), before the routes that use them."""
+    from .converters import register
+
+    register(app)
 
 
 def register_blueprints(app: Flask) -> None:
