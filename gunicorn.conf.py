@@ -2,6 +2,9 @@
 
 import multiprocessing
 import os
+import re
+
+from gunicorn.glogging import Logger
 
 bind = os.environ.get("LINLI_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("LINLI_WORKERS", min(2 * multiprocessing.cpu_count() + 1, 9)))
@@ -18,3 +21,22 @@ accesslog = "-"
 errorlog = "-"
 # Path without the query string: searches (names) and check-in codes stay out of the logs.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+
+# The calendar feed's path holds its secret token (/calendar/<token>.ics): every access-log field
+# shows it as /calendar/[token].ics instead.
+_CALENDAR_TOKEN = re.compile(r"/calendar/[^/?#\s\"]+\.ics")
+
+
+def redact(value):
+    """A log field with any calendar feed token replaced."""
+    return _CALENDAR_TOKEN.sub("/calendar/[token].ics", value) if isinstance(value, str) else value
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger, with secrets in request paths taken out of every access-log field."""
+
+    def atoms(self, resp, req, environ, request_time):
+        return {key: redact(value) for key, value in super().atoms(resp, req, environ, request_time).items()}
+
+
+logger_class = RedactingLogger

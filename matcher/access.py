@@ -6,7 +6,8 @@ revealing that an object outside the scope exists); `can_change(user, obj)`
 answers whether the user may modify it. The schedule pages (`schedulable_areas`,
 `load_schedule`, `load_run`, `load_schedule_assignment`), the community worker's
 occurrences, the organization leader's team and the volunteer's own assignments
-have their loaders here too.
+have their loaders here too. Whom a schedule may draw on is here as well: `area_pool` (a schedule's
+area) and `user_pool` (the coordinator's own reach).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, exists, false, literal, or_, select, true
+from sqlalchemy.orm import aliased
 
 from .db import db
 from .errors import NotFound
@@ -149,6 +151,49 @@ def _serves_or_within(area: Area):
         or_(Area.path.startswith(area.path), literal(area.path).startswith(Area.path)),
     )
     return or_(_in_subtree(Organization.home_area_id, area), served)
+
+
+def area_pool(area: Area):
+    """Volunteers a schedule of `area` draws on, as a filter on Volunteer.
+
+    The district's schedule: everyone living in the district. A township's (street's): those living
+    in it, and the approved members of the organizations that serve it (based in it, or serving it,
+    an area containing it or one inside it: `_serves_or_within`) who live in the same district.
+    Whether a volunteer is active is the caller's business.
+    """
+    # An alias and plain ids, so the filter never correlates with an Area the caller's query joins.
+    home = aliased(Area)
+    district_path = "/" + area.path.strip("/").split("/")[0] + "/"
+    in_district = Volunteer.home_area_id.in_(select(home.id).where(home.path.startswith(district_path)))
+    if area.level == AreaLevel.DISTRICT or area.path == district_path:
+        return in_district
+    lives_in = Volunteer.home_area_id.in_(select(home.id).where(home.path.startswith(area.path)))
+    serving = list(db.session.scalars(select(Organization.id).where(_serves_or_within(area))))
+    member = exists().where(Membership.volunteer_id == Volunteer.id, Membership.status == MemberStatus.APPROVED,
+                            Membership.organization_id.in_(serving))
+    return and_(in_district, or_(lives_in, member))
+
+
+def user_pool(user: User):
+    """Volunteers a user may search and assign on any schedule, as a filter on Volunteer.
+
+    An administrator: all. A coordinator: the pool of their own area (`area_pool`), so a street's
+    coordinator never reaches beyond their street's pool, whatever schedule they look at. Nobody else.
+    """
+    if user.role == Role.ADMIN:
+        return true()
+    area = user_area(user) if user.role == Role.COORDINATOR else None
+    if area is None or area.level == AreaLevel.COMMUNITY:
+        return false()
+    return area_pool(area)
+
+
+def in_pool(volunteer: Volunteer, area: Area, user: User | None) -> bool:
+    """Whether a volunteer is in the pool of a schedule of `area`, as seen by `user` (None: the system)."""
+    stmt = select(Volunteer.id).where(Volunteer.id == volunteer.id, area_pool(area))
+    if user is not None:
+        stmt = stmt.where(user_pool(user))
+    return db.session.scalar(stmt) is not None
 
 
 def membership_visible(user: User):

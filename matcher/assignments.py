@@ -5,6 +5,11 @@ recording the resident's rating, crediting hours, withdrawing offers, and the on
 occurrence's status that every path calls after changing who is on it. Each function validates,
 flushes and never commits; the caller commits.
 
+Checking in and out needs a proof of being on site (`checkin`: a code that changes every minute,
+separate for check-in and check-out, or the signed token of the worker's QR code). Failed attempts
+are audited (`checkin_failed`) and limited per volunteer and per service; a refusal carries its
+audit entry so that the caller keeps it after rolling back (`keep_refusal`).
+
 Booking safety (a volunteer is never booked on two overlapping services, an occurrence is never
 overfilled) rests on `lock_booking`: every path that can leave a volunteer holding a service or
 fill a place (accepting here, a swap in `teams`, a hand edit in `schedules`) calls it before its
@@ -21,22 +26,24 @@ bookings that touch the same volunteer or the same occurrence run one after the 
 
 from __future__ import annotations
 
-import secrets
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import selectinload
 
-from . import rules
+from . import checkin, rules
 from .access import can_change
 from .audit import record_audit
-from .clock import local_now
+from .clock import DEFAULT_TIMEZONE, local_now
 from .db import db, flush_or_conflict
 from .errors import AccessDenied, Conflict, DomainError, ValidationError
 from .fields import Fields
@@ -48,6 +55,7 @@ from .models import (
     PENDING,
     Assignment,
     AssignmentStatus,
+    AuditEntry,
     DemandOccurrence,
     DemandStatus,
     User,
@@ -187,10 +195,13 @@ def withdraw(assignments: Iterable[Assignment], why: Any = "") -> dict[str, int]
 
 
 def issue_checkin_codes(occurrences: Iterable[DemandOccurrence]) -> None:
-    """Give each occurrence without one its six-digit check-in code."""
+    """Give each occurrence without one the secret behind its check-in and check-out codes.
+
+    New occurrences get theirs when they are made; this covers rows older than that (publishing
+    calls it for the week's occurrences)."""
     for occ in occurrences:
-        if not occ.checkin_code:
-            occ.checkin_code = f"{secrets.randbelow(10**6):06d}"
+        if not occ.checkin_secret:
+            occ.checkin_secret = checkin.new_secret()
 
 
 # --------------------------------------------------------------------------- answering an offer
@@ -214,12 +225,12 @@ def respond_to_offer(assignment: Assignment, *, user: User, accept: bool, reason
     `_pause` (tests only) is called between the checks and the write.
     """
     volunteer = _own_assignment(assignment, user)
-    reason = (reason or "").strip()
     if not accept:
-        if not reason:
-            raise ValidationError({"reason": str(_l("Say why you decline, so the coordinator can plan."))})
-        if len(reason) > 200:
-            raise ValidationError({"reason": str(_l("At most %(n)d characters.", n=200))})
+        f = Fields({"reason": reason})
+        reason = f.text("reason", max_length=200)
+        if not reason and not f.errors:
+            f.fail("reason", _l("Say why you decline, so the coordinator can plan."))
+        f.check()
     if lock:
         lock_booking(volunteer.id, assignment.occurrence_id)
         try:
@@ -256,13 +267,178 @@ def respond_to_offer(assignment: Assignment, *, user: User, accept: bool, reason
 # --------------------------------------------------------------------------- check-in and check-out
 
 
-def _check_code(occurrence: DemandOccurrence, code: str) -> None:
-    code = (code or "").strip()
-    if not code:
-        raise ValidationError({"code": str(_l("Enter the code shown by the community worker or the station."))})
-    if not occurrence.checkin_code or not secrets.compare_digest(code, occurrence.checkin_code):
-        raise ValidationError({"code": str(_l("This code is not the one for this service; check it and try again."))})
+# How attendance was proven (`Assignment.attendance`).
+ATTENDANCE_CHECKED, ATTENDANCE_BY_HAND = "checked", "by_hand"
+# Audit actions of refused attempts: failures count towards the limits, refusals for too many do not.
+CHECKIN_FAILED, CHECKIN_THROTTLED = "checkin_failed", "checkin_throttled"
+ENTER_CODE = _l("Enter the code shown by the community worker, or scan the QR code.")
+# The one answer for any code or QR code that does not prove presence now, whatever the reason
+# (mistyped, wrong, expired, the other purpose's, another service's) and whatever the service's
+# state: whether check-in is open yet is told only after a good code, so a guess learns nothing.
+BAD_CODE = _l("This code is not valid. Type the 6 digits the community worker shows now, or scan the QR code "
+              "again.")
 
+
+class CheckinRefused(ValidationError):
+    """A check-in or check-out attempt that was refused and recorded in the audit log.
+
+    `audit` holds what was recorded, so a caller that rolls its transaction back writes it again
+    with `keep_refusal` (failed attempts must stay counted). `status` is 429 for too many attempts.
+    """
+
+    def __init__(self, message: Any, *, audit: tuple[User, DemandOccurrence, str, dict[str, Any]],
+                 status: int = 400):
+        super().__init__({"code": str(message)})
+        self.status = status
+        self.audit = audit
+
+
+def keep_refusal(refused: CheckinRefused) -> None:
+    """Record a refused attempt again, after the caller rolled back the rest of the transaction."""
+    user, occurrence, action, details = refused.audit
+    record_audit(user, action, occurrence, **details)
+
+
+def _refuse(message: Any, user: User, occurrence: DemandOccurrence, assignment: Assignment, purpose: str,
+            reason: str, *, action: str = CHECKIN_FAILED, status: int = 400) -> NoReturn:
+    """Audit a refused attempt (never the code itself) and raise `CheckinRefused`."""
+    details = {"purpose": purpose, "reason": reason, "assignment": assignment.id}
+    record_audit(user, action, occurrence, **details)
+    raise CheckinRefused(message, audit=(user, occurrence, action, details), status=status)
+
+
+def _timestamp(local: datetime) -> float:
+    """The Unix time of a naive local time (the codes change on the clock, not on local time)."""
+    return local.replace(tzinfo=ZoneInfo(setting("TIMEZONE", DEFAULT_TIMEZONE))).timestamp()
+
+
+def checkin_window(occurrence: DemandOccurrence) -> tuple[datetime, datetime]:
+    """When checking in is open: from an hour before the start until the end."""
+    return occurrence.starts_at - CHECKIN_EARLY, occurrence.ends_at
+
+
+def checkout_window(occurrence: DemandOccurrence) -> tuple[datetime, datetime]:
+    """When checking out is open: from the start until `CHECKOUT_CLOSES_HOURS` (default 12) after the end."""
+    return occurrence.starts_at, occurrence.ends_at + timedelta(hours=int(setting("CHECKOUT_CLOSES_HOURS", 12)))
+
+
+def _check_attempts(occurrence: DemandOccurrence, user: User, assignment: Assignment, purpose: str) -> None:
+    """Refuse (429) when this volunteer, or everyone on this service together, failed too often lately.
+
+    Failures are the `checkin_failed` audit entries of the last `CHECKIN_ATTEMPT_WINDOW_MINUTES`
+    (default 15): at most `CHECKIN_MAX_FAILURES_PER_VOLUNTEER` (5) per volunteer and
+    `CHECKIN_MAX_FAILURES_PER_OCCURRENCE` (20) per service. Counting in the database means every
+    web worker process sees the same count. The refusal is audited but does not count itself.
+    """
+    window = timedelta(minutes=int(setting("CHECKIN_ATTEMPT_WINDOW_MINUTES", 15)))
+    now = utcnow()
+    recent = select(AuditEntry.at).where(AuditEntry.action == CHECKIN_FAILED, AuditEntry.at > now - window)
+    limits = (
+        ("volunteer", recent.where(AuditEntry.user_id == user.id),
+         int(setting("CHECKIN_MAX_FAILURES_PER_VOLUNTEER", 5))),
+        ("occurrence", recent.where(AuditEntry.object_type == type(occurrence).__name__.lower(),
+                                    AuditEntry.object_id == occurrence.id),
+         int(setting("CHECKIN_MAX_FAILURES_PER_OCCURRENCE", 20))),
+    )
+    for scope, stmt, limit in limits:
+        times = db.session.scalars(stmt.order_by(AuditEntry.at.desc()).limit(max(limit, 1))).all()
+        if len(times) < limit:
+            continue
+        # The limit lifts when the oldest of the last `limit` failures leaves the window.
+        wait = max(1, math.ceil((times[-1] + window - now).total_seconds() / 60))
+        if scope == "volunteer":
+            message = _l("Too many wrong codes. Wait %(n)d minutes and try again, or ask the community worker to "
+                         "confirm your attendance by hand.", n=wait)
+        else:
+            message = _l("Too many wrong codes were tried for this service. Wait %(n)d minutes and try again, or "
+                         "ask the community worker to confirm your attendance by hand.", n=wait)
+        _refuse(message, user, occurrence, assignment, purpose, f"too_many_for_{scope}", action=CHECKIN_THROTTLED,
+                status=429)
+
+
+def _prove(occurrence: DemandOccurrence, assignment: Assignment, user: User, purpose: str, code: Any,
+           token: Any, now: datetime) -> None:
+    """Refuse unless the typed code or the scanned QR code's token proves presence for `purpose` now.
+
+    An empty form is just asked again; every other failure is audited and counts towards the limits,
+    which are checked first (so the attempt after too many fails even with the right code).
+    """
+    code, token = str(code or "").strip(), str(token or "").strip()
+    if not code and not token:
+        raise ValidationError({"code": str(ENTER_CODE)})
+    _check_attempts(occurrence, user, assignment, purpose)
+    when = _timestamp(now)
+    good = bool(token) and checkin.verify_token(setting("SECRET_KEY", None), token, occurrence.id, purpose, when,
+                                                int(setting("CHECKIN_TOKEN_MAX_AGE", 180)))
+    if not good and code:
+        good = checkin.verify_code(occurrence.checkin_secret, purpose, code, when)
+    if not good:
+        reason = "bad_token" if not code else "bad_code" if checkin.well_formed(code) else "malformed_code"
+        _refuse(BAD_CODE, user, occurrence, assignment, purpose, reason)
+
+
+def _ensure_secret(occurrence: DemandOccurrence) -> str:
+    """The occurrence's code secret, made now for a row from before secrets (a conditional UPDATE, so
+    two pages opened at once agree on one secret)."""
+    if not occurrence.checkin_secret:
+        db.session.execute(update(DemandOccurrence)
+                           .where(DemandOccurrence.id == occurrence.id, DemandOccurrence.checkin_secret.is_(None))
+                           .values(checkin_secret=checkin.new_secret())
+                           .execution_options(synchronize_session=False))
+        db.session.refresh(occurrence, ["checkin_secret"])
+    return occurrence.checkin_secret or ""
+
+
+@dataclass(frozen=True)
+class CheckinCode:
+    """One code as shown: the digits to type and the token for the QR code's URL."""
+
+    purpose: str
+    code: str
+    token: str
+
+
+@dataclass(frozen=True)
+class CheckinCodes:
+    """What the community worker's code page shows at `now`."""
+
+    now: datetime
+    closed: bool  # confirmed or cancelled: no codes any more
+    checkin_window: tuple[datetime, datetime]
+    checkout_window: tuple[datetime, datetime]
+    check_in: CheckinCode | None
+    check_out: CheckinCode | None
+    refresh_in: int | None  # seconds until the page should load again (a new code), None: no need
+
+
+def checkin_codes(occurrence: DemandOccurrence, *, user: User, now: datetime | None = None) -> CheckinCodes:
+    """The check-in and check-out codes of a service as its community's worker shows them now.
+
+    The check-in code is shown from an hour before the start until the end, the check-out code from
+    the start until check-out closes; each changes every minute. An occurrence from before code
+    secrets gets its secret here (flushed; the caller commits).
+    """
+    if not can_change(user, occurrence.demand):
+        raise AccessDenied(str(_l("Only the community's worker can show the codes of this service.")))
+    now = now or local_now()
+    closed = occurrence.status in CLOSED or occurrence.demand.status == DemandStatus.CANCELLED
+    windows = {checkin.CHECK_IN: checkin_window(occurrence), checkin.CHECK_OUT: checkout_window(occurrence)}
+    shown: dict[str, CheckinCode] = {}
+    refresh_in = None
+    if not closed:
+        when = _timestamp(now)
+        secret = _ensure_secret(occurrence)
+        key = setting("SECRET_KEY", None)
+        for purpose, (opens, closes) in windows.items():
+            if opens <= now <= closes:
+                shown[purpose] = CheckinCode(purpose, checkin.code_at(secret, purpose, when),
+                                             checkin.make_token(key, occurrence.id, purpose, when))
+        opening_soon = any(timedelta(0) < opens - now <= CHECKIN_EARLY for opens, _ in windows.values())
+        if shown or opening_soon:
+            refresh_in = checkin.seconds_left(when)
+    return CheckinCodes(now=now, closed=closed, checkin_window=windows[checkin.CHECK_IN],
+                        checkout_window=windows[checkin.CHECK_OUT], check_in=shown.get(checkin.CHECK_IN),
+                        check_out=shown.get(checkin.CHECK_OUT), refresh_in=refresh_in)
 
 def _held_assignment(occurrence: DemandOccurrence, user: User) -> Assignment:
     volunteer = volunteer_of(user)
@@ -280,10 +456,13 @@ def _not_cancelled(occurrence: DemandOccurrence) -> None:
         raise Conflict(str(_l("This service was cancelled.")))
 
 
-def check_in(occurrence: DemandOccurrence, code: str, *, user: User, now: datetime | None = None) -> Assignment:
-    """Check the user in at an occurrence they accepted, with the occurrence's code.
+def check_in(occurrence: DemandOccurrence, code: Any = "", *, user: User, token: Any = "",
+             now: datetime | None = None) -> Assignment:
+    """Check the user in at an occurrence they accepted, with the check-in code or the QR code's token.
 
-    Allowed from 60 minutes before the start until the end (local time).
+    The proof comes first (see `_prove`: limited attempts, one answer for every bad code); only after
+    a good one is the time checked: check-in is open from 60 minutes before the start until the end
+    (local time). The check-in proves attendance (`attendance` "checked").
     """
     now = now or local_now()
     assignment = _held_assignment(occurrence, user)
@@ -292,16 +471,17 @@ def check_in(occurrence: DemandOccurrence, code: str, *, user: User, now: dateti
         raise Conflict(str(_l("You are already checked in for this service.")))
     if assignment.status != AssignmentStatus.ACCEPTED:
         raise Conflict(str(_l("You are already checked out of this service.")))
-    _check_code(occurrence, code)
-    opens = occurrence.starts_at - CHECKIN_EARLY
+    _prove(occurrence, assignment, user, checkin.CHECK_IN, code, token, now)
+    opens, closes = checkin_window(occurrence)
     if now < opens:
-        raise DomainError(str(_l("Check-in opens at %(t)s, one hour before the start.",
-                                 t=opens.strftime("%Y-%m-%d %H:%M"))), "code")
-    if now > occurrence.ends_at:
-        raise DomainError(str(_l("This service ended at %(t)s; check-in is closed.",
-                                 t=occurrence.ends_at.strftime("%Y-%m-%d %H:%M"))), "code")
+        _refuse(_l("Check-in opens at %(t)s, one hour before the start.", t=opens.strftime("%Y-%m-%d %H:%M")),
+                user, occurrence, assignment, checkin.CHECK_IN, "too_early")
+    if now > closes:
+        _refuse(_l("This service ended at %(t)s; check-in is closed.", t=closes.strftime("%Y-%m-%d %H:%M")),
+                user, occurrence, assignment, checkin.CHECK_IN, "too_late")
     assignment.status = AssignmentStatus.CHECKED_IN
     assignment.checked_in_at = now
+    assignment.attendance = ATTENDANCE_CHECKED
     flush_or_conflict(STALE_OFFER)
     record_audit(user, "check_in", assignment, occurrence=occurrence.id)
     return assignment
@@ -320,12 +500,15 @@ def _add_hours(assignment: Assignment) -> None:
     volunteer.total_hours = Volunteer.total_hours + assignment.credited_hours
 
 
-def check_out(occurrence: DemandOccurrence, code: str, *, user: User, now: datetime | None = None) -> Assignment:
-    """Check the user out: the assignment is completed and the served minutes become credited hours.
+def check_out(occurrence: DemandOccurrence, code: Any = "", *, user: User, token: Any = "",
+              now: datetime | None = None) -> Assignment:
+    """Check the user out with the check-out code (never the check-in one) or the QR code's token:
+    the assignment is completed and the served minutes become credited hours.
 
-    Hours follow `credit_hours`; never more than the scheduled service plus `HOURS_GRACE_MINUTES`
-    (default 60: a forgotten check-out is not service); travel is never counted. Check-out closes
-    `CHECKOUT_CLOSES_HOURS` (default 12) after the end.
+    Like check-in, the proof comes first. Check-out is open from the start (the worker's page shows
+    its code from then on) until `CHECKOUT_CLOSES_HOURS` (default 12) after the end. Hours follow
+    `credit_hours`; never more than the scheduled service plus `HOURS_GRACE_MINUTES` (default 60: a
+    forgotten check-out is not service); travel is never counted.
     """
     now = now or local_now()
     assignment = _held_assignment(occurrence, user)
@@ -334,18 +517,24 @@ def check_out(occurrence: DemandOccurrence, code: str, *, user: User, now: datet
     if assignment.status != AssignmentStatus.CHECKED_IN:
         raise Conflict(str(_l("You are already checked out of this service.")))
     _not_cancelled(occurrence)
-    _check_code(occurrence, code)
+    _prove(occurrence, assignment, user, checkin.CHECK_OUT, code, token, now)
+    opens, closes = checkout_window(occurrence)
+    if now < opens:
+        _refuse(_l("Check-out opens when the service starts, at %(t)s.", t=opens.strftime("%Y-%m-%d %H:%M")),
+                user, occurrence, assignment, checkin.CHECK_OUT, "too_early")
     if now < assignment.checked_in_at:
-        raise DomainError(str(_l("Check-out cannot be before check-in.")), "code")
-    if now > occurrence.ends_at + timedelta(hours=int(setting("CHECKOUT_CLOSES_HOURS", 12))):
-        raise DomainError(str(_l("Check-out for this service has closed; the community worker will confirm "
-                                 "your time.")), "code")
+        _refuse(_l("Check-out cannot be before check-in."), user, occurrence, assignment, checkin.CHECK_OUT,
+                "before_check_in")
+    if now > closes:
+        _refuse(_l("Check-out for this service has closed; the community worker will confirm your time."),
+                user, occurrence, assignment, checkin.CHECK_OUT, "too_late")
     scheduled = (occurrence.ends_at - occurrence.starts_at).total_seconds() / 60.0
     minutes = min((now - assignment.checked_in_at).total_seconds() / 60.0,
                   scheduled + int(setting("HOURS_GRACE_MINUTES", 60)))
     assignment.status = AssignmentStatus.COMPLETED
     assignment.checked_out_at = now
     assignment.credited_hours = credit_hours(minutes)
+    assignment.attendance = ATTENDANCE_CHECKED
     flush_or_conflict(STALE_OFFER)
     _add_hours(assignment)
     db.session.flush()
@@ -362,8 +551,9 @@ def confirm_service(occurrence: DemandOccurrence, *, user: User, present: Iterab
 
     Checked-in volunteers and accepted ones ticked in `present` (assignment ids) are completed;
     those without a check-out are credited the service's duration (rounded like check-outs).
-    Accepted ones not ticked become no-shows; unanswered offers are withdrawn. Newly credited
-    hours are added to each volunteer's total.
+    The ticked ones never proved they were there with a code: their attendance is recorded as
+    "by_hand" and the audit entry lists them (`by_hand`). Accepted ones not ticked become no-shows;
+    unanswered offers are withdrawn. Newly credited hours are added to each volunteer's total.
     """
     demand = occurrence.demand
     if not can_change(user, demand):
@@ -387,8 +577,14 @@ def confirm_service(occurrence: DemandOccurrence, *, user: User, present: Iterab
     f.check()
     counts = {"completed": 0, "no_show": 0, "withdrawn": 0}
     minutes = (occurrence.ends_at - occurrence.starts_at).total_seconds() / 60
+    by_hand: list[int] = []
     for a in assignments:
         if a.status == AssignmentStatus.CHECKED_IN or (a.status == AssignmentStatus.ACCEPTED and a.id in ticked):
+            if a.status == AssignmentStatus.CHECKED_IN:
+                a.attendance = ATTENDANCE_CHECKED
+            else:
+                a.attendance = ATTENDANCE_BY_HAND
+                by_hand.append(a.id)
             if a.credited_hours is None:
                 if a.checked_in_at is not None and a.checked_out_at is not None:
                     a.credited_hours = credit_hours((a.checked_out_at - a.checked_in_at).total_seconds() / 60)
@@ -405,7 +601,7 @@ def confirm_service(occurrence: DemandOccurrence, *, user: User, present: Iterab
     occurrence.status = DemandStatus.DONE
     if all(o.status in CLOSED for o in demand.occurrences):
         demand.status = DemandStatus.DONE
-    record_audit(user, "confirm_service", occurrence, **counts)
+    record_audit(user, "confirm_service", occurrence, **counts, by_hand=sorted(by_hand))
     flush_or_conflict(STALE_ASSIGNMENT)
     return counts
 

@@ -21,8 +21,16 @@ from .assignments import withdraw
 from .audit import record_audit
 from .clock import local_now
 from .db import db, flush_or_conflict
-from .errors import AccessDenied, Conflict
-from .fields import Fields, check_location, organizations_by_id, skills_by_code
+from .errors import AccessDenied, Conflict, ValidationError
+from .fields import (
+    DEMAND_PAST_DAYS,
+    FUTURE_DAYS,
+    Fields,
+    check_location,
+    date_window,
+    organizations_by_id,
+    skills_by_code,
+)
 from .models import (
     CLOSED,
     STANDING,
@@ -47,6 +55,7 @@ from .notifications import demand_link, tell_coordinators, tell_volunteers
 # How far ahead weekly demands are expanded into dated occurrences.
 OCCURRENCE_HORIZON_WEEKS = 8
 STALE_DEMAND = _l("This demand was changed by someone else; reload and try again.")
+WEEKDAYS = {str(d) for d in range(7)}
 
 
 def occurrence_times(starts_on: date, weekdays: Iterable[int], repeat_until: date | None, start_minute: int,
@@ -67,7 +76,7 @@ def read_demand_what(f: Fields, community: Area, default_title: str = "") -> dic
     """Category, title and resident of a demand form (the resident must live in the community)."""
     category = None
     code = f.text("category", required=True, max_length=40)
-    if code:
+    if code and "category" not in f.errors:
         category = db.session.scalar(select(Category).where(Category.code == code, Category.active))
         if category is None:
             f.fail("category", _l("Unknown category '%(c)s'.", c=code))
@@ -107,24 +116,29 @@ def read_demand_place(f: Fields, community: Area, resident: Resident | None) -> 
     return {"location_kind": kind, "station": station, "lat": lat, "lon": lon, "address": address}
 
 
-def read_demand_when(f: Fields) -> dict[str, Any]:
-    """A date and time, or a weekly recurrence."""
-    day, start, end = f.date("date"), f.clock("start"), f.clock("end")
+def read_demand_when(f: Fields, *, current_start: date | None = None) -> dict[str, Any]:
+    """A date and time, or a weekly recurrence.
+
+    The date lies from DEMAND_PAST_DAYS ago (a service just given may be recorded) to FUTURE_DAYS
+    ahead; `current_start` (the date an edited demand has now) is accepted wherever it lies. A weekly
+    recurrence ends on or after its first date and at most FUTURE_DAYS ahead.
+    """
+    earliest, latest = date_window(DEMAND_PAST_DAYS, FUTURE_DAYS)
+    day = f.date("date", earliest=earliest, latest=latest, keep=current_start)
+    start, end = f.clock("start"), f.clock("end")
     if start is not None and end is not None and end <= start:
         f.fail("end", _l("The end must be after the start."))
     weekdays: list[int] = []
     repeat_until = None
     if f.flag("recurring"):
         raw = f.items("weekdays")
-        try:
-            weekdays = sorted({int(d) for d in raw})
-        except ValueError:
-            f.fail("weekdays", _l("Weekdays are numbers 0 (Monday) to 6 (Sunday)."))
         if not raw:
             f.fail("weekdays", _l("A weekly recurrence needs at least one day."))
-        elif any(d < 0 or d > 6 for d in weekdays):
+        elif any(d not in WEEKDAYS for d in raw):
             f.fail("weekdays", _l("Weekdays are numbers 0 (Monday) to 6 (Sunday)."))
-        repeat_until = f.date("repeat_until", required=False)
+        else:
+            weekdays = sorted({int(d) for d in raw})
+        repeat_until = f.date("repeat_until", required=False, latest=latest)
         if repeat_until and day and repeat_until < day:
             f.fail("repeat_until", _l("The recurrence must end on or after its first date."))
     duration = end - start if start is not None and end is not None else None
@@ -203,14 +217,16 @@ def update_demand(demand: Demand, data: Mapping[str, Any], *, user: User, versio
     """
     if not can_change(user, demand):
         raise AccessDenied(str(_l("Only the community's worker can edit this demand.")))
-    if version is None or version != demand.version:
+    if version is None:
+        raise ValidationError({"version": str(_l("The form is incomplete; reload the page and try again."))})
+    if version != demand.version:
         raise Conflict(str(STALE_DEMAND))
     if demand.status in CLOSED:
         raise Conflict(str(_l("This demand is already closed (%(s)s) and cannot be edited.", s=demand.status.value)))
     f = Fields(data)
     values = read_demand_what(f, demand.community, demand.title)
     values.update(read_demand_place(f, demand.community, values["resident"]))
-    values.update(read_demand_when(f))
+    values.update(read_demand_when(f, current_start=demand.starts_on))
     values.update(read_demand_team(f, data, values["category"], demand.category_id))
     f.check()
     now = local_now()

@@ -23,7 +23,6 @@ from . import problem, rules
 from .db import db
 from .models import (
     FILLING,
-    Area,
     Assignment,
     AssignmentStatus,
     DemandOccurrence,
@@ -78,16 +77,21 @@ def assess(occurrence: DemandOccurrence, volunteers: list[Volunteer], *,
         busy = and_(busy, Assignment.id != ignore_assignment_id)
     facts = problem.load_volunteer_facts(volunteers, week, busy)
     lapsed = set(facts.lapsed_pairs(volunteers, occurrence))
+    judged_ids = {v.id for v in volunteers}
+    # Only the judged volunteers' refusals: the instance knows no one else (a pair naming anybody
+    # else is an unknown volunteer to the solver's parser).
     declined = db.session.scalars(select(Assignment.volunteer_id).where(
-        Assignment.occurrence_id == occurrence.id, Assignment.status == AssignmentStatus.DECLINED)).all()
+        Assignment.occurrence_id == occurrence.id, Assignment.status == AssignmentStatus.DECLINED,
+        Assignment.volunteer_id.in_(judged_ids))).all()
     refused = {(f"d{occurrence.id}", f"v{vid}") for vid in declined}
     refused |= problem.handback_pairs([occurrence], facts, volunteers)
     demand = problem.demand_entry(occurrence)
+    known = {f"v{vid}" for vid in judged_ids}
     instance = {
         "schema": "linli.instance/1", "name": f"check d{occurrence.id}",
         "week_start": problem.stamp(problem.week_span(week)[0]),
         "volunteers": [facts.entry(v) for v in volunteers], "demands": [demand],
-        "forbidden": [{"demand": d, "volunteer": v} for d, v in sorted(lapsed | refused)],
+        "forbidden": [{"demand": d, "volunteer": v} for d, v in sorted(lapsed | refused) if v in known],
     }
     inst = parse_instance(instance)
     out = []
@@ -173,14 +177,13 @@ def explanations(candidate: Candidate, occurrence: DemandOccurrence) -> list[str
     return [explain(f, occurrence, candidate.volunteer) for f in candidate.findings]
 
 
-def candidate_pool(occurrence: DemandOccurrence, *, name: str = "", limit: int = POOL_SIZE) -> list[Volunteer]:
-    """Active volunteers of the district living within POOL_KM of the occurrence, nearest first.
+def candidate_pool(occurrence: DemandOccurrence, pool, *, name: str = "", limit: int = POOL_SIZE) -> list[Volunteer]:
+    """Active volunteers of the pool (a filter on Volunteer: `access.area_pool`, narrowed by
+    `access.user_pool`) living within POOL_KM of the occurrence, nearest first.
 
-    With `name`, the volunteers of the district whose name contains it, wherever they live.
+    With `name`, the pool's volunteers whose name contains it, wherever they live.
     """
-    district_path = "/" + occurrence.demand.community.path.strip("/").split("/")[0] + "/"
-    stmt = select(Volunteer).join(Area, Volunteer.home_area_id == Area.id).where(
-        Volunteer.active, Area.path.startswith(district_path))
+    stmt = select(Volunteer).where(Volunteer.active, pool)
     if name:
         stmt = stmt.where(Volunteer.real_name.contains(name))
     lat, lon = occurrence.demand.lat, occurrence.demand.lon
@@ -189,9 +192,9 @@ def candidate_pool(occurrence: DemandOccurrence, *, name: str = "", limit: int =
     return [v for _d, v in near[:limit]]
 
 
-def ranked_candidates(occurrence: DemandOccurrence, *, exclude: set[int] = frozenset(), name: str = "",
+def ranked_candidates(occurrence: DemandOccurrence, pool, *, exclude: set[int] = frozenset(), name: str = "",
                       ignore_assignment_id: int | None = None) -> list[Candidate]:
-    """Eligible volunteers nearest first, then the nearest ineligible ones with the rules they break."""
-    pool = [v for v in candidate_pool(occurrence, name=name) if v.id not in exclude]
-    judged = assess(occurrence, pool, ignore_assignment_id=ignore_assignment_id)
+    """The pool's eligible volunteers nearest first, then the nearest ineligible ones with the rules they break."""
+    candidates = [v for v in candidate_pool(occurrence, pool, name=name) if v.id not in exclude]
+    judged = assess(occurrence, candidates, ignore_assignment_id=ignore_assignment_id)
     return sorted(judged, key=lambda c: (not c.eligible, len(c.broken), c.distance_km))

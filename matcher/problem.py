@@ -22,6 +22,7 @@ from sqlalchemy.orm import selectinload
 from solver.instance import DEFAULT_PRIORITY_WEIGHTS, DEFAULT_WEIGHTS, merge_windows
 
 from . import rules
+from .access import area_pool
 from .db import db
 from .models import (
     BOOKED,
@@ -174,10 +175,10 @@ def schedule_occurrences(schedule: Schedule) -> list[DemandOccurrence]:
 
 
 def candidate_volunteers(area: Area) -> list[Volunteer]:
-    """Active volunteers of the district who live within their travel range of the area."""
-    district = db.session.get(Area, int(area.path.strip("/").split("/")[0]))
+    """The active volunteers a schedule of `area` draws on (`access.area_pool`): the whole district's
+    for the district; for a township, those of its pool who live within their travel range of it."""
     vols = db.session.scalars(
-        select(Volunteer).where(Volunteer.active, Volunteer.home_area_id.in_(area_ids_within(district)))
+        select(Volunteer).where(Volunteer.active, area_pool(area))
         .options(selectinload(Volunteer.skills), selectinload(Volunteer.slots))
         .order_by(Volunteer.id)
     ).all()

@@ -31,11 +31,13 @@ def create_resident(data: Mapping[str, Any], *, community: Area, user: User | No
     consent = f.flag("consent")
     if not consent:
         f.fail("consent", _l("Record the resident's consent before saving their data."))
-    f.check()
+    needs_notes = f.text("needs_notes", max_length=2000)
+    consent_note = f.text("consent_note", max_length=200)
+    f.check()  # every field is read (and judged) before this line: nothing is read after it
     resident = Resident(community=community, name=name, phone=phone, address=address, lat=lat, lon=lon,
-                        gender=gender, birth_year=birth_year, needs_notes=f.text("needs_notes", max_length=2000),
+                        gender=gender, birth_year=birth_year, needs_notes=needs_notes,
                         consent_given_at=utcnow(), consent_recorded_by_id=user.id if user else None,
-                        consent_note=f.text("consent_note", max_length=200))
+                        consent_note=consent_note)
     db.session.add(resident)
     db.session.flush()
     record_audit(user, "create", resident, community=community.id)

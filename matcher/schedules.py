@@ -12,9 +12,14 @@ a hand edit is judged by `eligibility.assess` (the solver's own referee).
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import threading
 import time
-from collections.abc import Callable
-from datetime import date
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -25,6 +30,7 @@ from sqlalchemy.orm import selectinload
 from solver import solve
 
 from . import problem, rules
+from .access import in_pool
 from .assignments import (
     filled_places,
     issue_checkin_codes,
@@ -54,12 +60,15 @@ from .models import (
     utcnow,
 )
 from .notifications import tell_volunteers
-from .settings import log_exception, running_app
+from .settings import log_exception, running_app, setting
 
 ACTIVE = (RunStatus.QUEUED, RunStatus.BUILDING, RunStatus.SOLVING)
 DEFAULT_TIME_LIMIT = 30
 PROGRESS_EVERY = 1.0  # seconds between progress writes
 STALE_AFTER = 600  # seconds past its time limit after which a silent run counts as dead
+HEARTBEAT_EVERY = 5.0  # seconds between the beats of the process running a solve
+HEARTBEAT_LOST = 30.0  # seconds without a beat after which a started run counts as dead
+log = logging.getLogger(__name__)
 
 
 def get_schedule(area: Area, week_start: date) -> Schedule:
@@ -87,7 +96,13 @@ def get_schedule(area: Area, week_start: date) -> Schedule:
 
 def start_solve(schedule: Schedule, *, user: User | None, time_limit: int = DEFAULT_TIME_LIMIT,
                 workers: int = 2) -> tuple[SolveRun, bool]:
-    """Queue a solve run; returns (run, created). A run already under way is returned instead."""
+    """Queue a solve run; returns (run, created). A run already under way is returned instead.
+
+    A person's run (`user` given) takes 5 s to SOLVE_TIME_LIMIT_MAX (default 120 s); the operator's
+    command line (`user=None`) chooses freely.
+    """
+    if user is not None:
+        time_limit = max(5, min(int(time_limit), int(setting("SOLVE_TIME_LIMIT_MAX", 120))))
     running = db.session.scalar(select(SolveRun).where(SolveRun.active_for == schedule.id))
     if running is not None and not _stale(running):
         return running, False
@@ -113,10 +128,174 @@ def start_solve(schedule: Schedule, *, user: User | None, time_limit: int = DEFA
 
 
 def _stale(run: SolveRun) -> bool:
-    """A queued or running run far past its time limit is taken as dead."""
+    """A queued or running run whose process is gone, that stopped beating, or that is far past its
+    time limit is taken as dead (`death_of`)."""
+    return death_of(run) is not None
+
+
+# --------------------------------------------------------------------------- dead runs
+#
+# The process running a solve (an RQ work horse or a web process's thread, see `web/jobs.py`) beats:
+# `keep_alive` records who it is (`process_identity`) and the time, every HEARTBEAT_EVERY seconds.
+# A killed worker, a restarted web worker or a lost machine stops beating; whoever looks at the run
+# next (a new solve of the schedule, the page's poll) gives it up: at once when the recorded
+# process was on this machine and is gone, else HEARTBEAT_LOST seconds after the last beat.
+# Giving up is a conditional UPDATE, and a run that was given up while it was in fact still working
+# drops its result (`_still_active`), so a run never ends both failed and applied.
+
+_GIVE_UP_MESSAGES = {
+    "process": _l("Interrupted: the process running the solve stopped (a restart or a killed worker). "
+                  "Solve again."),
+    "silent": _l("Interrupted: the solve stopped reporting and was given up. Solve again."),
+    "overdue": _l("Interrupted: the run stopped reporting and was given up."),
+    "worker": _l("Interrupted: the solve worker stopped before finishing. Solve again."),
+    "lost": _l("Interrupted: the queued solve was lost before a worker took it. Solve again."),
+    "restart": _l("Interrupted: the web server process restarted during the solve. Solve again."),
+    "unstarted": _l("The solve could not be started; the details are in the server log. Try again."),
+}
+
+
+def _proc_stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _machine() -> tuple[str, str]:
+    """This process's PID namespace and the kernel's boot id ("" where /proc does not tell)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return os.readlink("/proc/self/ns/pid"), f.read().strip()
+    except OSError:
+        return "", ""
+
+
+def process_identity() -> str:
+    """This process as another one can check it: host/pid/start time/PID namespace/boot id."""
+    stat = _proc_stat("self")
+    namespace, boot = _machine()
+    return f"{socket.gethostname()}/{os.getpid()}/{stat[19] if stat else ''}/{namespace}/{boot}"[:200]
+
+
+def process_gone(worker: str | None) -> bool:
+    """True only when `worker` names a process of this machine and PID namespace that no longer runs
+    (exited, a zombie, or its pid reused by another process). A process elsewhere is never judged."""
+    parts = (worker or "").split("/")
+    if len(parts) != 5 or not parts[2] or not parts[3]:
+        return False
+    host, pid, start, namespace, boot = parts
+    if (host, (namespace, boot)) != (socket.gethostname(), _machine()) or not pid.isdigit():
+        return False
+    stat = _proc_stat(pid)
+    return stat is None or stat[0] in ("Z", "X") or stat[19] != start
+
+
+def beat(run_id: int, worker: str) -> bool:
+    """Record that `worker` runs the run now (own short transaction); False once the run is not
+    active any more (finished, failed or given up)."""
+    result = db.session.execute(
+        update(SolveRun).where(SolveRun.id == run_id, SolveRun.status.in_(ACTIVE))
+        .values(worker=worker, heartbeat_at=utcnow()).execution_options(synchronize_session=False))
+    db.session.commit()
+    return result.rowcount == 1
+
+
+@contextmanager
+def keep_alive(run_id: int, *, every: float | None = None) -> Iterator[None]:
+    """Beat for the run while the block runs: once now, then from a thread with its own app context
+    (and so its own session and connection) every HEARTBEAT_EVERY seconds."""
+    worker, app, stop = process_identity(), running_app(), threading.Event()
+    try:
+        beat(run_id, worker)
+    except Exception as exc:  # the solve itself will meet the database problem and say so
+        db.session.rollback()
+        log.warning("solve run %s: first heartbeat not written (%s)", run_id, type(exc).__name__)
+
+    def loop() -> None:
+        with app.app_context():
+            try:
+                while not stop.wait(every or HEARTBEAT_EVERY):
+                    try:
+                        if not beat(run_id, worker):
+                            if not stop.is_set():
+                                log.warning("solve run %s is no longer active (given up?); its result "
+                                            "will be dropped", run_id)
+                            return
+                    except Exception as exc:  # the database away for a moment: beat again later
+                        db.session.rollback()
+                        log.warning("solve run %s: heartbeat not written (%s)", run_id, type(exc).__name__)
+            finally:
+                db.session.remove()
+
+    thread = threading.Thread(target=loop, name=f"heartbeat-{run_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+
+
+def death_of(run: SolveRun, *, now: datetime | None = None, check_process: bool = True) -> str | None:
+    """Why an active run is taken as dead ("process", "silent", "overdue"), or None while it may
+    still be working. `check_process=False` judges as a poller on another machine would."""
+    if run.status not in ACTIVE:
+        return None
+    now = now or utcnow()
+    if check_process and run.worker and process_gone(run.worker):
+        return "process"
+    if run.heartbeat_at is not None and (now - run.heartbeat_at).total_seconds() > HEARTBEAT_LOST:
+        return "silent"
+    if run.heartbeat_at is not None and run.started_at is None:
+        return None  # beating while it waits its turn (a thread slot): not overdue, however long
     since = run.started_at or run.queued_at
     allowed = int((run.params or {}).get("time_limit", DEFAULT_TIME_LIMIT)) + STALE_AFTER
-    return (utcnow() - since).total_seconds() > allowed
+    if (now - since).total_seconds() > allowed:
+        return "overdue"
+    return None
+
+
+def give_up(run: SolveRun, reason: str) -> bool:
+    """Mark an active run failed and release its schedule for a new solve; False when it ended (or
+    beat) meanwhile. The UPDATE re-checks in the database what the caller saw; the caller commits."""
+    stmt = update(SolveRun).where(SolveRun.id == run.id, SolveRun.status.in_(ACTIVE))
+    if reason == "silent":  # only while still silent: a beat since the caller looked keeps it
+        stmt = stmt.where(SolveRun.heartbeat_at == run.heartbeat_at)
+    elif reason == "process":
+        stmt = stmt.where(SolveRun.worker == run.worker)
+    message = _GIVE_UP_MESSAGES.get(reason, _GIVE_UP_MESSAGES["worker"])
+    result = db.session.execute(
+        stmt.values(status=RunStatus.FAILED, active_for=None, finished_at=utcnow(), message=str(message),
+                    progress={**(run.progress or {}), "phase": "failed", "given_up": reason})
+        .execution_options(synchronize_session=False))
+    db.session.expire(run)
+    if result.rowcount == 1:
+        log.warning("solve run %s given up (%s; worker %s)", run.id, reason, run.worker)
+        record_audit(None, "give_up_run", run.schedule, run=run.id, reason=reason)
+        return True
+    return False
+
+
+def reap_if_dead(run: SolveRun, *, check_process: bool = True) -> bool:
+    """Give up the run if it is dead (`death_of`); True when it was. The caller commits."""
+    reason = death_of(run, check_process=check_process)
+    return reason is not None and give_up(run, reason)
+
+
+def _still_active(run_id: int) -> SolveRun | None:
+    """The run, locked against `give_up` until the result is committed (a row lock on PostgreSQL,
+    the database write lock on SQLite); None, and nothing written, when it was given up meanwhile."""
+    lock_bookings([], [])  # SQLite: BEGIN IMMEDIATE (PostgreSQL: nothing to lock here)
+    run = db.session.scalar(select(SolveRun).where(SolveRun.id == run_id).with_for_update()
+                            .execution_options(populate_existing=True))
+    if run is not None and run.status in ACTIVE:
+        return run
+    db.session.rollback()
+    log.warning("solve run %s was given up while it ran; its result is dropped", run_id)
+    return None
 
 
 def _set_progress(run_id: int, **values: Any) -> None:
@@ -162,7 +341,9 @@ def run_solve(run_id: int) -> None:
             instance = problem.release_pins(instance, released)
             left = max(5.0, limit - (time.monotonic() - started))
             solution = solve(instance, time_limit=left, workers=params.get("workers", 2), progress=report)
-        run = db.session.get(SolveRun, run_id)
+        run = _still_active(run_id)
+        if run is None:  # given up while it ran (taken for dead): nothing is written
+            return
         if released:
             run.instance = instance
             run.params = {**params, "released_pins": sorted([d, v] for d, v in released)}
@@ -171,10 +352,15 @@ def run_solve(run_id: int) -> None:
     except Exception as exc:
         db.session.rollback()
         log_exception("solve run %s failed", run_id)
-        _set_progress(run_id, status=RunStatus.FAILED, active_for=None, finished_at=utcnow(),
-                      message=str(_l("The run failed (%(kind)s); the details are in the server log.",
-                                     kind=type(exc).__name__)),
-                      progress={"phase": "failed", "elapsed": round(time.monotonic() - started, 1)})
+        # Only a run still active: one given up meanwhile keeps the reason it was given up for.
+        db.session.execute(
+            update(SolveRun).where(SolveRun.id == run_id, SolveRun.status.in_(ACTIVE))
+            .values(status=RunStatus.FAILED, active_for=None, finished_at=utcnow(),
+                    message=str(_l("The run failed (%(kind)s); the details are in the server log.",
+                                   kind=type(exc).__name__)),
+                    progress={"phase": "failed", "elapsed": round(time.monotonic() - started, 1)})
+            .execution_options(synchronize_session=False))
+        db.session.commit()
         raise
 
 
@@ -242,6 +428,14 @@ def apply_run(run: SolveRun, *, user: User | None) -> dict[str, int]:
     on_schedule = db.session.scalars(select(Assignment.volunteer_id).where(Assignment.schedule_id == schedule.id))
     lock_bookings({*on_schedule, *(v for _o, v in problem.read_solution(run.solution).pairs)}, occurrence_ids)
     now = utcnow()
+    # Claim the run under the lock: of two applies at once the second finds it applied (the check
+    # above read the run before the first one committed), and a run replaced meanwhile is refused.
+    claimed = db.session.execute(
+        update(SolveRun).where(SolveRun.id == run.id, SolveRun.status == RunStatus.DONE,
+                               SolveRun.applied_at.is_(None))
+        .values(applied_at=now).execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:
+        raise Conflict(str(_l("This run was applied already, or a newer run replaced it; reload the page.")))
     written = problem.apply_solution(schedule, run.instance, run.solution, published=published, now=now)
     why = _l("The schedule was re-planned (for example after a decline).")
     withdraw(written.dropped, why)
@@ -303,6 +497,9 @@ def assign_by_hand(schedule: Schedule, occurrence: DemandOccurrence, volunteer: 
                    _pause: Callable[[], None] | None = None) -> Assignment:
     """Put a volunteer on an occurrence as a pinned coordinator decision, checked against the hard rules.
 
+    Only an active volunteer of the schedule's pool, within the user's own reach (`access.area_pool`,
+    `access.user_pool`; `user=None` is the system), may be put on it; anyone else is refused like an
+    unknown volunteer.
     A broken rule refuses the change (each one explained) unless the coordinator gives an override
     reason, which is recorded; the pair then becomes a pin with `override`. The volunteer and the
     occurrence are locked first (`lock_booking`), so two coordinators cannot fill the same last
@@ -312,9 +509,9 @@ def assign_by_hand(schedule: Schedule, occurrence: DemandOccurrence, volunteer: 
     _editable(schedule)
     if occurrence.id not in {o.id for o in problem.schedule_occurrences(schedule)}:
         raise DomainError(str(_l("This demand is not part of the schedule.")))
-    district_path = "/" + schedule.area.path.strip("/").split("/")[0] + "/"
-    if not volunteer.active or not volunteer.home_area.path.startswith(district_path):
-        raise ValidationError({"volunteer": str(_l("Choose an active volunteer of this district."))})
+    if not volunteer.active or not in_pool(volunteer, schedule.area, user):
+        # Outside the pool is as if not found: no hint that the volunteer exists.
+        raise ValidationError({"volunteer": str(_l("Choose an active volunteer of this schedule's pool."))})
     if lock:
         lock_booking(volunteer.id, occurrence.id)
     existing = db.session.scalar(select(Assignment).where(Assignment.occurrence_id == occurrence.id,
@@ -375,7 +572,8 @@ def set_pinned(assignment: Assignment, pinned: bool, *, user: User, version: int
 
 def move_assignment(assignment: Assignment, target: DemandOccurrence, *, user: User,
                     override_reason: str = "") -> Assignment:
-    """Move a volunteer from one occurrence to another in the same schedule, checked at once."""
+    """Move a volunteer from one occurrence to another in the same schedule, checked at once (the
+    volunteer must be in the pool, as when assigning by hand)."""
     if assignment.status not in PENDING:
         raise Conflict(str(_l("Only proposed or offered assignments can be moved.")))
     schedule, volunteer = assignment.schedule, assignment.volunteer

@@ -6,8 +6,8 @@ Each function validates (every bad field named together), flushes and never comm
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +18,17 @@ from . import rules
 from .audit import record_audit
 from .db import db
 from .errors import AccessDenied
-from .fields import Fields, check_location, skills_by_code
+from .fields import (
+    AVAILABILITY_FUTURE_DAYS,
+    AVAILABILITY_PAST_DAYS,
+    Fields,
+    check_location,
+    date_window,
+    parse_clock,
+    parse_iso_date,
+    shown,
+    skills_by_code,
+)
 from .models import (
     BOOKED,
     Area,
@@ -42,21 +52,56 @@ def volunteer_of(user: User | None) -> Volunteer | None:
     return db.session.scalar(select(Volunteer).where(Volunteer.user_id == user.id))
 
 
+WEEKDAYS = {str(d): d for d in range(7)}
+
+
+class EntryError(ValueError):
+    """One entry of a text field cannot be read; `message` (when set) says why."""
+
+    def __init__(self, part: str, message: Any = None):
+        super().__init__(part)
+        self.part = part
+        self.message = message
+
+
 def parse_slots(text: str) -> list[tuple[int, int, int]]:
-    """Parse 'weekday HH:MM-HH:MM' entries separated by ';' into (weekday, start, end) triples."""
+    """Parse 'weekday HH:MM-HH:MM' entries separated by ';' into (weekday, start, end) triples.
+
+    Weekdays are 0 (Monday) to 6 and times HH:MM, in ASCII digits; anything else raises EntryError.
+    """
     slots = []
     for part in [p.strip() for p in (text or "").split(";") if p.strip()]:
         try:
             day_text, span = part.split(None, 1)
             start_text, end_text = span.split("-")
-            day = int(day_text)
         except ValueError:
-            raise ValueError(part) from None
-        start, end = rules.parse_hhmm(start_text), rules.parse_hhmm(end_text)
-        if start is None or end is None or not 0 <= day <= 6 or end <= start:
-            raise ValueError(part)
+            raise EntryError(part) from None
+        day, start, end = WEEKDAYS.get(day_text), parse_clock(start_text), parse_clock(end_text)
+        if day is None or start is None or end is None or end <= start:
+            raise EntryError(part)
         slots.append((day, start, end))
     return slots
+
+
+def read_slots(f: Fields, field: str) -> list[tuple[int, int, int]]:
+    """The weekly free time of a form field (see `parse_slots`); a bad entry is reported on the field."""
+    text = f.text(field, max_length=2000)
+    try:
+        return parse_slots(text)
+    except EntryError as exc:
+        f.fail(field, _l("Cannot read '%(p)s'; write e.g. '0 09:00-12:00; 3 14:00-17:00'.", p=shown(exc.part)))
+        return []
+
+
+def read_exceptions(f: Fields, field: str, *, keep: Iterable[date] = ()) -> list[tuple[ExceptionKind, datetime, datetime, str]]:
+    """The dated changes of a form field (see `parse_exceptions`); a bad entry is reported on the field."""
+    text = f.text(field, max_length=10000)
+    try:
+        return parse_exceptions(text, keep=keep)
+    except EntryError as exc:
+        f.fail(field, exc.message or _l("Cannot read '%(p)s'; write e.g. 'away 2026-12-01 09:00-12:00' "
+                                        "or 'extra 2026-12-05 14:00-17:00'.", p=shown(exc.part)))
+        return []
 
 
 def create_volunteer(data: Mapping[str, Any], *, user: User | None, account: User | None = None) -> Volunteer:
@@ -88,16 +133,13 @@ def create_volunteer(data: Mapping[str, Any], *, user: User | None, account: Use
     if travel is not None and not 0 <= travel <= 100:
         f.fail("max_travel_km", _l("Enter a distance from 0 to 100 km."))
     skills = skills_by_code(f, "skills")
-    try:
-        slots = parse_slots(str(data.get("availability") or ""))
-    except ValueError as exc:
-        f.fail("availability", _l("Cannot read '%(p)s'; write e.g. '0 09:00-12:00; 3 14:00-17:00'.", p=exc))
-        slots = []
-    f.check()
+    slots = read_slots(f, "availability")
+    address = f.text("address", max_length=200)
+    f.check()  # every field is read (and judged) before this line: nothing is read after it
     volunteer = Volunteer(real_name=name, phone=phone, home_area=area, lat=lat, lon=lon, gender=gender,
                           birth_year=birth_year, max_minutes_per_week=max_minutes,
                           preferred_minutes_per_week=preferred, max_travel_km=travel, skills=skills,
-                          address=f.text("address", max_length=200), user=account,
+                          address=address, user=account,
                           slots=[AvailabilitySlot(weekday=d, start_minute=s, end_minute=e) for d, s, e in slots])
     db.session.add(volunteer)
     db.session.flush()
@@ -105,31 +147,40 @@ def create_volunteer(data: Mapping[str, Any], *, user: User | None, account: Use
     return volunteer
 
 
-def parse_exceptions(text: str) -> list[tuple[ExceptionKind, datetime, datetime, str]]:
+def parse_exceptions(text: str, *, keep: Iterable[date] = ()) -> list[tuple[ExceptionKind, datetime, datetime, str]]:
     """Parse dated changes, one per line or ';': 'away 2026-12-01 09:00-12:00 note' or 'extra ...'.
 
-    The time span may be left out for a whole day ('away 2026-12-24').
+    The time span may be left out for a whole day ('away 2026-12-24'). Dates are YYYY-MM-DD from
+    AVAILABILITY_PAST_DAYS ago to AVAILABILITY_FUTURE_DAYS ahead; a date in `keep` (one the
+    volunteer's stored changes have) is accepted wherever it lies. A bad entry raises EntryError.
     """
+    earliest, latest = date_window(AVAILABILITY_PAST_DAYS, AVAILABILITY_FUTURE_DAYS)
+    kept = set(keep)
     out = []
     for part in [p.strip() for p in (text or "").replace("\n", ";").split(";") if p.strip()]:
         bits = part.split(None, 3)
         try:
             kind = ExceptionKind(bits[0].lower())
-            day = datetime.fromisoformat(bits[1])
         except (ValueError, IndexError):
-            raise ValueError(part) from None
+            raise EntryError(part) from None
+        day = parse_iso_date(bits[1]) if len(bits) > 1 else None
+        if day is None:
+            raise EntryError(part)
+        if day not in kept and not earliest <= day <= latest:
+            raise EntryError(part, _l("'%(p)s': enter a date from %(a)s to %(b)s.", p=shown(part),
+                                      a=earliest.isoformat(), b=latest.isoformat()))
         note = ""
         start, end = 0, 1440
         if len(bits) >= 3 and "-" in bits[2] and ":" in bits[2]:
             a, _sep, b = bits[2].partition("-")
-            start, end = rules.parse_hhmm(a), rules.parse_hhmm(b)
+            start, end = parse_clock(a), parse_clock(b)
             if start is None or end is None or end <= start:
-                raise ValueError(part)
+                raise EntryError(part)
             note = bits[3] if len(bits) > 3 else ""
         elif len(bits) >= 3:
             note = " ".join(bits[2:])
-        day = day.replace(hour=0, minute=0, second=0, microsecond=0)
-        out.append((kind, day + timedelta(minutes=start), day + timedelta(minutes=end), note[:200]))
+        midnight = datetime.combine(day, time())
+        out.append((kind, midnight + timedelta(minutes=start), midnight + timedelta(minutes=end), note[:200]))
     return out
 
 
@@ -173,17 +224,8 @@ def update_profile(volunteer: Volunteer, data: Mapping[str, Any], *, user: User)
     if volunteer.user_id is None or volunteer.user_id != user.id:
         raise AccessDenied(str(_l("You can only change your own profile.")))
     f = Fields(data)
-    try:
-        slots = parse_slots(str(data.get("availability") or ""))
-    except ValueError as exc:
-        f.fail("availability", _l("Cannot read '%(p)s'; write e.g. '0 09:00-12:00; 3 14:00-17:00'.", p=exc))
-        slots = []
-    try:
-        exceptions = parse_exceptions(str(data.get("exceptions") or ""))
-    except ValueError as exc:
-        f.fail("exceptions", _l("Cannot read '%(p)s'; write e.g. 'away 2026-12-01 09:00-12:00' "
-                                "or 'extra 2026-12-05 14:00-17:00'.", p=exc))
-        exceptions = []
+    slots = read_slots(f, "availability")
+    exceptions = read_exceptions(f, "exceptions", keep={e.starts_at.date() for e in volunteer.exceptions})
     max_minutes = f.integer("max_minutes_per_week", minimum=0, maximum=7 * 24 * 60)
     preferred = f.integer("preferred_minutes_per_week", minimum=0, maximum=7 * 24 * 60)
     if max_minutes is not None and preferred is not None and preferred > max_minutes:

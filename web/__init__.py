@@ -1,8 +1,10 @@
 """The web layer: app factory, login, blueprints, templates, CLI commands."""
 
+import contextlib
 import logging
 import os
 import secrets
+import time
 import uuid
 from pathlib import Path
 
@@ -21,6 +23,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=os.environ.get("LINLI_INSTANCE_PATH") or None,
                 instance_relative_config=True)
     configure(app, test_config)
+    register_proxy(app)
     register_extensions(app)
     register_converters(app)
     register_blueprints(app)
@@ -38,10 +41,12 @@ def configure(app: Flask, test_config: dict | None) -> None:
         app.config.from_prefixed_env("LINLI")
     else:
         app.config.update(test_config)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    # The instance folder holds the secret key and, by default, the SQLite database: owner only.
+    Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = cfg.default_database_url(app.instance_path)
     app.config["SQLALCHEMY_DATABASE_URI"] = cfg.normalize_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    protect_sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"], app.instance_path)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = read_or_create_secret(Path(app.instance_path) / "secret_key")
     if app.config.get("REDIS_URL") and app.config["RATELIMIT_STORAGE_URI"] == "memory://":
@@ -51,13 +56,71 @@ def configure(app: Flask, test_config: dict | None) -> None:
 
 
 def read_or_create_secret(path: Path) -> str:
-    """A per-installation secret kept in the instance folder (mode 600), made on first start."""
-    if path.exists():
-        return path.read_text().strip()
+    """A per-installation secret kept in the instance folder, made on first start.
+
+    The file is created with mode 600 (never readable by others, not even for a moment) and
+    exclusively, so workers starting together agree on one secret.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _attempt in range(50):  # another worker may be writing it right now
+            secret = path.read_text().strip()
+            if secret:
+                if path.stat().st_mode & 0o077:
+                    with contextlib.suppress(OSError):
+                        path.chmod(0o600)
+                return secret
+            time.sleep(0.1)
+        raise RuntimeError(f"{path} is empty; delete it to make a new secret key") from None
     secret = secrets.token_hex(32)
-    path.write_text(secret)
-    path.chmod(0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret)
     return secret
+
+
+def protect_sqlite_file(url: str, instance_path: str) -> None:
+    """Create an SQLite database file with mode 600 before SQLite does (it would use 644)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
+        return
+    path = Path(database) if os.path.isabs(database) else Path(instance_path) / database
+    if not path.parent.is_dir():
+        return
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # an empty file is an empty database to SQLite
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+    except OSError as exc:  # not ours to change (read-only, another owner): SQLite will say what is wrong
+        logging.getLogger(__name__).warning("could not make %s private: %s", path, exc)
+
+
+def register_proxy(app: Flask) -> None:
+    """What to believe from the network in front of the app: forwarded headers and the Host header.
+
+    Behind `PROXY_COUNT` reverse proxies the client's address and scheme come from their headers:
+    each proxy appends to X-Forwarded-For, and Werkzeug's ProxyFix trusts only that many entries
+    from the right, so a client cannot forge its address (the throttles count per address).
+    A Host outside `TRUSTED_HOSTS` is refused by Flask before routing; no URL can be built for it,
+    so the answer is a plain 400 rather than the usual page (whose links need URLs).
+    """
+    count = int(app.config.get("PROXY_COUNT") or 0)
+    if count > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
+
+    from flask_babel import gettext
+    from werkzeug.exceptions import SecurityError
+
+    @app.errorhandler(SecurityError)
+    def untrusted_host(exc: SecurityError):
+        app.logger.info("refused: %s", exc.description)
+        return gettext("Bad request: this site does not answer to that host name."), 400, {
+            "Content-Type": "text/plain; charset=utf-8"}
 
 
 def register_extensions(app: Flask) -> None:

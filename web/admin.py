@@ -12,6 +12,7 @@ from matcher.errors import NotFound, ValidationError
 from matcher.models import AuditEntry, Category, Role, Skill
 
 from .auth import roles_required
+from .inputs import page_arg
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -74,5 +75,5 @@ def category(category_id: int):
 def audit():
     """The latest audit entries, newest first."""
     stmt = select(AuditEntry).options(selectinload(AuditEntry.user)).order_by(AuditEntry.id.desc())
-    page = db.paginate(stmt, per_page=50, error_out=False)
+    page = db.paginate(stmt, page=page_arg(), per_page=50, error_out=False)
     return render_template("admin/audit.html", page=page)

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import math
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_fresh, login_required, login_user, logout_user
@@ -14,13 +26,15 @@ from sqlalchemy import select
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from matcher import throttle
 from matcher.accounts import check_password, end_sessions, set_password
 from matcher.audit import record_audit
 from matcher.db import db
 from matcher.errors import ValidationError
+from matcher.fields import has_control
 from matcher.models import Role, User, utcnow
 
-from .extensions import limiter, login_manager
+from .extensions import login_manager
 from .i18n import LOCALE_COOKIE
 
 bp = Blueprint("auth", __name__)
@@ -70,26 +84,65 @@ class LoginForm(FlaskForm):
     remember = BooleanField(_l("Keep me signed in on this device"))
 
 
-def login_limit() -> str:
-    return current_app.config["RATELIMIT_LOGIN"]
+class NoSuchUser:
+    """The audit trail's object for a sign-in that named no account (there is no row to point at)."""
+
+    id = None
+
+
+def too_many_message(verdict: throttle.Verdict) -> str:
+    return _("Too many attempts. Please wait %(minutes)d min and try again.",
+             minutes=max(1, math.ceil(verdict.retry_after / 60)))
+
+
+def with_retry_after(response, verdict: throttle.Verdict):
+    """A 429 answer that says when to come back."""
+    response.status_code = 429
+    response.headers["Retry-After"] = str(verdict.retry_after)
+    return response
+
+
+def rotate_csrf_token() -> None:
+    """A new CSRF token after signing in: one seen before the login must not work after it."""
+    name = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    session.pop(name, None)
+    g.pop(name, None)
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(login_limit, methods=["POST"])
 def login():
-    """Sign in with username and password."""
+    """Sign in with username and password; guesses are throttled per address and per account."""
     if current_user.is_authenticated and login_fresh():
         return redirect(url_for("main.dashboard"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = db.session.scalar(select(User).where(User.username == form.username.data.strip()))
-        if user is None or not user.active or not check_password(user, form.password.data):
+        username = form.username.data.strip()
+        if has_control(username):  # no account has such a name (and NUL cannot reach the database)
+            username = "".join(ch for ch in username if not has_control(ch))
+        address = request.remote_addr or ""
+        user = db.session.scalar(select(User).where(User.username == username))
+        verdict = throttle.password_guess(address, username)
+        if not verdict.allowed:
+            if verdict.first_refusal:  # one entry per closed window, not one per hammering request
+                record_audit(None, "login_throttled", user or NoSuchUser(), username=username)
+                db.session.commit()
+            current_app.logger.info("login throttled for %d s", verdict.retry_after)
+            flash(too_many_message(verdict), "error")
+            return with_retry_after(current_app.make_response(render_template("auth/login.html", form=form)),
+                                    verdict)
+        # Always one argon2 verification, whether the account exists, is active or not.
+        password_ok = check_password(user, form.password.data)
+        if user is None or not user.active or not password_ok:
+            record_audit(None, "login_failed", user or NoSuchUser(), username=username)
+            db.session.commit()
             flash(_("Wrong username or password."), "error")
             return render_template("auth/login.html", form=form), 401
+        throttle.password_accepted(address, username)
         user.last_login_at = utcnow()
         record_audit(user, "login", user)
         db.session.commit()
         login_user(user, remember=form.remember.data)
+        rotate_csrf_token()
         return redirect(safe_next(request.args.get("next")) or url_for("main.dashboard"))
     return render_template("auth/login.html", form=form)
 
@@ -97,7 +150,11 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
-    """Sign out here and everywhere: the session token is rotated, so old cookies stop working."""
+    """Sign out here and everywhere: the session token is rotated, so old cookies stop working.
+
+    The calendar feed address stays (phones subscribed to it keep working); a password change
+    gives it a new one.
+    """
     end_sessions(current_user)
     db.session.commit()
     logout_user()
@@ -129,13 +186,29 @@ class PasswordForm(FlaskForm):
 @bp.route("/account/password", methods=["GET", "POST"])
 @login_required
 def change_password():
-    """Change one's password; every session of the account ends, this one included."""
+    """Change one's password; every session of the account ends, this one included.
+
+    The current password is a guess like a sign-in's: throttled on the same counters.
+    """
     form = PasswordForm()
     errors: dict[str, str] = {}
     if form.validate_on_submit():
+        address, username = request.remote_addr or "", current_user.username
+        verdict = throttle.password_guess(address, username)
+        if not verdict.allowed:
+            if verdict.first_refusal:
+                record_audit(current_user, "change_password_throttled", current_user)
+                db.session.commit()
+            errors["current"] = too_many_message(verdict)
+            return with_retry_after(current_app.make_response(
+                render_template("auth/password.html", form=form, errors=errors)), verdict)
         if not check_password(current_user, form.current.data):
+            record_audit(current_user, "change_password_failed", current_user)
+            db.session.commit()
             errors["current"] = _("The current password is wrong.")
-        elif form.new.data != form.repeat.data:
+            return render_template("auth/password.html", form=form, errors=errors), 400
+        throttle.password_accepted(address, username)
+        if form.new.data != form.repeat.data:
             errors["repeat"] = _("The two new passwords differ.")
         else:
             try:

@@ -18,7 +18,7 @@ from flask_login import current_user
 
 from matcher import rules
 from matcher.access import load_own_occurrence, user_area
-from matcher.assignments import confirm_service, rate_service
+from matcher.assignments import checkin_codes, confirm_service, rate_service
 from matcher.clock import local_today
 from matcher.db import db
 from matcher.errors import NotFound, ValidationError
@@ -58,22 +58,28 @@ def week():
     return render_week(requested_week(lambda: this_or_next_week(lambda w: bool(community_week(community, w)))))
 
 
-def checkin_url(occurrence_id: int, code: str) -> str:
-    """The absolute check-in URL a volunteer's phone opens from the QR code."""
-    return url_for("volunteer.checkin", occurrence=occurrence_id, code=code, _external=True)
+def checkin_url(occurrence_id: int, token: str) -> str:
+    """The absolute check-in URL a volunteer's phone opens from the QR code (the signed token in `t`)."""
+    return url_for("volunteer.checkin", occurrence=occurrence_id, t=token, _external=True)
 
 
 @bp.route("/community/occurrences/<int:occurrence_id>/code")
 @roles_required(Role.WORKER)
 def checkin_code(occurrence_id: int):
-    """The service's 6-digit check-in code, large, with a QR code of the check-in URL."""
+    """The service's current check-in and check-out codes, large, each with a QR code of its check-in URL.
+
+    The codes change every minute; the page counts down and loads itself again (static/checkin_code.js).
+    """
     occ = load_own_occurrence(occurrence_id, current_user)
-    url = qr = None
-    if occ.checkin_code:
-        url = checkin_url(occ.id, occ.checkin_code)
-        # The only markup marked safe: an SVG segno generated from our own URL.
-        qr = segno.make(url, error="m").svg_inline(scale=6, title=_("Check-in code"))
-    return render_template("community/code.html", occ=occ, url=url, qr=qr,
+    codes = checkin_codes(occ, user=current_user)
+    db.session.commit()  # an occurrence from before code secrets got its secret
+    qrs = {}
+    for shown in (codes.check_in, codes.check_out):
+        if shown is not None:
+            # The only markup marked safe: an SVG segno generated from our own URL.
+            qrs[shown.purpose] = segno.make(checkin_url(occ.id, shown.token), error="m").svg_inline(
+                scale=5, title=_("Check-in code") if shown.purpose == "in" else _("Check-out code"))
+    return render_template("community/code.html", occ=occ, codes=codes, qrs=qrs,
                            week=rules.week_monday(occ.starts_at.date()))
 
 

@@ -20,7 +20,8 @@ class Defaults:
 
     SECRET_KEY = None  # required; `make demo` generates one into instance/secret_key
     SQLALCHEMY_DATABASE_URI = None  # set from DATABASE_URL or the instance folder
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # hide_parameters: a failing statement is logged without its values (tokens, names, phones).
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
     REDIS_URL = None
     TIMEZONE = "Asia/Shanghai"
 
@@ -61,6 +62,33 @@ class Defaults:
     # Star thresholds in hours (1..5 stars) and hour rounding, configurable per deployment.
     STAR_THRESHOLDS = [100, 300, 600, 1000, 1500]
     HSTS = False  # turn on when served over HTTPS
+
+    # Password guesses (login, password change) are counted per client address (RATELIMIT_LOGIN)
+    # and per account name (RATELIMIT_LOGIN_ACCOUNT) in a store every worker shares: Redis when
+    # REDIS_URL is set, else the database (matcher/throttle.py). RATELIMIT_ENABLED=false turns it off.
+    RATELIMIT_LOGIN_ACCOUNT = "5 per minute;20 per hour"
+    RATELIMIT_KEY_PREFIX = "linli"
+    # Flask-Limiter (route limits) keeps counting in memory if Redis goes away, and logs it.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    # How many reverse proxies sit in front of the app and append to X-Forwarded-For (and set
+    # X-Forwarded-Proto). 0: the client connects directly. See docs/operations.md.
+    PROXY_COUNT = 0
+    # Host names the app answers to (Flask's TRUSTED_HOSTS; absolute links such as the calendar
+    # feed and QR codes are built from the Host header). Other hosts get 400. A leading dot allows
+    # subdomains. Set LINLI_TRUSTED_HOSTS='["linli.example.org"]' in production; None allows any.
+    TRUSTED_HOSTS = ["localhost", "127.0.0.1"]
+    # Solves a coordinator starts: the longest time limit (seconds) and, without Redis (thread mode),
+    # how many run at once in one process (further ones wait their turn).
+    SOLVE_TIME_LIMIT_MAX = 120
+    SOLVE_THREADS_MAX = 1
+
+    # Check-in and check-out (matcher/assignments.py): failed codes allowed per volunteer and per
+    # service within the window (counted in the audit log, so every worker sees them), and how long
+    # a scanned QR code of the worker's page stays valid (seconds).
+    CHECKIN_ATTEMPT_WINDOW_MINUTES = 15
+    CHECKIN_MAX_FAILURES_PER_VOLUNTEER = 5
+    CHECKIN_MAX_FAILURES_PER_OCCURRENCE = 20
+    CHECKIN_TOKEN_MAX_AGE = 180
 
 
 def load_environment(config: dict) -> None:

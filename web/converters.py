@@ -10,7 +10,14 @@ MAX_ID = 2**63 - 1
 
 
 class IdConverter(IntegerConverter):
-    """`<int:...>` limited to 0..MAX_ID: a larger number does not match the route (404)."""
+    """`<int:...>` limited to 0..MAX_ID in ASCII digits: anything else does not match the route (404).
+
+    Werkzeug's own pattern is `\\d+`, which also matches other scripts' digits ("/demands/١" would
+    open demand 1, "/demands/１２" demand 12); ids are written in ASCII digits only. At most 19
+    digits (MAX_ID has 19), so a 10,000-digit id is not even converted.
+    """
+
+    regex = r"[0-9]{1,19}"
 
     def __init__(self, map, fixed_digits: int = 0, min: int | None = 0, max: int | None = MAX_ID,
                  signed: bool = False) -> None:

@@ -18,10 +18,27 @@ from matcher.access import can_change, load_visible, user_area, visible
 from matcher.db import db
 from matcher.demands import cancel_demand, create_demand, update_demand
 from matcher.errors import ValidationError
-from matcher.models import Area, Category, Demand, DemandStatus, Priority, Resident, Role, Skill, Station
+from matcher.models import (
+    HELD,
+    STANDING,
+    Area,
+    Assignment,
+    Category,
+    Demand,
+    DemandOccurrence,
+    DemandStatus,
+    Priority,
+    Resident,
+    Role,
+    Skill,
+    Station,
+)
+from matcher.volunteers import volunteer_of
 
 from .auth import roles_required
 from .directory import paginate, search_term
+from .inputs import int_arg, text_arg
+from .volunteer import place_text
 
 bp = Blueprint("demands", __name__)
 
@@ -39,7 +56,7 @@ def index():
     status = request.args.get("status")
     if status in {s.value for s in DemandStatus}:
         stmt = stmt.where(Demand.status == status)
-    category = request.args.get("category")
+    category = text_arg("category", 40)
     if category:
         stmt = stmt.join(Category).where(Category.code == category)
     page = paginate(stmt.order_by(Demand.starts_on.desc(), Demand.id.desc()))
@@ -56,8 +73,21 @@ def view(demand_id: int):
     # Seeing a demand (an offer, a team's service) does not mean seeing the person it serves.
     resident_visible = item.resident_id is not None and db.session.scalar(
         visible(select(Resident.id).where(Resident.id == item.resident_id), Resident, current_user)) is not None
+    place = volunteer_place(item) if current_user.role == Role.VOLUNTEER else None
     return render_template("demands/view.html", demand=item, can_change=can_change(current_user, item),
-                           resident_visible=resident_visible)
+                           resident_visible=resident_visible, place=place)
+
+
+def volunteer_place(demand: Demand) -> str:
+    """Where a demand is, as the signed-in volunteer may know it: the exact address only while they
+    hold one of its services (`HELD`: accepted, checked in), else the community (`place_text`)."""
+    vol = volunteer_of(current_user)
+    mine = db.session.scalars(select(Assignment).join(DemandOccurrence).where(
+        DemandOccurrence.demand_id == demand.id, Assignment.volunteer_id == (vol.id if vol else -1),
+        Assignment.status.in_(STANDING)).order_by(Assignment.id)).all()
+    if not mine:
+        return demand.community.name
+    return place_text(next((a for a in mine if a.status in HELD), mine[0]))
 
 
 def demand_form_choices(community: Area) -> dict:
@@ -108,7 +138,7 @@ def cancel(demand_id: int):
     item = load_visible(Demand, demand_id, current_user)
     if not can_change(current_user, item):
         abort(403)
-    version = request.form.get("version", type=int)
+    version = int_arg(request.form, "version")
     cancel_demand(item, user=current_user, version=version)
     db.session.commit()
     flash(_("Demand cancelled."), "info")
@@ -146,7 +176,7 @@ def edit(demand_id: int):
         data = dict(values)
         data["weekdays"] = request.form.getlist("weekdays")
         try:
-            result = update_demand(demand, data, user=current_user, version=request.form.get("version", type=int))
+            result = update_demand(demand, data, user=current_user, version=int_arg(request.form, "version"))
         except ValidationError as exc:
             db.session.rollback()
             errors = exc.errors

@@ -12,7 +12,7 @@ from flask_login import current_user, login_fresh, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from matcher.access import can_change, load_visible, user_area, visible
+from matcher.access import load_visible, user_area, visible
 from matcher.audit import record_audit
 from matcher.db import db
 from matcher.errors import ValidationError
@@ -28,17 +28,20 @@ from matcher.residents import create_resident
 
 from .auth import roles_required
 from .extensions import login_manager
+from .inputs import page_arg, text_arg
 
 bp = Blueprint("directory", __name__)
 
 
 def paginate(stmt):
-    """One page of results (page from ?page=, size from config)."""
-    return db.paginate(stmt, per_page=current_app.config["PAGE_SIZE"], max_per_page=100, error_out=False)
+    """One page of results (page from ?page=, see `inputs.page_arg`; size from config)."""
+    return db.paginate(stmt, page=page_arg(), per_page=current_app.config["PAGE_SIZE"], max_per_page=100,
+                       error_out=False)
 
 
 def search_term() -> str:
-    return (request.args.get("q") or "").strip()[:60]
+    """The searched words (?q=): at most 60 characters, without control characters."""
+    return text_arg("q")
 
 
 # --- demands -------------------------------------------------------------------------------
@@ -56,8 +59,8 @@ def volunteers():
     )
     q = search_term()
     if q:
-        stmt = stmt.where(Volunteer.real_name.contains(q))
-    skill = request.args.get("skill")
+        stmt = stmt.where(Volunteer.real_name.contains(q, autoescape=True))
+    skill = text_arg("skill", max_length=40) or None
     if skill:
         stmt = stmt.where(Volunteer.skills.any(Skill.code == skill))
     page = paginate(stmt.order_by(Volunteer.id))
@@ -83,7 +86,7 @@ def organizations():
     stmt = visible(select(Organization), Organization, current_user).options(selectinload(Organization.home_area))
     q = search_term()
     if q:
-        stmt = stmt.where(Organization.name.contains(q))
+        stmt = stmt.where(Organization.name.contains(q, autoescape=True))
     org_type = request.args.get("type")
     if org_type in {t.value for t in OrgType}:
         stmt = stmt.where(Organization.type == org_type)
@@ -111,9 +114,16 @@ def residents():
     stmt = visible(select(Resident), Resident, current_user).options(selectinload(Resident.community))
     q = search_term()
     if q:
-        stmt = stmt.where(Resident.name.contains(q))
+        stmt = stmt.where(Resident.name.contains(q, autoescape=True))
     page = paginate(stmt.order_by(Resident.name, Resident.id))
     return render_template("directory/residents.html", page=page, q=q)
+
+
+def may_reveal(resident: Resident) -> bool:
+    """Whether the current user may see the resident's phone and address: only the worker of the
+    resident's community (the reliability checklist: masked unless the viewer needs them). An
+    administrator or a coordinator runs the service and sees the record, masked."""
+    return current_user.role == Role.WORKER and resident.community_id == current_user.area_id
 
 
 @bp.route("/residents/<int:resident_id>")
@@ -121,8 +131,7 @@ def residents():
 def resident(resident_id: int):
     """A resident's record, phone masked."""
     item = load_visible(Resident, resident_id, current_user)
-    return render_template("directory/resident.html", resident=item, reveal=False,
-                           can_reveal=can_change(current_user, item))
+    return render_template("directory/resident.html", resident=item, reveal=False, can_reveal=may_reveal(item))
 
 
 @bp.route("/residents/<int:resident_id>/reveal", methods=["GET", "POST"])
@@ -135,7 +144,7 @@ def reveal_phone(resident_id: int):
     if request.method == "GET":
         return redirect(url_for("directory.resident", resident_id=resident_id))
     item = load_visible(Resident, resident_id, current_user)
-    if not can_change(current_user, item):
+    if not may_reveal(item):
         abort(403)
     if not login_fresh():
         return login_manager.needs_refresh()

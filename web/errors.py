@@ -4,6 +4,7 @@ from flask import Flask, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -13,6 +14,7 @@ from matcher.errors import DomainError
 TITLES = {
     400: _l("Bad request"), 403: _l("Not allowed"), 404: _l("Not found"), 405: _l("Method not allowed"),
     409: _l("Changed meanwhile"), 429: _l("Too many attempts"), 500: _l("Something went wrong"),
+    503: _l("Briefly unavailable"),
 }
 
 
@@ -45,6 +47,18 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         return render_error(exc.code or 500, "")
+
+    @app.errorhandler(DBAPIError)
+    def database_error(exc: DBAPIError):
+        db.session.rollback()
+        if not exc.connection_invalidated:  # a real error in a statement: a crash like any other
+            return crash(exc)
+        # The database went away (a restart, a failover): nothing was written; the next request
+        # reconnects (pool pre-ping), so ask the person to try again rather than report a crash.
+        app.logger.warning("database connection lost: %s", type(exc.orig).__name__)
+        response = render_error(503, _("The service is restarting a part of itself. Try again in a moment; "
+                                       "nothing was saved."))
+        return response[0], 503, {"Retry-After": "5"}
 
     @app.errorhandler(Exception)
     def crash(exc: Exception):

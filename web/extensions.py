@@ -13,6 +13,9 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
 migrate = Migrate(render_as_batch=True, compare_type=True)
+# Route-level limits. Password guesses are throttled by `matcher.throttle` instead (counters shared
+# by every worker, with or without Redis). The address is the client's also behind a proxy
+# (`register_proxy`: ProxyFix with PROXY_COUNT).
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 __all__ = ["babel", "csrf", "db", "limiter", "login_manager", "migrate"]

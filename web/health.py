@@ -32,7 +32,8 @@ def healthz():
         import redis
 
         try:
-            redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+            # Both timeouts: a Redis that accepts but never answers must not hang the check.
+            redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping()
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"failed: {type(exc).__name__}"

@@ -1,59 +1,239 @@
-"""Background solve jobs: on Redis with an RQ worker when REDIS_URL is set, else in a thread.
+"""Background solve jobs: on Redis with an RQ worker when REDIS_URL is set, else in a thread
+(at most SOLVE_THREADS_MAX at once per process; further ones wait their turn).
 
 A solve never runs inside a request. The view commits the queued run row first, then calls
 `enqueue_solve`; the job receives only the run id (never ORM objects) and builds its own
 app context and database connections.
+
+Dead runs (issue 8, see docs/operations.md "Fault drills"): the process running a solve beats
+(`matcher.schedules.keep_alive`); `check_run`, called when someone looks at an active run, gives it
+up at once when RQ reports its job failed or lost, or when its process is gone from this machine,
+and otherwise once it has been silent for HEARTBEAT_LOST seconds. RQ's own `on_failure` callback
+(`on_solve_failure`) covers a job that failed outside the solve (say, before it could start) and
+jobs RQ itself finds abandoned; a web process that exits gives up the solves of its threads
+(`give_up_thread_runs`). With Redis configured but down, a solve runs in a thread instead.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 
 from flask import Flask, current_app, has_app_context
 
 from matcher.db import db
-from matcher.models import SolveRun
-from matcher.schedules import run_solve
+from matcher.models import RunStatus, SolveRun, utcnow
+from matcher.schedules import ACTIVE, give_up, keep_alive, reap_if_dead, run_solve
 
 log = logging.getLogger(__name__)
 QUEUE = "linli"
 # Above the solver's own limit: building, writing results and a slow machine fit in the margin.
 JOB_TIMEOUT_MARGIN = 300
+# Seconds between committing a run and finding its job in Redis (a poll in between is not a loss).
+ENQUEUE_GRACE = 10
+# Runs solving (or waiting for a slot) in this process's threads: given up if the process exits.
+_THREAD_RUNS: dict[int, Flask] = {}
+_thread_runs_lock = threading.Lock()
+_exit_hooked = False
+
+
+# Thread mode: at most SOLVE_THREADS_MAX solves run at once in this process; the others wait their
+# turn (their run stays "queued" meanwhile).
+_slots = threading.Condition()
+_running = 0
+_waiting = 0
+
+
+def _thread_limit(app: Flask) -> int:
+    return max(1, int(app.config.get("SOLVE_THREADS_MAX", 1)))
 
 
 def enqueue_solve(run: SolveRun) -> str:
-    """Start the run in the background; returns 'rq' or 'thread'."""
+    """Start the run in the background; returns 'rq', 'thread', or 'thread-queued' when it waits in
+    this process for a running solve to finish (SOLVE_THREADS_MAX)."""
+    global _waiting
     url = current_app.config.get("REDIS_URL")
-    if url:
-        from redis import Redis
-        from rq import Queue
+    try:
+        if url and _enqueue_rq(run, url):
+            return "rq"
+    except Exception:  # not a Redis outage (that falls back to a thread): leave no run queued
+        give_up(run, "unstarted")
+        db.session.commit()
+        raise
+    app = current_app._get_current_object()
+    with _slots:
+        queued = _running + _waiting >= _thread_limit(app)
+        _waiting += 1
+    thread = threading.Thread(target=_solve_in_thread, args=(app, run.id), name=f"solve-{run.id}", daemon=True)
+    try:
+        thread.start()
+    except Exception:  # no thread either: say so, and leave no run queued for nobody
+        with _slots:
+            _waiting -= 1
+        give_up(run, "unstarted")
+        db.session.commit()
+        raise
+    return "thread-queued" if queued else "thread"
 
-        queue = Queue(QUEUE, connection=Redis.from_url(url))
+
+def _enqueue_rq(run: SolveRun, url: str) -> bool:
+    """Queue the run's job on Redis; False (logged) when Redis does not answer."""
+    from redis import Redis
+    from redis.exceptions import RedisError
+    from rq import Callback, Queue
+
+    try:
+        queue = Queue(QUEUE, connection=Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5))
         queue.enqueue(solve_job, run.id, job_id=f"{run.job_id}-{run.id}",
                       job_timeout=int(run.params.get("time_limit", 30)) + JOB_TIMEOUT_MARGIN,
-                      result_ttl=3600, failure_ttl=7 * 86400, description=f"solve run {run.id}")
-        return "rq"
-    app = current_app._get_current_object()
-    thread = threading.Thread(target=_run_in_thread, args=(app, run.id), name=f"solve-{run.id}", daemon=True)
-    thread.start()
-    return "thread"
+                      result_ttl=3600, failure_ttl=7 * 86400, description=f"solve run {run.id}",
+                      on_failure=Callback(on_solve_failure))
+    except RedisError as exc:
+        log.warning("Redis unreachable (%s): solve run %s runs in a thread of this process instead",
+                    type(exc).__name__, run.id)
+        return False
+    return True
+
+
+def _solve_in_thread(app: Flask, run_id: int) -> None:
+    """A thread's whole life for one run: beat for it (while it waits for a slot too), run it."""
+    global _exit_hooked
+    with _thread_runs_lock:
+        if not _exit_hooked:
+            atexit.register(give_up_thread_runs)
+            _exit_hooked = True
+        _THREAD_RUNS[run_id] = app
+    try:
+        with app.app_context():
+            try:
+                with keep_alive(run_id):
+                    db.session.remove()  # the beat committed; hold no connection while waiting
+                    _run_in_thread(app, run_id)
+            finally:
+                db.session.remove()
+    except Exception:
+        log.exception("solve run %s: thread ended with an error", run_id)
+    finally:
+        _THREAD_RUNS.pop(run_id, None)
+
+
+def give_up_thread_runs() -> None:
+    """At exit (a gunicorn worker restarted by HUP, max_requests or TERM): the solves of this
+    process's threads die with it; mark them failed now rather than leave them to be found."""
+    for run_id, app in list(_THREAD_RUNS.items()):
+        try:
+            with app.app_context():
+                run = db.session.get(SolveRun, run_id)
+                if run is not None and run.status in ACTIVE:
+                    give_up(run, "restart")
+                    db.session.commit()
+                db.session.remove()
+        except Exception:  # the database may be gone too; the next look finds the run
+            log.exception("solve run %s: not marked failed at exit", run_id)
+
+
+def check_run(run: SolveRun) -> bool:
+    """Give up an active run whose worker is gone (see the module docstring); True when it was given
+    up. For the run page and its poll; the caller commits."""
+    if run.status not in ACTIVE:
+        return False
+    url = current_app.config.get("REDIS_URL")
+    reason = _rq_verdict(run, url) if url and run.job_id else None
+    if reason is None and not url and run.status == RunStatus.QUEUED and run.worker is None:
+        # Thread mode: the thread beats as soon as it starts; none ever did, so it never started.
+        reason = "lost" if (utcnow() - run.queued_at).total_seconds() > ENQUEUE_GRACE else None
+    if reason is not None:
+        return give_up(run, reason)
+    return reap_if_dead(run)
+
+
+def _rq_verdict(run: SolveRun, url: str) -> str | None:
+    """'worker' when RQ says the run's job failed or ended, 'lost' when a run nobody took has no job
+    in Redis (flushed, or Redis restarted without its data); None when RQ cannot tell (or is down)."""
+    from redis.exceptions import RedisError
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
+    try:
+        job = Job.fetch(f"{run.job_id}-{run.id}", connection=_redis(url))
+        status = job.get_status(refresh=False)
+    except NoSuchJobError:
+        # No job: a run that fell back to a thread (it has a worker and beats), or a lost one.
+        if run.worker is None and (utcnow() - run.queued_at).total_seconds() > ENQUEUE_GRACE:
+            return "lost"
+        return None
+    except RedisError:
+        return None  # Redis down: the heartbeat decides
+    if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, JobStatus.FINISHED):
+        return "worker"  # the job ended, the run did not: give_up re-checks the run in the database
+    return None
+
+
+_connections: dict[str, object] = {}
+
+
+def _redis(url: str):
+    if url not in _connections:
+        from redis import Redis
+
+        _connections[url] = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+    return _connections[url]
+
+
+def on_solve_failure(job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ's on_failure callback: the job failed (in the work horse, or found abandoned by
+    `StartedJobRegistry.cleanup` with AbandonedJobError). run_solve marks its own failures; this
+    covers a failure outside it and a worker that died."""
+    run_id = job.args[0] if job.args else None
+    if run_id is None:
+        return
+    if has_app_context():
+        _give_up_failed_job(run_id, exc_type)
+        return
+    from web import create_app
+
+    with create_app().app_context():
+        try:
+            _give_up_failed_job(run_id, exc_type)
+        finally:
+            db.session.remove()
+
+
+def _give_up_failed_job(run_id: int, exc_type) -> None:
+    run = db.session.get(SolveRun, run_id)
+    if run is not None and run.status in ACTIVE:
+        log.warning("solve run %s: RQ job failed (%s)", run_id, getattr(exc_type, "__name__", exc_type))
+        give_up(run, "worker")
+    db.session.commit()
 
 
 def _run_in_thread(app: Flask, run_id: int) -> None:
-    with app.app_context():
-        try:
-            run_solve(run_id)
-        except Exception:
-            log.exception("solve run %s failed", run_id)
-        finally:
-            db.session.remove()
+    global _running, _waiting
+    with _slots:  # wait for a free slot, holding no database connection
+        while _running >= _thread_limit(app):
+            _slots.wait()
+        _waiting -= 1
+        _running += 1
+    try:
+        with app.app_context():
+            try:
+                run_solve(run_id)
+            except Exception:
+                log.exception("solve run %s failed", run_id)
+            finally:
+                db.session.remove()
+    finally:
+        with _slots:
+            _running -= 1
+            _slots.notify_all()
 
 
 def solve_job(run_id: int) -> None:
     """The RQ job: solve one run in this (forked) worker process."""
     if has_app_context():  # e.g. a test's SimpleWorker inside the app
-        run_solve(run_id)
+        with keep_alive(run_id):
+            run_solve(run_id)
         return
     from web import create_app
 
@@ -61,7 +241,8 @@ def solve_job(run_id: int) -> None:
     with app.app_context():
         db.engine.dispose(close=False)  # never reuse connections inherited through fork
         try:
-            run_solve(run_id)
+            with keep_alive(run_id):
+                run_solve(run_id)
         finally:
             db.session.remove()
             db.engine.dispose()

@@ -3,13 +3,16 @@
 from collections.abc import Callable
 from datetime import date, timedelta
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from matcher import rules
 from matcher.clock import local_today
 from matcher.db import db
+from matcher.errors import ValidationError
+from matcher.fields import parse_iso_date
 from matcher.figures import week_figures
 from matcher.models import Volunteer
 
@@ -17,27 +20,25 @@ bp = Blueprint("main", __name__)
 
 
 WEEK_RANGE_DAYS = 2 * 366
+WEEK_MESSAGE = _l("Enter a date as YYYY-MM-DD within two years of today.")
 
 
 def parse_week(raw: str | None) -> date | None:
-    """The Monday of a YYYY-MM-DD date within two years of today, or None (bad or far-off input)."""
-    try:
-        day = date.fromisoformat((raw or "").strip())
-    except ValueError:
-        return None
-    if abs((day - local_today()).days) > WEEK_RANGE_DAYS:
+    """The Monday of a YYYY-MM-DD date (ASCII digits) within two years of today, or None (bad or far-off input)."""
+    day = parse_iso_date(raw) if isinstance(raw, str) else None
+    if day is None or abs((day - local_today()).days) > WEEK_RANGE_DAYS:
         return None
     return rules.week_monday(day)
 
 
 def week_arg(default: Callable[[], date]) -> date:
-    """The Monday from ?week=; `default()` when absent; 400 when unreadable or too far off."""
-    raw = request.args.get("week")
-    if not raw:
+    """The Monday from ?week=; `default()` when absent; a 400 naming `week` when unreadable or too far off."""
+    values = request.args.getlist("week")
+    if not values or values == [""]:
         return default()
-    week = parse_week(raw)
+    week = parse_week(values[0]) if len(values) == 1 else None
     if week is None:
-        abort(400)
+        raise ValidationError({"week": str(WEEK_MESSAGE)})
     return week
 
 

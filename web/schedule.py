@@ -1,7 +1,9 @@
 """The coordinator's schedule: solve a week in the background, review, adjust, publish, repair.
 
 Coordinators (and administrators) reach schedules of areas within their scope: a township's
-coordinator the township's, a district coordinator the district's and every township's.
+coordinator the township's, a district coordinator the district's and every township's. Candidates,
+hand assignments and the solver's instance come from the schedule's pool only (`access.area_pool`,
+narrowed by `access.user_pool`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from datetime import date, timedelta
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, fresh_login_required
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import selectinload
 
 from matcher import access, problem, rules
@@ -52,7 +54,8 @@ from matcher.schedules import (
 )
 
 from .auth import roles_required
-from .jobs import enqueue_solve
+from .inputs import int_arg, text_arg
+from .jobs import check_run, enqueue_solve
 from .main import parse_week
 from .mapview import build_map
 
@@ -86,7 +89,10 @@ def index():
 def open_schedule():
     """Open (creating on first use) the schedule of an area and week."""
     areas = {a.id: a for a in access.schedulable_areas(current_user)}
-    area = areas.get(request.form.get("area", type=int) or 0)
+    area_id = int_arg(request.form, "area")
+    if area_id is None:
+        raise ValidationError({"area": _("Choose an area.")})
+    area = areas.get(area_id)
     if area is None:
         raise NotFound(_("No such area in your scope."))
     week = parse_week(request.form.get("week", ""))
@@ -139,6 +145,8 @@ def view(schedule_id: int):
     schedule = load_schedule(schedule_id)
     occurrences = problem.schedule_occurrences(schedule)
     run = _latest_run(schedule)
+    if run is not None and check_run(run):
+        db.session.commit()
     finished = db.session.scalar(select(SolveRun).where(
         SolveRun.schedule_id == schedule.id, SolveRun.status.in_([RunStatus.DONE, RunStatus.SUPERSEDED]))
         .order_by(SolveRun.id.desc()).limit(1))
@@ -175,14 +183,18 @@ def view(schedule_id: int):
 def solve(schedule_id: int):
     """Start a solve (repair mode once published) as a background job; one at a time per schedule."""
     schedule = load_schedule(schedule_id)
+    # start_solve keeps it within 5 s and SOLVE_TIME_LIMIT_MAX.
     time_limit = request.form.get("time_limit", type=int) or current_app.config.get("SOLVE_TIME_LIMIT", 30)
-    time_limit = max(5, min(time_limit, 600))
     run, created = start_solve(schedule, user=current_user, time_limit=time_limit,
                                workers=current_app.config.get("SOLVE_WORKERS", 2))
     db.session.commit()
     if created:
-        enqueue_solve(run)
-        flash(_("The solver is working on it; this page shows its progress."), "info")
+        if enqueue_solve(run) == "thread-queued":
+            flash(_("Another solve is running on this server: this one is queued and starts as soon as it "
+                    "finishes (at most %(n)d at a time); this page shows its progress.",
+                    n=current_app.config.get("SOLVE_THREADS_MAX", 1)), "info")
+        else:
+            flash(_("The solver is working on it; this page shows its progress."), "info")
     else:
         flash(_("A solve of this schedule is already under way."), "info")
     return redirect(url_for("schedule.view", schedule_id=schedule.id))
@@ -193,6 +205,8 @@ def solve(schedule_id: int):
 def run_status(run_id: int):
     """The run's state for the progress panel (polled without reloading)."""
     run = access.load_run(run_id, current_user)
+    if check_run(run):  # its worker is gone: given up now, so the page offers a new solve
+        db.session.commit()
     return {"id": run.id, "status": run.status.value, "active": run.status in ACTIVE,
             "progress": run.progress or {}, "score": run.score, "bound": run.bound, "message": run.message}
 
@@ -209,9 +223,23 @@ def run_instance(run_id: int):
     run = access.load_run(run_id, current_user)
     if run.instance is None:
         abort(404)
+    if not _within_pool(run):
+        flash(_("This run's instance holds volunteers outside the schedule's pool (it was saved under an "
+                "older rule or the pool has changed since): solve again to download a current one."), "error")
+        return redirect(url_for("schedule.view", schedule_id=run.schedule_id))
     record_audit(current_user, "export_instance", run, schedule=run.schedule_id)
     db.session.commit()
     return _download(run.instance, f"linli-run-{run.id}-instance.json")
+
+
+def _within_pool(run: SolveRun) -> bool:
+    """Whether every volunteer of a saved instance is in the schedule's pool, within the user's reach."""
+    ids = {problem.ref_id(v["id"]) for v in run.instance.get("volunteers", [])}
+    if not ids:
+        return True
+    inside = db.session.scalars(select(Volunteer.id).where(
+        Volunteer.id.in_(ids), access.area_pool(run.schedule.area), access.user_pool(current_user))).all()
+    return len(set(inside)) == len(ids)
 
 
 @bp.route("/runs/<int:run_id>/solution.json")
@@ -250,7 +278,7 @@ def apply(run_id: int):
 def publish(schedule_id: int):
     """Publish the draft: every proposal becomes an offer to its volunteer."""
     schedule = load_schedule(schedule_id)
-    offered = publish_schedule(schedule, user=current_user, version=request.form.get("version", type=int))
+    offered = publish_schedule(schedule, user=current_user, version=int_arg(request.form, "version"))
     db.session.commit()
     flash(_("Published: %(n)d offers sent to volunteers.", n=offered), "success")
     return redirect(url_for("schedule.view", schedule_id=schedule.id))
@@ -271,10 +299,11 @@ def occurrence(schedule_id: int, occurrence_id: int):
     occ = _occurrence_in(schedule, occurrence_id)
     errors: dict[str, str] = {}
     if request.method == "POST":
-        volunteer = db.session.get(Volunteer, request.form.get("volunteer", type=int) or 0)
+        volunteer_id = int_arg(request.form, "volunteer")
+        volunteer = db.session.get(Volunteer, volunteer_id) if volunteer_id else None
         try:
-            if volunteer is None:
-                raise ValidationError({"volunteer": _("Choose a volunteer.")})
+            if volunteer is None:  # worded as a volunteer outside the pool: nothing tells them apart
+                raise ValidationError({"volunteer": _("Choose an active volunteer of this schedule's pool.")})
             assign_by_hand(schedule, occ, volunteer, user=current_user,
                            override_reason=request.form.get("override_reason", ""))
         except ValidationError as exc:
@@ -288,8 +317,10 @@ def occurrence(schedule_id: int, occurrence_id: int):
                                      .options(selectinload(Assignment.volunteer))
                                      .order_by(Assignment.id)).all()
     on_it = {a.volunteer_id for a in assignments if a.status != AssignmentStatus.DECLINED}
-    q = (request.args.get("q") or "").strip()[:40]
-    candidates = ranked_candidates(occ, exclude=on_it, name=q)[:40]
+    q = text_arg("q", 40)
+    # The schedule's pool, within the user's own reach (a street's coordinator: their street's pool).
+    pool = and_(access.area_pool(schedule.area), access.user_pool(current_user))
+    candidates = ranked_candidates(occ, pool, exclude=on_it, name=q)[:40]
     gap = None
     run = _latest_run(schedule)
     if run is not None:
@@ -311,7 +342,7 @@ def pin(assignment_id: int):
     """Pin or unpin an assignment."""
     a = access.load_schedule_assignment(assignment_id, current_user)
     set_pinned(a, request.form.get("pinned") == "1", user=current_user,
-               version=request.form.get("version", type=int))
+               version=int_arg(request.form, "version"))
     db.session.commit()
     return _back(a)
 
@@ -322,7 +353,7 @@ def remove(assignment_id: int):
     """Remove a proposed or offered assignment."""
     a = access.load_schedule_assignment(assignment_id, current_user)
     back = _back(a)
-    remove_assignment(a, user=current_user, version=request.form.get("version", type=int))
+    remove_assignment(a, user=current_user, version=int_arg(request.form, "version"))
     db.session.commit()
     flash(_("Assignment removed."), "info")
     return back
@@ -333,7 +364,10 @@ def remove(assignment_id: int):
 def move(assignment_id: int):
     """Move the volunteer to another occurrence of the same schedule (checked against the rules)."""
     a = access.load_schedule_assignment(assignment_id, current_user)
-    target = _occurrence_in(a.schedule, request.form.get("target", type=int) or 0)
+    target_id = int_arg(request.form, "target")
+    if target_id is None:
+        raise ValidationError({"target": _("Choose the demand to move the volunteer to.")})
+    target = _occurrence_in(a.schedule, target_id)
     try:
         moved = move_assignment(a, target, user=current_user,
                                 override_reason=request.form.get("override_reason", ""))

@@ -33,6 +33,7 @@ from matcher.weeks import organization_week, team_assignment_ids
 
 from .auth import roles_required
 from .community import STATES, requested_week
+from .inputs import int_arg
 from .main import this_or_next_week
 
 bp = Blueprint("team", __name__)
@@ -90,7 +91,8 @@ def swap(assignment_id: int):
     if request.method == "GET":
         return render_swap(assignment)
     week = rules.week_monday(assignment.occurrence.starts_at.date())
-    volunteer = db.session.get(Volunteer, request.form.get("volunteer", type=int) or 0)
+    volunteer_id = int_arg(request.form, "volunteer")
+    volunteer = db.session.get(Volunteer, volunteer_id) if volunteer_id else None
     try:
         if volunteer is None:
             raise ValidationError({"volunteer": _("Choose an approved member of your organization.")})

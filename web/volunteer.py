@@ -14,13 +14,14 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required
+from flask_login import current_user, login_fresh, login_required
 from icalendar import Calendar, Event
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from matcher import assignments, rules, volunteers
 from matcher.access import load_own_assignment
+from matcher.audit import record_audit
 from matcher.clock import local_now
 from matcher.db import db
 from matcher.errors import Conflict, DomainError, ValidationError
@@ -37,6 +38,8 @@ from matcher.models import (
     utcnow,
 )
 
+from .converters import MAX_ID
+from .extensions import login_manager
 from .main import this_or_next_week, week_arg
 
 bp = Blueprint("volunteer", __name__)
@@ -161,19 +164,45 @@ def _week_items(volunteer: Volunteer, monday: date) -> list[Assignment]:
                                     statuses=BOOKED)
 
 
-@bp.route("/me/week")
-@login_required
-def week():
-    """Accepted, checked-in and completed services of a week, as a list and as a 7-day grid."""
-    volunteer = own_volunteer()
-    monday = requested_week(volunteer)
+def _render_week(volunteer: Volunteer, monday: date, revealed: int | None = None):
     items = _week_items(volunteer, monday)
     days = [monday + timedelta(days=i) for i in range(7)]
     by_day = {d: [a for a in items if a.occurrence.starts_at.date() == d] for d in days}
     feed = url_for("volunteer.calendar_feed", token=volunteer.calendar_token, _external=True)
     return render_template("volunteer/week.html", volunteer=volunteer, items=items, days=days, by_day=by_day,
                            monday=monday, prev_week=monday - timedelta(days=7),
-                           next_week=monday + timedelta(days=7), feed=feed)
+                           next_week=monday + timedelta(days=7), feed=feed, revealed=revealed)
+
+
+@bp.route("/me/week")
+@login_required
+def week():
+    """Accepted, checked-in and completed services of a week, as a list and as a 7-day grid.
+
+    A resident's phone is masked; "show" reveals it (a POST, audited)."""
+    volunteer = own_volunteer()
+    return _render_week(volunteer, requested_week(volunteer))
+
+
+@bp.route("/me/assignments/<int:assignment_id>/reveal-phone", methods=["GET", "POST"])
+@login_required
+def reveal_phone(assignment_id: int):
+    """Show the resident's phone of a service the volunteer holds now (fresh login; the reveal is audited).
+
+    A GET (e.g. coming back from signing in again) only leads back to the week: revealing is a POST.
+    """
+    if request.method == "GET":
+        return redirect(url_for("volunteer.week"))
+    volunteer = own_volunteer()
+    assignment = own_assignment(volunteer, assignment_id)
+    resident = assignment.occurrence.demand.resident
+    if assignment.status not in HELD or resident is None or not resident.phone:
+        abort(404)
+    if not login_fresh():
+        return login_manager.needs_refresh()
+    record_audit(current_user, "reveal_phone", resident, assignment=assignment.id)
+    db.session.commit()
+    return _render_week(volunteer, rules.week_monday(assignment.occurrence.starts_at.date()), revealed=assignment.id)
 
 
 @bp.route("/me/calendar/regenerate", methods=["POST"])
@@ -252,48 +281,57 @@ def volunteer_place(assignment: Assignment) -> str:
 @bp.route("/checkin", methods=["GET", "POST"])
 @login_required
 def checkin():
-    """Check in (or, once checked in, out) with the code the community worker or station shows."""
+    """Check in (or, once checked in, out) with the code the community worker shows, or the QR code's link.
+
+    The QR code's URL carries a signed token (`t`); the page then only asks to press the button.
+    A refused attempt is kept in the audit log even though nothing else is saved: the limits on
+    attempts count those entries.
+    """
     volunteer = own_volunteer()
     source = request.form if request.method == "POST" else request.args
-    values = {"occurrence": (source.get("occurrence") or "").strip(), "code": (source.get("code") or "").strip()}
+    values = {"occurrence": (source.get("occurrence") or "").strip(), "code": (source.get("code") or "").strip(),
+              "token": (source.get("t") or "").strip()}
     errors: dict[str, str] = {}
     message = ""
     status = 200
-    if request.method == "POST":
-        occurrence = _occurrence_for(volunteer, values["occurrence"])
-        if occurrence is None:
-            errors["occurrence"] = _("Choose one of your accepted services.")
+    chosen = _occurrence_for(volunteer, values["occurrence"])
+    if chosen is None and (values["occurrence"] or request.method == "POST"):
+        errors["occurrence"] = _("Choose one of your accepted services.")
+    elif request.method == "POST" and chosen is not None:
+        assignment = db.session.scalar(select(Assignment).where(
+            Assignment.occurrence_id == chosen.id, Assignment.volunteer_id == volunteer.id))
+        checking_out = assignment is not None and assignment.status == AssignmentStatus.CHECKED_IN
+        action = assignments.check_out if checking_out else assignments.check_in
+        try:
+            done = action(chosen, values["code"], token=values["token"], user=current_user)
+        except assignments.CheckinRefused as exc:
+            db.session.rollback()
+            assignments.keep_refusal(exc)  # a failed attempt counts even though nothing else is saved
+            db.session.commit()
+            errors, status = exc.errors, exc.status
+        except ValidationError as exc:
+            db.session.rollback()
+            errors = exc.errors
+        except Conflict as exc:
+            db.session.rollback()
+            message, status = exc.message, 409
+        except DomainError as exc:
+            db.session.rollback()
+            errors = {exc.field or "code": exc.message}
         else:
-            assignment = db.session.scalar(select(Assignment).where(
-                Assignment.occurrence_id == occurrence.id, Assignment.volunteer_id == volunteer.id))
-            checking_out = assignment is not None and assignment.status == AssignmentStatus.CHECKED_IN
-            try:
-                if checking_out:
-                    done = assignments.check_out(occurrence, values["code"], user=current_user)
-                else:
-                    done = assignments.check_in(occurrence, values["code"], user=current_user)
-            except ValidationError as exc:
-                db.session.rollback()
-                errors = exc.errors
-            except Conflict as exc:
-                db.session.rollback()
-                message, status = exc.message, 409
-            except DomainError as exc:
-                db.session.rollback()
-                errors = {exc.field or "code": exc.message}
+            db.session.commit()
+            if checking_out:
+                flash(_("Checked out. %(h)s hours credited; thank you!", h=done.credited_hours), "success")
             else:
-                db.session.commit()
-                if checking_out:
-                    flash(_("Checked out. %(h)s hours credited; thank you!", h=done.credited_hours), "success")
-                else:
-                    flash(_("Checked in at %(t)s.", t=done.checked_in_at.strftime("%H:%M")), "success")
-                return redirect(url_for("volunteer.checkin", occurrence=occurrence.id))
-        if errors:
+                flash(_("Checked in at %(t)s.", t=done.checked_in_at.strftime("%H:%M")), "success")
+            return redirect(url_for("volunteer.checkin", occurrence=chosen.id))
+    if errors:
+        values["token"] = ""  # a refused QR code is not offered again: type the code or scan anew
+        if status == 200:
             status = 400
     now = local_now()
     choices = volunteers.week_assignments(volunteer, now - timedelta(days=1), now + timedelta(days=2),
                                        statuses=BOOKED)
-    chosen = _occurrence_for(volunteer, values["occurrence"])
     current = None
     if chosen is not None:
         current = db.session.scalar(select(Assignment).where(Assignment.occurrence_id == chosen.id,
@@ -305,8 +343,12 @@ def checkin():
 
 
 def _occurrence_for(volunteer: Volunteer, raw: str) -> DemandOccurrence | None:
-    """The occurrence with this id, only if the volunteer holds an assignment on it."""
-    if not raw.isdigit():
+    """The occurrence with this id, only if the volunteer holds an assignment on it.
+
+    Only plain ASCII digits within the databases' id range are read: "²" or "１２" pass
+    `str.isdigit()` but are no id (None, never an error).
+    """
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) > MAX_ID:
         return None
     return db.session.scalar(select(DemandOccurrence).join(Assignment, Assignment.occurrence_id == DemandOccurrence.id)
                              .where(DemandOccurrence.id == int(raw), Assignment.volunteer_id == volunteer.id,

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, Column, ForeignKey, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..checkin import new_secret
 from ..db import db
 from ._types import DemandStatus, Gender, LocationKind, Priority, str_enum, utcnow
 from .areas import Area, Station
@@ -106,8 +107,9 @@ class DemandOccurrence(db.Model):
     ends_at: Mapped[datetime]
     status: Mapped[DemandStatus] = mapped_column(str_enum(DemandStatus, "demand_status"), default=DemandStatus.OPEN)
     responsible_organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
-    # One-time code shown by the community worker or station for check-in and check-out.
-    checkin_code: Mapped[str | None] = mapped_column(String(12))
+    # The secret behind the time-based check-in and check-out codes (`matcher.checkin`): random,
+    # made with the occurrence; never shown to anyone.
+    checkin_secret: Mapped[str | None] = mapped_column(String(32), default=new_secret)
 
     demand: Mapped[Demand] = relationship(back_populates="occurrences")
     responsible_organization: Mapped[Organization | None] = relationship()

@@ -67,6 +67,10 @@ class SolveRun(db.Model):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     message: Mapped[str] = mapped_column(Text, default="")
+    # Who runs it ("host/pid/process start/pid namespace/boot id") and when it last said it is alive:
+    # a run whose process is gone or which stopped beating is given up (`schedules.death_of`).
+    worker: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None]
     instance: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     solution: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
@@ -112,6 +116,9 @@ class Assignment(db.Model):
     checked_in_at: Mapped[datetime | None]
     checked_out_at: Mapped[datetime | None]
     credited_hours: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
+    # How attendance was proven: "checked" (checked in with the code on site) or "by_hand" (the
+    # community worker ticked the volunteer as present); empty until then.
+    attendance: Mapped[str | None] = mapped_column(String(10))
     rating: Mapped[int | None]
     rating_comment: Mapped[str] = mapped_column(String(500), default="")
     rated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -128,6 +135,7 @@ class Assignment(db.Model):
     __table_args__ = (
         UniqueConstraint("occurrence_id", "volunteer_id"),
         CheckConstraint("rating IS NULL OR (rating BETWEEN 1 AND 5)", name="rating_range"),
+        CheckConstraint("attendance IS NULL OR attendance IN ('checked', 'by_hand')", name="attendance_kind"),
     )
 
 

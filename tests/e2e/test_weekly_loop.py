@@ -2,7 +2,7 @@
 
 A community worker posts a demand for today; the street's coordinator solves this week in the
 background, reviews it, puts the demo volunteer on the demand and publishes; the volunteer accepts
-on a phone, checks in and out with the code the worker shows; the worker confirms the service and
+on a phone, checks in and out with the codes the worker shows; the worker confirms the service and
 rates it; the volunteer's hours and the coordinator's coverage figures change. Each page visited
 is saved as a screenshot in test-artifacts/e2e/.
 
@@ -133,9 +133,10 @@ def test_post_solve_publish_accept_check_in_out_rate(page_for, shot, base_url, i
     service = worker.locator("article.service", has_text=TITLE)
     with worker.expect_navigation():
         service.locator("a.button", has_text=re.compile("签到|check-in", re.I)).click()
-    code = re.sub(r"\D", "", worker.locator("p.code").inner_text())
+    code = re.sub(r"\D", "", worker.locator("#code-in").inner_text())
     occurrence_id = int(re.search(r"/occurrences/(\d+)/code", worker.url).group(1))
     assert len(code) == 6 and worker.locator("svg").count() >= 1
+    assert worker.locator("#countdown .countdown-seconds").count() == 1  # the page refreshes its codes
     shot(worker, "worker-checkin-code")
     vol.goto(f"/checkin?occurrence={occurrence_id}")
     vol.fill("input[name=code]", code)
@@ -149,8 +150,13 @@ def test_post_solve_publish_accept_check_in_out_rate(page_for, shot, base_url, i
             "UPDATE assignments SET checked_in_at = datetime(checked_in_at, '-90 minutes') "
             "WHERE occurrence_id = ? AND status = 'checked_in'", (occurrence_id,)).rowcount
     assert moved == 1
+    # Checking out takes the check-out code (the service has started, so the worker's page shows it).
+    worker.reload()
+    out_code = re.sub(r"\D", "", worker.locator("#code-out").inner_text())
+    assert len(out_code) == 6
+    shot(worker, "worker-checkout-code")
     vol.goto(f"/checkin?occurrence={occurrence_id}")
-    vol.fill("input[name=code]", code)
+    vol.fill("input[name=code]", out_code)
     with vol.expect_navigation():
         vol.click("button[type=submit].primary")
     assert vol.locator("#credited").count() == 1 and "1.5" in vol.locator("#credited").inner_text()

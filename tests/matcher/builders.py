@@ -4,11 +4,13 @@ setup of a real request would have)."""
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from matcher import rules
+from matcher import checkin, rules
 from matcher.accounts import create_user
+from matcher.assignments import issue_checkin_codes
 from matcher.db import db as _db
 from matcher.demands import create_demand
 from matcher.models import (
@@ -25,6 +27,7 @@ from matcher.models import (
 )
 from matcher.volunteers import create_volunteer
 
+# A well-formed code that is not the service's: real codes change every minute (see `code_at`).
 CODE = "123456"
 
 GOOD_PROFILE = {"availability": "0 08:00-12:00; 4 14:00-18:00", "exceptions": "away 2030-01-07 08:00-12:00 trip",
@@ -33,21 +36,20 @@ GOOD_PROFILE = {"availability": "0 08:00-12:00; 4 14:00-18:00", "exceptions": "a
 
 
 def publish(world, week_start: date, township: str = "town_a") -> Schedule:
-    """A published schedule for a township's week; every occurrence gets the check-in code CODE.
+    """A published schedule for a township's week (its occurrences have their code secrets).
 
     The helpers commit, as the setup of a real request would have."""
     schedule = Schedule(area=world["areas"][township], week_start=week_start, status=ScheduleStatus.PUBLISHED,
                         published_at=utcnow())
     _db.session.add(schedule)
-    for occ in _db.session.scalars(select(DemandOccurrence)):
-        occ.checkin_code = CODE
+    issue_checkin_codes(_db.session.scalars(select(DemandOccurrence)))
     _db.session.commit()
     return schedule
 
 
 def add_demand(world, day: date, start: str, end: str, *, community: str = "a1", people: int = 1,
                title: str = "") -> DemandOccurrence:
-    """A single demand at the community's station; returns its one occurrence (code CODE)."""
+    """A single demand at the community's station; returns its one occurrence."""
     worker = {"a1": "worker_a1", "a2": "worker_a2", "b1": "worker_b1"}[community]
     station = world["stations"][world["areas"][community].code]
     demand = create_demand({"category": "culture_sports", "location_kind": "station", "station": station.id,
@@ -55,9 +57,20 @@ def add_demand(world, day: date, start: str, end: str, *, community: str = "a1",
                             "min_people": 1, "skills": "", "title": title},
                            community=world["areas"][community], user=world["users"][worker])
     occ = demand.occurrences[0]
-    occ.checkin_code = CODE
     _db.session.commit()
     return occ
+
+
+def code_at(occ: DemandOccurrence, when: datetime, purpose: str = checkin.CHECK_IN) -> str:
+    """The code the community worker's page shows for `purpose` at the local time `when`."""
+    return checkin.code_at(occ.checkin_secret, purpose, when.replace(tzinfo=ZoneInfo("Asia/Shanghai")).timestamp())
+
+
+def token_at(occ: DemandOccurrence, when: datetime, purpose: str = checkin.CHECK_IN, *, key: str = "test-secret",
+             occurrence_id: int | None = None) -> str:
+    """The QR code's token for `purpose` made at the local time `when` (for another occurrence id if given)."""
+    return checkin.make_token(key, occ.id if occurrence_id is None else occurrence_id, purpose,
+                              when.replace(tzinfo=ZoneInfo("Asia/Shanghai")).timestamp())
 
 
 def first_occurrence(demand: Demand) -> DemandOccurrence:

@@ -28,6 +28,8 @@ from matcher.models import (
     Assignment,
     AssignmentStatus,
     DemandOccurrence,
+    Membership,
+    MemberStatus,
     Schedule,
     ScheduleStatus,
     User,
@@ -218,6 +220,10 @@ def last_place(pg, world, next_monday):
     """A draft township week with an occurrence of one place, and two volunteers to put on it."""
     schedule = Schedule(area=world["areas"]["town_a"], week_start=next_monday, status=ScheduleStatus.DRAFT)
     _db.session.add(schedule)
+    # Volunteer b lives in the other township: an approved member of organization a, which serves
+    # town_a, so b is in the township's pool.
+    _db.session.add(Membership(organization=world["orgs"]["a"], volunteer=world["volunteers"]["b"],
+                               status=MemberStatus.APPROVED))
     _db.session.commit()
     occ = add_demand(world, next_monday, "09:00", "10:00", people=1)
     return schedule.id, occ.id, [world["volunteers"]["a"].id, world["volunteers"]["b"].id]

@@ -203,3 +203,74 @@ def test_cancelling_a_demand_withdraws_offers_tells_people_and_stops_check_in(wo
     assert (world["users"]["coord_a"].id, "demand_cancelled") in kinds
     with pytest.raises(Conflict, match="cancelled"):
         assignments.check_in(occ, CODE, user=world["users"]["vol_a"], now=at(week["monday"], "09:00"))
+
+
+# ------------------------------------------------------------------ bad input: far dates, huge ids, other digits
+
+
+def _days(n):
+    from matcher.clock import local_today
+
+    return (local_today() + timedelta(days=n)).isoformat()
+
+
+BAD_INPUT = [
+    ({"date": "2020-01-01"}, "date"),  # years ago: not a demand one posts now
+    ({"date": "9999-12-31"}, "date"),  # used to overflow expanding its occurrences (a 500)
+    ({"date": "0001-01-01", "recurring": "1", "weekdays": ["0"]}, "date"),  # weekly from year 1
+    ({"date": "__past_40__"}, "date"),
+    ({"date": "__ahead_800__"}, "date"),
+    ({"date": "20261207"}, "date"),  # only YYYY-MM-DD
+    ({"date": "٢٠٢٦-١٢-٠٧"}, "date"),
+    ({"recurring": "1", "weekdays": ["0"], "repeat_until": "9999-12-31"}, "repeat_until"),
+    ({"recurring": "1", "weekdays": ["١"]}, "weekdays"),  # Arabic-Indic one: int() reads it, we do not
+    ({"recurring": "1", "weekdays": ["1" * 30]}, "weekdays"),
+    ({"start": "٠٩:٠٠"}, "start"),
+    ({"station": "1" * 30}, "station"),  # beyond BIGINT: used to reach the database (a 500 on PostgreSQL)
+    ({"resident": str(2**63), "location_kind": "home"}, "resident"),
+    ({"people": "１２"}, "people"),  # fullwidth digits
+    ({"people": "²"}, "people"),
+    ({"title": "Film\x00night"}, "title"),  # PostgreSQL refuses NUL in text
+    ({"category": "culture\x00sports"}, "category"),
+    ({"skills": "elder\x00care"}, "skills"),
+    ({"organizations": "1" * 30}, "organizations"),
+    ({"location_kind": "point", "lat": "nan", "lon": "107.7"}, "lat"),
+    ({"location_kind": "point", "lat": "29.3", "lon": "inf"}, "lon"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "field"), BAD_INPUT, ids=[f for _o, f in BAD_INPUT])
+def test_bad_input_names_the_field_and_saves_nothing(world, db, next_monday, overrides, field):
+    overrides = {k: {"__past_40__": _days(-40), "__ahead_800__": _days(800)}.get(v, v) if isinstance(v, str) else v
+                 for k, v in overrides.items()}
+    before = db.session.scalar(select(func.count(DemandOccurrence.id)))
+    with pytest.raises(ValidationError) as info:
+        create_demand(_demand_data(world, next_monday, **overrides), community=world["areas"]["a1"], user=None)
+    assert field in info.value.errors, info.value.errors
+    db.session.rollback()
+    assert db.session.scalar(select(func.count(DemandOccurrence.id))) == before
+
+
+def test_a_far_date_is_refused_with_the_accepted_range(world, db, next_monday):
+    with pytest.raises(ValidationError) as info:
+        create_demand(_demand_data(world, next_monday, date="9999-12-31"), community=world["areas"]["a1"], user=None)
+    assert info.value.errors["date"] == f"Enter a date from {_days(-31)} to {_days(2 * 366)}."
+
+
+def test_a_service_of_last_week_may_still_be_recorded(world, db, next_monday):
+    demand = create_demand(_demand_data(world, next_monday, date=_days(-7)), community=world["areas"]["a1"], user=None)
+    assert demand.starts_on.isoformat() == _days(-7) and len(demand.occurrences) == 1
+
+
+def test_the_date_a_demand_already_has_is_kept_wherever_it_lies(world, db):
+    from datetime import date
+
+    from matcher.demands import read_demand_when
+    from matcher.fields import Fields
+
+    old = date.fromisoformat(_days(-400))
+    f = Fields({"date": old.isoformat(), "start": "09:00", "end": "10:00", "recurring": "1", "weekdays": ["0"]})
+    assert read_demand_when(f, current_start=old)["starts_on"] == old and not f.errors
+    f = Fields({"date": old.isoformat(), "start": "09:00", "end": "10:00"})
+    read_demand_when(f)
+    assert "date" in f.errors

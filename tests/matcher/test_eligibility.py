@@ -2,8 +2,9 @@
 
 from datetime import timedelta
 
+from matcher.access import area_pool
 from matcher.demands import create_demand
-from matcher.eligibility import assess, ranked_candidates
+from matcher.eligibility import assess, candidate_pool, ranked_candidates
 from matcher.models import Assignment, AssignmentStatus, Schedule, ScheduleStatus
 
 
@@ -57,5 +58,34 @@ def test_a_lapsed_certificate_breaks_the_skill_rule_from_its_expiry(world, db, n
 
 
 def test_ranked_candidates_put_eligible_ones_first(world, db):
-    ranked = ranked_candidates(_first(world))
+    ranked = ranked_candidates(_first(world), area_pool(world["areas"]["district"]))
     assert ranked and ranked[0].eligible and ranked[0].volunteer.id == world["volunteers"]["a"].id
+
+
+def _decline(world, db, volunteer):
+    occ = _first(world)
+    schedule = Schedule(area=world["areas"]["town_a"], week_start=occ.starts_at.date(), status=ScheduleStatus.PUBLISHED)
+    db.session.add(schedule)
+    db.session.flush()
+    db.session.add(Assignment(schedule_id=schedule.id, occurrence_id=occ.id, volunteer_id=volunteer.id,
+                              status=AssignmentStatus.DECLINED))
+    db.session.flush()
+    return occ
+
+
+def test_someone_elses_decline_does_not_stop_judging_the_others(world, db):
+    occ = _decline(world, db, world["volunteers"]["b"])
+    [judged] = assess(occ, [world["volunteers"]["a"]])  # the decliner is not judged here
+    assert judged.eligible
+    both = {c.volunteer.id: c for c in assess(occ, [world["volunteers"]["a"], world["volunteers"]["b"]])}
+    assert 6 in both[world["volunteers"]["b"].id].broken and both[world["volunteers"]["a"].id].eligible
+
+
+def test_the_candidate_pool_is_the_schedules_pool(world, db):
+    occ = _first(world)
+    street, district = area_pool(world["areas"]["town_a"]), area_pool(world["areas"]["district"])
+    vol_a, vol_b = world["volunteers"]["a"], world["volunteers"]["b"]
+    assert [v.id for v in candidate_pool(occ, street)] == [vol_a.id]
+    assert candidate_pool(occ, street, name="王强") == []
+    assert [v.id for v in candidate_pool(occ, district, name="王强")] == [vol_b.id]
+    assert {c.volunteer.id for c in ranked_candidates(occ, street, name="王")} == set()

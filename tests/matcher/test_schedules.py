@@ -156,3 +156,30 @@ def test_assigning_by_hand_needs_an_active_volunteer_of_the_district(world, db, 
         assign_by_hand(schedule, world["demands"]["a1"].occurrences[0], volunteer, user=None,
                        override_reason="any reason")
     assert "volunteer" in info.value.errors
+
+
+def test_a_person_s_solve_time_limit_is_capped_by_config(world, db, next_monday, app):
+    schedule = get_schedule(world["areas"]["town_a"], next_monday)
+    run, _ = start_solve(schedule, user=world["users"]["coord_a"], time_limit=600)
+    assert run.params["time_limit"] == 120
+    db.session.rollback()
+    app.config["SOLVE_TIME_LIMIT_MAX"] = 60
+    try:
+        schedule = get_schedule(world["areas"]["town_a"], next_monday)
+        assert start_solve(schedule, user=world["users"]["coord_a"], time_limit=90)[0].params["time_limit"] == 60
+        db.session.rollback()
+    finally:
+        app.config["SOLVE_TIME_LIMIT_MAX"] = 120
+    schedule = get_schedule(world["areas"]["town_a"], next_monday)
+    # The operator's command line (no user) chooses freely.
+    assert start_solve(schedule, user=None, time_limit=600)[0].params["time_limit"] == 600
+
+
+def test_a_township_solve_sees_only_the_pool_and_a_district_one_everybody(world, db, next_monday):
+    from datetime import timedelta
+
+    world["volunteers"]["b"].max_travel_km = 30.0  # could travel to town a, but is not in its pool
+    street = problem.build_instance(get_schedule(world["areas"]["town_a"], next_monday))
+    assert [v["id"] for v in street["volunteers"]] == [f"v{world['volunteers']['a'].id}"]
+    whole = problem.build_instance(get_schedule(world["areas"]["district"], next_monday + timedelta(days=7)))
+    assert {v["id"] for v in whole["volunteers"]} == {f"v{v.id}" for v in world["volunteers"].values()}

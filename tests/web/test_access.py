@@ -182,3 +182,47 @@ def test_an_offer_shows_the_demand_but_not_the_resident(client, auth, world, db,
     offer.status = AssignmentStatus.ACCEPTED
     db.session.commit()
     assert "张大爷" in client.get(f"/demands/{demand.id}").get_data(as_text=True)
+
+
+def test_a_volunteer_sees_a_point_demands_exact_address_only_while_holding_it(client, auth, world, db, next_monday):
+    from matcher.demands import create_demand
+    from matcher.models import Assignment, AssignmentStatus, Schedule, ScheduleStatus
+
+    demand = create_demand({"category": "culture_sports", "location_kind": "point", "lat": "29.3452",
+                            "lon": "107.7049", "address": "桂花路88号西门口", "date": next_monday.isoformat(),
+                            "start": "15:00", "end": "16:00"}, community=world["areas"]["a1"],
+                           user=world["users"]["worker_a1"])
+    schedule = Schedule(area=world["areas"]["town_a"], week_start=next_monday, status=ScheduleStatus.PUBLISHED)
+    db.session.add(schedule)
+    db.session.flush()
+    offer = Assignment(schedule_id=schedule.id, occurrence_id=demand.occurrences[0].id,
+                       volunteer_id=world["volunteers"]["a"].id, status=AssignmentStatus.OFFERED)
+    db.session.add(offer)
+    db.session.commit()
+    auth.login("vol_a")
+    page = client.get(f"/demands/{demand.id}").get_data(as_text=True)
+    assert demand.title in page and "桂花路88号" not in page and "桂花社区" in page
+    offer.status = AssignmentStatus.ACCEPTED
+    db.session.commit()
+    assert "桂花路88号西门口" in client.get(f"/demands/{demand.id}").get_data(as_text=True)
+    auth.logout()
+    auth.login("worker_a1")  # the demand's own worker sees it as always
+    assert "桂花路88号西门口" in client.get(f"/demands/{demand.id}").get_data(as_text=True)
+
+
+def test_a_coordinators_reach_is_their_own_areas_pool(world, db):
+    from sqlalchemy import select
+
+    from matcher.access import area_pool, user_pool
+
+    users, vols = world["users"], world["volunteers"]
+
+    def reach(user, area="district"):
+        return set(db.session.scalars(select(Volunteer.id).where(user_pool(user), area_pool(world["areas"][area]))))
+
+    assert reach(users["coord_a"]) == {vols["a"].id}  # even on the district's schedule
+    assert reach(users["coord_b"]) == {vols["b"].id}
+    assert reach(users["coord"]) == reach(users["admin"]) == {vols["a"].id, vols["b"].id}
+    assert reach(users["coord"], "town_a") == {vols["a"].id}
+    for name in ("worker_a1", "leader_a", "vol_a"):
+        assert reach(users[name]) == set()

@@ -1,6 +1,7 @@
 """Login, logout that really ends sessions, password storage, CSRF, redirects, rate limits, headers."""
 
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -214,3 +215,130 @@ def test_changing_the_password_signs_out_everywhere(app, world):
     assert response.status_code == 302 and "/login" in response.headers["Location"]
     assert first.get("/dashboard").status_code == 302 and second.get("/dashboard").status_code == 302
     assert first.post("/login", data={"username": "coord", "password": "a-brand-new-passphrase"}).status_code == 302
+
+
+# --- issue 8: accounts and sessions ----------------------------------------------------------------
+
+
+def test_a_csrf_token_from_before_the_login_is_refused_after_it(make_app, world):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    before = _csrf_token(client.get("/login").get_data(as_text=True))
+    response = client.post("/login", data={"username": "coord", "password": PASSWORD, "csrf_token": before},
+                           headers=SAME_SITE)
+    assert response.status_code == 302
+    after = _csrf_token(client.get("/account/password").get_data(as_text=True))
+    assert after != before
+    data = {"current": PASSWORD, "new": "a-brand-new-passphrase", "repeat": "a-brand-new-passphrase"}
+    assert client.post("/account/password", data={**data, "csrf_token": before}, headers=SAME_SITE).status_code == 400
+    assert client.get("/dashboard").status_code == 200  # nothing changed, still signed in
+
+
+@pytest.fixture
+def verify_calls(monkeypatch):
+    """Count argon2 verifications (the costly step whose absence would tell names apart)."""
+    from argon2 import PasswordHasher
+
+    calls = []
+    real = PasswordHasher.verify
+
+    def spy(self, hash, password):
+        calls.append(hash)
+        return real(self, hash, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", spy)
+    return calls
+
+
+@pytest.mark.parametrize("username", ["coord", "nobody-here", "inactive", "imported"])
+def test_every_failed_login_costs_one_argon2_verification(client, world, db, verify_calls, username):
+    from matcher.accounts import create_user
+    from matcher.models import Role
+
+    create_user(username="imported", password=None, role=Role.VOLUNTEER)  # not activated: no hash
+    world["users"]["vol_b"].active = False
+    world["users"]["vol_b"].username = "inactive"
+    db.session.commit()
+    assert client.post("/login", data={"username": username, "password": "not-the-password"}).status_code == 401
+    assert len(verify_calls) == 1 and verify_calls[0].startswith("$argon2id$")
+
+
+def test_the_calendar_feed_survives_logout_but_not_a_password_change(client, auth, world, db):
+    volunteer = world["volunteers"]["a"]
+    token = volunteer.calendar_token
+    auth.login("vol_a")
+    auth.logout()
+    assert client.get(f"/calendar/{token}.ics").status_code == 200
+    auth.login("vol_a")
+    response = client.post("/account/password", data={"current": PASSWORD, "new": "a-brand-new-passphrase",
+                                                      "repeat": "a-brand-new-passphrase"})
+    assert response.status_code == 302
+    assert client.get(f"/calendar/{token}.ics").status_code == 404
+    db.session.expire_all()
+    assert client.get(f"/calendar/{volunteer.calendar_token}.ics").status_code == 200
+
+
+def test_a_foreign_host_is_refused(make_app, world):
+    client = make_app(TRUSTED_HOSTS=["linli.example.org"]).test_client()
+    assert client.get("/login", headers={"Host": "evil.example"}).status_code == 400
+    assert client.get("/login", headers={"Host": "linli.example.org"}).status_code == 200
+
+
+def test_by_default_only_local_hosts_are_served(make_app):
+    client = make_app().test_client()
+    assert client.get("/login").status_code == 200  # the test client's localhost
+    assert client.get("/login", headers={"Host": "127.0.0.1:8000"}).status_code == 200
+    assert client.get("/login", headers={"Host": "evil.example"}).status_code == 400
+
+
+def test_instance_folder_secret_and_database_are_private(monkeypatch, tmp_path):
+    """Created for the owner only, even under a permissive umask, and never chmod'ed afterwards."""
+    import os
+    import pathlib
+
+    from matcher.db import db as database
+    from web import create_app
+
+    instance = tmp_path / "fresh" / "instance"
+    monkeypatch.setenv("LINLI_INSTANCE_PATH", str(instance))
+    monkeypatch.setattr(pathlib.Path, "chmod", lambda self, mode: None)  # a late chmod would not count
+    old = os.umask(0o022)
+    try:
+        app = create_app({"TESTING": True, "RATELIMIT_ENABLED": False, "ARGON2_TIME_COST": 1,
+                          "ARGON2_MEMORY_COST": 1024})
+        with app.app_context():
+            database.create_all()
+            database.engine.dispose()
+    finally:
+        os.umask(old)
+    assert (instance.stat().st_mode & 0o777) == 0o700
+    assert ((instance / "secret_key").stat().st_mode & 0o777) == 0o600
+    assert ((instance / "linli.sqlite").stat().st_mode & 0o777) == 0o600
+    # A second start reads the same secret.
+    again = create_app({"TESTING": True, "RATELIMIT_ENABLED": False})
+    assert again.config["SECRET_KEY"] == app.config["SECRET_KEY"]
+
+
+def test_the_access_log_never_shows_a_calendar_token(tmp_path):
+    import runpy
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    settings = runpy.run_path(str(Path(__file__).resolve().parents[2] / "gunicorn.conf.py"))
+    cfg = Config()
+    cfg.set("accesslog", str(tmp_path / "access.log"))
+    cfg.set("access_log_format", settings["access_log_format"])
+    logger = settings["logger_class"](cfg)
+    token = "s3cr3t-T0ken_abcdefghijklmnopqrstuv"
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": f"/calendar/{token}.ics", "PATH_INFO": f"/calendar/{token}.ics",
+               "QUERY_STRING": "", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "192.0.2.1"}
+    response = SimpleNamespace(status="200 OK", sent=120, headers=[("X-Request-ID", "abc123")])
+    request = SimpleNamespace(headers=[("USER-AGENT", "phone calendar")])
+    logger.access(response, request, environ, timedelta(milliseconds=5))
+    for handler in logger.access_log.handlers:
+        handler.flush()
+    line = (tmp_path / "access.log").read_text()
+    assert '"GET /calendar/[token].ics" 200' in line and "rid=abc123" in line
+    assert token not in line

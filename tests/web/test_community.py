@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import segno
 from flask_babel import force_locale
 from sqlalchemy import select
 
+from matcher import checkin, clock, rules
 from matcher.models import (
     Assignment,
     AssignmentStatus,
@@ -21,7 +25,7 @@ from matcher.models import (
     SolveRun,
     utcnow,
 )
-from tests.matcher.builders import assign, form, member
+from tests.matcher.builders import assign, code_at, form, member
 from web.templating import REASONS
 
 
@@ -74,20 +78,70 @@ def test_week_shows_state_volunteers_masked_and_gap_reasons(client, auth, world,
     assert client.get("/community/week?week=not-a-date").status_code == 400
 
 
-def test_checkin_code_page_has_the_code_and_a_qr_svg_in_scope_only(client, auth, world, db, monday):
-    monday.checkin_code = "482913"
+def _code(page: str, purpose: str) -> str | None:
+    match = re.search(rf'<p class="code" id="code-{purpose}"[^>]*>([^<]+)</p>', page)
+    return re.sub(r"\D", "", match.group(1)) if match else None
+
+
+def test_checkin_code_page_shows_changing_codes_and_qr_codes_in_scope_only(client, auth, world, db, monday,
+                                                                          monkeypatch):
+    encoded = []
+    make = segno.make
+    monkeypatch.setattr(segno, "make", lambda content, **kw: encoded.append(content) or make(content, **kw))
+    now = clock.local_now().replace(second=0, microsecond=0)
+    monday.starts_at, monday.ends_at = now + timedelta(minutes=30), now + timedelta(minutes=120)
+    assign(db, monday, world["volunteers"]["a"], AssignmentStatus.ACCEPTED)
     db.session.commit()
+    occ_id = monday.id
     auth.login("worker_a1")
-    response = client.get(f"/community/occurrences/{monday.id}/code")
+    assert f"/community/occurrences/{occ_id}/code" in client.get(
+        f"/community/week?week={rules.week_monday(now.date()).isoformat()}").get_data(as_text=True)
+    response = client.get(f"/community/occurrences/{occ_id}/code")
     page = response.get_data(as_text=True)
-    assert response.status_code == 200 and "<svg" in page and "482 913" in page
-    assert f"occurrence={monday.id}" in page and "code=482913" in page
-    assert "<script" not in page
+    assert response.status_code == 200 and "<svg" in page
+    code = _code(page, "in")
+    assert code in {code_at(monday, clock.local_now()), code_at(monday, clock.local_now() - timedelta(minutes=1))}
+    assert _code(page, "out") is None  # check-out only once the service started
+    # The QR code holds the check-in URL with a signed token for this occurrence and purpose, no code.
+    (url,) = encoded
+    query = parse_qs(urlsplit(url).query)
+    assert url.startswith("https://localhost/checkin?") and query["occurrence"] == [str(occ_id)]
+    assert "code" not in query and checkin.verify_token(
+        "test-secret", query["t"][0], occ_id, checkin.CHECK_IN, time.time(), 180)
+    assert 'data-refresh-in="' in page and 'class="countdown-seconds"' in page
+    # The page refreshes itself with a same-origin script (the CSP allows no inline script).
+    assert '<script src="/static/checkin_code.js"' in page and "<script>" not in page
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    script = client.get("/static/checkin_code.js")
+    assert script.status_code == 200 and "location.reload" in script.get_data(as_text=True)
+    script.close()
     assert client.get(f"/community/occurrences/{world['demands']['b1'].occurrences[0].id}/code").status_code == 404
     assert client.get("/community/occurrences/999999/code").status_code == 404
     auth.logout()
     auth.login("worker_a2")
-    assert client.get(f"/community/occurrences/{monday.id}/code").status_code == 404
+    assert client.get(f"/community/occurrences/{occ_id}/code").status_code == 404
+
+
+def test_check_out_codes_show_once_the_service_started(client, auth, world, db, monday):
+    now = clock.local_now().replace(second=0, microsecond=0)
+    monday.starts_at, monday.ends_at = now - timedelta(minutes=30), now + timedelta(minutes=60)
+    db.session.commit()
+    occ_id = monday.id
+    auth.login("worker_a1")
+    page = client.get(f"/community/occurrences/{occ_id}/code").get_data(as_text=True)
+    code_in, code_out = _code(page, "in"), _code(page, "out")
+    assert code_in and code_out and code_in != code_out
+    assert page.count("<svg") == 2
+    db.session.expire_all()
+    monday = db.session.get(type(monday), occ_id)
+    monday.starts_at, monday.ends_at = now - timedelta(hours=3), now - timedelta(hours=2)  # over: check-out only
+    db.session.commit()
+    page = client.get(f"/community/occurrences/{occ_id}/code").get_data(as_text=True)
+    assert _code(page, "in") is None and _code(page, "out")
+    monday.starts_at, monday.ends_at = now + timedelta(days=3), now + timedelta(days=3, hours=1)  # far ahead
+    db.session.commit()
+    page = client.get(f"/community/occurrences/{occ_id}/code").get_data(as_text=True)
+    assert _code(page, "in") is None and _code(page, "out") is None and "data-refresh-in" not in page
 
 
 def test_confirm_with_a_bad_tick_is_400_and_changes_nothing_then_confirms(client, auth, world, db, monday):
@@ -108,7 +162,15 @@ def test_confirm_with_a_bad_tick_is_400_and_changes_nothing_then_confirms(client
     assert response.status_code == 302
     db.session.expire_all()
     assert db.session.get(Assignment, ids[1]).status == AssignmentStatus.COMPLETED
+    assert db.session.get(Assignment, ids[1]).attendance == "by_hand"
     assert monday.status == DemandStatus.DONE
+    # The week says the attendance was confirmed by hand, and so does the volunteer's record.
+    week = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "attendance-by-hand" in week
+    auth.logout()
+    auth.login("vol_a")
+    client.post("/language/en", data={"next": "/dashboard"})
+    assert "confirmed by hand" in client.get("/me/record").get_data(as_text=True)
 
 
 def test_rating_form_refuses_six_and_stores_four(client, auth, world, db, monday):

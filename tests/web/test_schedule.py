@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from matcher.demo import DEMO_PASSWORD, load_demo
 from matcher.models import Area, AreaLevel, Assignment, AssignmentStatus, RunStatus, Schedule, SolveRun
-from tests.conftest import REDIS_TEST_URL
+from tests.conftest import PASSWORD, REDIS_TEST_URL
 
 
 @pytest.fixture
@@ -74,9 +74,10 @@ def test_assign_by_hand_checks_rules_and_needs_a_reason_to_override(client, db, 
     occ = problem.schedule_occurrences(schedule)[0]
     page = client.get(f"/schedules/{schedule.id}/occurrences/{occ.id}")
     assert page.status_code == 200
+    from matcher.access import area_pool
     from matcher.eligibility import ranked_candidates
 
-    ranked = ranked_candidates(occ)
+    ranked = ranked_candidates(occ, area_pool(schedule.area))
     bad = next((c for c in ranked if not c.eligible), None)
     assert bad is not None
     url = f"/schedules/{schedule.id}/occurrences/{occ.id}"
@@ -154,3 +155,87 @@ def test_week_pages_answer_400_to_a_bad_week(client, demo, url, week):
     username = {"/dashboard": "coord", "/me/week": "volunteer", "/community/week": "worker", "/team": "leader"}[url]
     _login(client, username)
     assert client.get(f"{url}?week={week}").status_code == 400
+
+
+def test_after_a_decline_the_candidates_assigning_and_the_swap_page_still_work(client, world, db, next_monday):
+    """A decliner is not among the volunteers judged on these pages: the check must not name them."""
+    from tests.matcher.builders import assign, member, publish
+
+    schedule = publish(world, next_monday)
+    occ = world["demands"]["a1"].occurrences[0]
+    occ.demand.people = 2
+    occ.responsible_organization_id = world["orgs"]["a"].id
+    offer = assign(db, occ, world["volunteers"]["a"], AssignmentStatus.OFFERED, org=world["orgs"]["a"],
+                   schedule=schedule)
+    decliner = member(world, db, "周敏", "13811113333")
+    assign(db, occ, decliner, AssignmentStatus.DECLINED, schedule=schedule)
+    fit = member(world, db, "陈红", "13811112222")
+    db.session.commit()
+    url = f"/schedules/{schedule.id}/occurrences/{occ.id}"
+    for username in ("coord_a", "leader_a"):
+        assert client.post("/login", data={"username": username, "password": PASSWORD}).status_code == 302
+        client.post("/language/en", data={"next": "/dashboard"})
+        if username == "coord_a":
+            page = client.get(url)
+            assert page.status_code == 200
+            rows = page.get_data(as_text=True).split('id="candidates"')[1].split("</table>")[0].split("<tr>")
+            refused = next(r for r in rows if "周敏" in r)
+            assert "declined it or their organization handed it back" in refused
+            found = client.get(url, query_string={"q": "陈红"})
+            assert found.status_code == 200 and "陈红" in found.get_data(as_text=True)
+            assert client.post(url, data={"volunteer": fit.id}).status_code == 302
+        else:
+            swap = client.get(f"/team/assignments/{offer.id}/swap")
+            assert swap.status_code == 200 and "周敏" in swap.get_data(as_text=True)
+        client.post("/logout")
+    assert db.session.scalar(select(Assignment).where(Assignment.volunteer_id == fit.id)).status \
+        == AssignmentStatus.OFFERED
+
+
+def test_a_solve_time_limit_is_capped_and_a_waiting_solve_says_so(client, world, db, next_monday, monkeypatch):
+    from matcher.schedules import get_schedule
+
+    started = []
+    monkeypatch.setattr("web.schedule.enqueue_solve", lambda run: started.append(run.id) or "thread-queued")
+    schedule = get_schedule(world["areas"]["town_a"], next_monday)
+    db.session.commit()
+    assert client.post("/login", data={"username": "coord_a", "password": PASSWORD}).status_code == 302
+    client.post("/language/en", data={"next": "/dashboard"})
+    page = client.post(f"/schedules/{schedule.id}/solve", data={"time_limit": "600"}, follow_redirects=True)
+    assert page.status_code == 200 and "this one is queued" in page.get_data(as_text=True)
+    run = db.session.get(SolveRun, started[0])
+    assert run.params["time_limit"] == client.application.config["SOLVE_TIME_LIMIT_MAX"] == 120
+
+
+def test_thread_mode_runs_at_most_solve_threads_max_solves_at_once(app, monkeypatch):
+    import threading
+    from types import SimpleNamespace
+
+    from web import jobs
+
+    started, release = [], threading.Event()
+
+    def fake_solve(run_id):
+        started.append(run_id)
+        release.wait(20)
+
+    def until(condition):
+        deadline = time.monotonic() + 10
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    monkeypatch.setattr(jobs, "run_solve", fake_solve)
+    assert app.config["SOLVE_THREADS_MAX"] == 1
+    try:
+        assert jobs.enqueue_solve(SimpleNamespace(id=1)) == "thread"
+        until(lambda: started == [1])
+        assert jobs.enqueue_solve(SimpleNamespace(id=2)) == "thread-queued"
+        time.sleep(0.3)
+        assert started == [1]  # the second waits for the first
+    finally:
+        release.set()
+    until(lambda: started == [1, 2])
+    assert started == [1, 2]
+    for thread in threading.enumerate():
+        if thread.name in ("solve-1", "solve-2"):
+            thread.join(10)

@@ -10,10 +10,18 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import select
 
-from matcher import clock, volunteers
-from matcher.models import Assignment, AssignmentStatus, Notification, Volunteer
+from matcher import checkin, clock, volunteers
+from matcher.models import Assignment, AssignmentStatus, AuditEntry, Notification, Volunteer
 from tests.conftest import PASSWORD
-from tests.matcher.builders import CODE, GOOD_PROFILE, add_demand, first_occurrence, offer, publish
+from tests.matcher.builders import (
+    GOOD_PROFILE,
+    add_demand,
+    code_at,
+    first_occurrence,
+    offer,
+    publish,
+    token_at,
+)
 
 SAME_SITE = {"Referer": "https://localhost/login"}  # CSRF over HTTPS checks the referrer
 PAGES = ["/me/offers", "/me/week", "/checkin", "/me/record", "/me/profile"]
@@ -24,6 +32,23 @@ def setup(world, db, next_monday):
     schedule = publish(world, next_monday)
     home_visit = offer(schedule, first_occurrence(world["demands"]["a1"]), world["volunteers"]["a"])
     return {"schedule": schedule, "offer": home_visit, "monday": next_monday}
+
+
+def now_code(occ, purpose=checkin.CHECK_IN):
+    """The code the worker's page shows now."""
+    return code_at(occ, clock.local_now(), purpose)
+
+
+def now_token(occ, purpose=checkin.CHECK_IN, **kwargs):
+    """The token of the QR code the worker's page shows now."""
+    return token_at(occ, clock.local_now(), purpose, **kwargs)
+
+
+def wrong_code(occ, purpose=checkin.CHECK_IN):
+    """A well-formed code that is not good now (nor a minute ago)."""
+    now = clock.local_now()
+    valid = {code_at(occ, now, purpose), code_at(occ, now - timedelta(seconds=checkin.STEP), purpose)}
+    return next(c for c in ("000000", "111111", "222222") if c not in valid)
 
 
 def login(client, auth, username):
@@ -69,8 +94,36 @@ def test_offer_shows_what_when_why_but_no_address_until_accepted(client, auth, w
     assert status_of(db, setup["offer"].id) == AssignmentStatus.ACCEPTED
     week = client.get(response.headers["Location"]).get_data(as_text=True)
     assert resident.name in week and resident.address in week
-    # While the service is accepted, the assigned volunteer may call the resident (reliability guide).
-    assert "13700001111" in week
+    # While the service is accepted, the assigned volunteer may call the resident (reliability guide),
+    # but the phone is masked until they ask for it (see test_the_residents_phone_is_revealed_on_request).
+    assert "137****1111" in week and "13700001111" not in week
+
+
+def test_the_residents_phone_is_revealed_on_request_and_audited(client, auth, world, db, setup):
+    a = setup["offer"]
+    a.status = AssignmentStatus.ACCEPTED
+    db.session.commit()
+    aid, resident_id = a.id, world["residents"]["a1"].id
+    week_url = f"/me/week?week={setup['monday'].isoformat()}"
+    login(client, auth, "vol_b")  # not theirs
+    assert client.post(f"/me/assignments/{aid}/reveal-phone").status_code == 404
+    auth.logout()
+    login(client, auth, "vol_a")
+    page = client.get(week_url).get_data(as_text=True)
+    assert "137****1111" in page and "13700001111" not in page and f"/me/assignments/{aid}/reveal-phone" in page
+    assert client.get(f"/me/assignments/{aid}/reveal-phone").status_code == 302  # a GET reveals nothing
+    assert not db.session.scalar(select(AuditEntry).where(AuditEntry.action == "reveal_phone"))
+    response = client.post(f"/me/assignments/{aid}/reveal-phone")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'href="tel:+8613700001111"' in page and "13700001111" in page
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "reveal_phone"))
+    assert (entry.user_id, entry.object_type, entry.object_id) == (world["users"]["vol_a"].id, "resident",
+                                                                   resident_id)
+    assert "13700001111" not in client.get(week_url).get_data(as_text=True)  # masked again
+    done = db.session.get(Assignment, aid)
+    done.status = AssignmentStatus.COMPLETED  # the service is over: no more reveals
+    db.session.commit()
+    assert client.post(f"/me/assignments/{aid}/reveal-phone").status_code == 404
 
 
 def test_another_volunteers_offer_is_not_found(client, auth, world, db, setup):
@@ -135,36 +188,137 @@ def test_calendar_feed(client, auth, world, db, setup):
     assert client.get(f"/calendar/{token}.ics").status_code == 404
 
 
-def test_check_in_and_out_with_the_form(client, auth, world, db, setup):
+def _running_now(db, a):
+    """Make the assignment's service run now (started 20 minutes ago) and accepted."""
     now = clock.local_now().replace(second=0, microsecond=0)
-    a = setup["offer"]
     occ = a.occurrence
     occ.starts_at, occ.ends_at = now - timedelta(minutes=20), now + timedelta(minutes=70)
     a.status = AssignmentStatus.ACCEPTED
     db.session.commit()
+    return occ
+
+
+def test_check_in_and_out_with_the_form(client, auth, world, db, setup):
+    a = setup["offer"]
+    occ = _running_now(db, a)
     login(client, auth, "vol_a")
-    page = client.get(f"/checkin?occurrence={occ.id}&code={CODE}").get_data(as_text=True)
-    assert f'value="{CODE}"' in page and f'<option value="{occ.id}" selected' in page
-    response = client.post("/checkin", data={"occurrence": occ.id, "code": "000000"})
+    page = client.get(f"/checkin?occurrence={occ.id}&code=123456").get_data(as_text=True)
+    assert 'value="123456"' in page and f'<option value="{occ.id}" selected' in page
+    assert "Check-in code (6 digits)" in page
+    response = client.post("/checkin", data={"occurrence": occ.id, "code": wrong_code(occ)})
     assert response.status_code == 400 and 'id="err-code"' in response.get_data(as_text=True)
     assert status_of(db, a.id) == AssignmentStatus.ACCEPTED
-    assert client.post("/checkin", data={"occurrence": "", "code": CODE}).status_code == 400
-    assert client.post("/checkin", data={"occurrence": occ.id, "code": CODE}).status_code == 302
+    assert client.post("/checkin", data={"occurrence": "", "code": now_code(occ)}).status_code == 400
+    assert client.post("/checkin", data={"occurrence": occ.id, "code": now_code(occ)}).status_code == 302
     assert status_of(db, a.id) == AssignmentStatus.CHECKED_IN
     held = db.session.get(Assignment, a.id)
-    held.checked_in_at = now - timedelta(minutes=50)  # served 50 minutes: one hour credited
+    held.checked_in_at = held.checked_in_at - timedelta(minutes=50)  # served 50 minutes: one hour credited
     db.session.commit()
-    response = client.post("/checkin", data={"occurrence": occ.id, "code": CODE}, follow_redirects=True)
+    page = client.get(f"/checkin?occurrence={occ.id}").get_data(as_text=True)
+    assert "Check-out code (6 digits)" in page
+    # The check-in code, still on the worker's screen, does not check out.
+    response = client.post("/checkin", data={"occurrence": occ.id, "code": now_code(occ)})
+    assert response.status_code == 400 and "This code is not valid" in response.get_data(as_text=True)
+    assert status_of(db, a.id) == AssignmentStatus.CHECKED_IN
+    response = client.post("/checkin", data={"occurrence": occ.id, "code": now_code(occ, checkin.CHECK_OUT)},
+                           follow_redirects=True)
     assert response.status_code == 200
     assert "1.0 hours credited" in response.get_data(as_text=True)
     assert status_of(db, a.id) == AssignmentStatus.COMPLETED
     assert db.session.get(Volunteer, world["volunteers"]["a"].id).total_hours == Decimal("1.0")
+    assert db.session.get(Assignment, a.id).attendance == "checked"
+
+
+def test_check_in_and_out_by_scanning_the_qr_codes(client, auth, world, db, setup):
+    a = setup["offer"]
+    occ = _running_now(db, a)
+    occ_id, aid = occ.id, a.id
+    other = add_demand(world, setup["monday"], "14:00", "15:00", title="Elsewhere")
+    login(client, auth, "vol_a")
+    # A token for another service does not check in here.
+    response = client.post("/checkin", data={"occurrence": occ_id, "t": now_token(other, occurrence_id=other.id)})
+    assert response.status_code == 400 and "This code is not valid" in response.get_data(as_text=True)
+    token = now_token(occ)
+    page = client.get(f"/checkin?occurrence={occ_id}&t={token}").get_data(as_text=True)
+    assert 'id="scanned"' in page and f'name="t" value="{token}"' in page and 'name="code"' not in page
+    assert client.post("/checkin", data={"occurrence": occ_id, "t": token}).status_code == 302
+    assert status_of(db, aid) == AssignmentStatus.CHECKED_IN
+    # The check-in QR code does not check out; the check-out one does.
+    response = client.post("/checkin", data={"occurrence": occ_id, "t": token})
+    assert response.status_code == 400 and 'name="code"' in response.get_data(as_text=True)
+    assert client.post("/checkin", data={"occurrence": occ_id, "t": now_token(occ, checkin.CHECK_OUT)}
+                       ).status_code == 302
+    assert status_of(db, aid) == AssignmentStatus.COMPLETED
+
+
+def test_failed_attempts_are_kept_and_the_sixth_is_refused_even_with_the_right_code(client, auth, world, db, setup):
+    a = setup["offer"]
+    occ = _running_now(db, a)
+    occ_id, aid = occ.id, a.id
+    login(client, auth, "vol_a")
+    for _ in range(5):
+        response = client.post("/checkin", data={"occurrence": occ_id, "code": wrong_code(occ)})
+        assert response.status_code == 400
+    response = client.post("/checkin", data={"occurrence": occ_id, "code": now_code(occ)})
+    assert response.status_code == 429
+    page = response.get_data(as_text=True)
+    assert "Too many wrong codes" in page and "ask the community worker" in page
+    assert status_of(db, aid) == AssignmentStatus.ACCEPTED
+    actions = db.session.scalars(select(AuditEntry.action).where(AuditEntry.object_id == occ_id,
+                                                                 AuditEntry.action.like("checkin_%"))).all()
+    assert sorted(actions) == ["checkin_failed"] * 5 + ["checkin_throttled"]
+
+
+def test_the_answer_to_a_bad_code_does_not_depend_on_the_services_time(client, auth, world, db, setup):
+    a = setup["offer"]
+    a.status = AssignmentStatus.ACCEPTED  # next Monday: far from open
+    db.session.commit()
+    occ_id = a.occurrence_id
+    login(client, auth, "vol_a")
+    far = client.post("/checkin", data={"occurrence": occ_id, "code": "000000"}).get_data(as_text=True)
+    _running_now(db, db.session.get(Assignment, a.id))
+    occ = db.session.get(Assignment, a.id).occurrence
+    near = client.post("/checkin", data={"occurrence": occ_id, "code": wrong_code(occ)}).get_data(as_text=True)
+
+    def message(page):
+        return re.search(r'<p class="error" id="err-code">([^<]+)</p>', page).group(1)
+
+    assert message(far) == message(near) and "This code is not valid" in message(far)
+    assert "Check-in opens at" not in far
+
+
+@pytest.mark.parametrize("raw", ["²", "１２", "٣", "1" * 40, "-1", "1.0"])
+def test_an_unreadable_service_id_is_400_with_a_message(client, auth, world, db, setup, raw):
+    login(client, auth, "vol_a")
+    for response in (client.get("/checkin", query_string={"occurrence": raw}),
+                     client.post("/checkin", data={"occurrence": raw, "code": "123456"})):
+        assert response.status_code == 400
+        assert "Choose one of your accepted services." in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("typed", ["１２３４５６", "²²²²²²", "12 34", "一二三四五六"])
+def test_odd_digits_in_the_code_get_the_code_message_not_an_error(client, auth, world, db, setup, typed):
+    a = setup["offer"]
+    occ = _running_now(db, a)
+    login(client, auth, "vol_a")
+    response = client.post("/checkin", data={"occurrence": occ.id, "code": typed})
+    assert response.status_code == 400
+    assert "This code is not valid" in response.get_data(as_text=True)
+
+
+def test_the_right_code_in_full_width_digits_checks_in(client, auth, world, db, setup):
+    a = setup["offer"]
+    occ = _running_now(db, a)
+    login(client, auth, "vol_a")
+    typed = now_code(occ).translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    assert client.post("/checkin", data={"occurrence": occ.id, "code": typed}).status_code == 302
+    assert status_of(db, a.id) == AssignmentStatus.CHECKED_IN
 
 
 def test_check_in_for_someone_elses_service_is_refused(client, auth, world, db, setup):
     login(client, auth, "vol_b")
     occ_id = setup["offer"].occurrence_id
-    response = client.post("/checkin", data={"occurrence": occ_id, "code": CODE})
+    response = client.post("/checkin", data={"occurrence": occ_id, "code": "123456"})
     assert response.status_code == 400
     assert "Choose one of your accepted services." in response.get_data(as_text=True)
 
