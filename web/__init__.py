@@ -10,7 +10,6 @@ from pathlib import Path
 
 from flask import Flask, g, request, session
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
 from matcher.accounts import configure_hasher
 
@@ -188,7 +187,10 @@ def register_request_hooks(app: Flask) -> None:
     def finish(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
         apply_security_headers(app, response)
-        if current_user.is_authenticated or session.get("_user_id"):
+        # Whoever is or may be signed in (a session, or a remember cookie) gets no-store. Read from the
+        # cookies, not `current_user`: that would load the user's row, which fails while the database
+        # is down and turns a 503 into a 500.
+        if session.get("_user_id") or request.cookies.get(app.config["REMEMBER_COOKIE_NAME"]):
             response.headers["Cache-Control"] = "no-store"
         return response
 

@@ -1,15 +1,18 @@
 """Error pages and the one place that turns domain errors into responses."""
 
 from flask import Flask, render_template, request
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from matcher.db import db
 from matcher.errors import DomainError
+
+from .i18n import LOCALE_COOKIE
 
 TITLES = {
     400: _l("Bad request"), 403: _l("Not allowed"), 404: _l("Not found"), 405: _l("Method not allowed"),
@@ -51,14 +54,28 @@ def register(app: Flask) -> None:
     @app.errorhandler(DBAPIError)
     def database_error(exc: DBAPIError):
         db.session.rollback()
-        if not exc.connection_invalidated:  # a real error in a statement: a crash like any other
-            return crash(exc)
-        # The database went away (a restart, a failover): nothing was written; the next request
-        # reconnects (pool pre-ping), so ask the person to try again rather than report a crash.
+        if not (exc.connection_invalidated or isinstance(exc, OperationalError)):
+            return crash(exc)  # a real error in a statement (integrity, data, syntax): a crash like any other
+        # The database went away or is busy (a restart, a failover, a refused connection, SQLite's
+        # lock timeout): nothing was written; the next request reconnects (pool pre-ping), so ask the
+        # person to try again rather than report a crash.
         app.logger.warning("database connection lost: %s", type(exc.orig).__name__)
-        response = render_error(503, _("The service is restarting a part of itself. Try again in a moment; "
-                                       "nothing was saved."))
-        return response[0], 503, {"Retry-After": "5"}
+        return unavailable()
+
+    def unavailable():
+        """The 503 page, made without the database (the signed-in user's row cannot be read now)."""
+        chosen = request.cookies.get(LOCALE_COOKIE)
+        locale = chosen if chosen in app.config["LANGUAGES"] else app.config["BABEL_DEFAULT_LOCALE"]
+        with force_locale(locale):
+            message = _("The service is restarting a part of itself. Try again in a moment; nothing was saved.")
+            if request.accept_mimetypes.best == "application/json" or request.path.startswith("/api/"):
+                body = {"error": str(TITLES[503]), "message": message}
+            else:
+                # Straight from the Jinja environment: no context processors (they read the signed-in user).
+                body = app.jinja_env.get_template("unavailable.html").render(
+                    status=503, title=str(TITLES[503]), message=message, request=request,
+                    lang="en" if locale == "en" else "zh-CN")
+        return body, 503, {"Retry-After": "5"}
 
     @app.errorhandler(Exception)
     def crash(exc: Exception):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -97,6 +98,9 @@ class Drill:
                     conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
             except Exception as error:  # say so: a leftover database must be dropped by hand
                 print(f"could not drop {self.db_name}: {error}", file=sys.stderr)
+        keep = os.environ.get("DRILL_LOG")  # where to keep the processes' log (gunicorn, rq) for reading
+        if keep and self.log_path.exists():
+            shutil.copyfile(self.log_path, keep)
         self._tmp.cleanup()
 
     # ----------------------------------------------------------------------- setup

@@ -396,7 +396,8 @@ def test_two_applies_of_the_same_run_apply_once(app, world, repair_run, db, monk
 
 
 def test_a_lost_database_connection_is_a_503_asking_to_retry_and_a_statement_error_a_500(make_app):
-    from sqlalchemy.exc import OperationalError
+    """Caught by the PostgreSQL restart drill: requests during the restart answered 500."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
 
     app = make_app()
 
@@ -404,11 +405,17 @@ def test_a_lost_database_connection_is_a_503_asking_to_retry_and_a_statement_err
     def gone():
         raise OperationalError("SELECT 1", {}, Exception("server closed the connection"), connection_invalidated=True)
 
+    @app.route("/test-db-refused")
+    def refused():  # a new connection refused while the server restarts
+        raise OperationalError(None, None, Exception("connection refused: the database system is starting up"))
+
     @app.route("/test-db-error")
     def broken():
-        raise OperationalError("SELECT nonsense", {}, Exception("syntax error"))
+        raise ProgrammingError("SELECT nonsense", {}, Exception("syntax error"))
 
     client = app.test_client()
     response = client.get("/test-db-gone")
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert "稍后" in response.get_data(as_text=True)  # Chinese by default, from a page that reads no row
+    assert client.get("/test-db-refused").status_code == 503
     assert client.get("/test-db-error").status_code == 500
