@@ -138,7 +138,7 @@ def cancel(demand_id: int):
     item = load_visible(Demand, demand_id, current_user)
     if not can_change(current_user, item):
         abort(403)
-    version = int_arg(request.form, "version")
+    version = int_arg(request.form, "version", minimum=0)
     cancel_demand(item, user=current_user, version=version)
     db.session.commit()
     flash(_("Demand cancelled."), "info")
@@ -176,7 +176,7 @@ def edit(demand_id: int):
         data = dict(values)
         data["weekdays"] = request.form.getlist("weekdays")
         try:
-            result = update_demand(demand, data, user=current_user, version=int_arg(request.form, "version"))
+            result = update_demand(demand, data, user=current_user, version=int_arg(request.form, "version", minimum=0))
         except ValidationError as exc:
             db.session.rollback()
             errors = exc.errors

@@ -278,7 +278,7 @@ def apply(run_id: int):
 def publish(schedule_id: int):
     """Publish the draft: every proposal becomes an offer to its volunteer."""
     schedule = load_schedule(schedule_id)
-    offered = publish_schedule(schedule, user=current_user, version=int_arg(request.form, "version"))
+    offered = publish_schedule(schedule, user=current_user, version=int_arg(request.form, "version", minimum=0))
     db.session.commit()
     flash(_("Published: %(n)d offers sent to volunteers.", n=offered), "success")
     return redirect(url_for("schedule.view", schedule_id=schedule.id))
@@ -342,7 +342,7 @@ def pin(assignment_id: int):
     """Pin or unpin an assignment."""
     a = access.load_schedule_assignment(assignment_id, current_user)
     set_pinned(a, request.form.get("pinned") == "1", user=current_user,
-               version=int_arg(request.form, "version"))
+               version=int_arg(request.form, "version", minimum=0))
     db.session.commit()
     return _back(a)
 
@@ -353,7 +353,7 @@ def remove(assignment_id: int):
     """Remove a proposed or offered assignment."""
     a = access.load_schedule_assignment(assignment_id, current_user)
     back = _back(a)
-    remove_assignment(a, user=current_user, version=int_arg(request.form, "version"))
+    remove_assignment(a, user=current_user, version=int_arg(request.form, "version", minimum=0))
     db.session.commit()
     flash(_("Assignment removed."), "info")
     return back

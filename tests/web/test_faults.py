@@ -110,7 +110,7 @@ def test_a_run_of_a_process_gone_from_this_machine_is_given_up_at_once(app, worl
     assert schedules.death_of(run, check_process=False) is None  # another machine waits for the beats
     run = _poll(app, run.id)
     assert run.status == RunStatus.FAILED and run.active_for is None
-    assert "Solve again" in run.message and run.progress["given_up"] == "process"
+    assert run.message.endswith(("Solve again.", "请重新求解。")) and run.progress["given_up"] == "process"
     assert _db.session.scalar(select(func.count(AuditEntry.id)).where(AuditEntry.action == "give_up_run")) == 1
 
 
