@@ -7,6 +7,7 @@ folder and processes, and removes all of them on the way out, whatever happened.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
@@ -236,3 +237,12 @@ def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
     for row in rows:
         print("| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
     print(f"+{line}+")
+
+
+def solve_drill_arguments(doc: str) -> argparse.ArgumentParser:
+    """The options of the drills that kill a solve: the database, the solve's and the retry's time limits."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead of PostgreSQL")
+    parser.add_argument("--time-limit", type=int, default=30)
+    parser.add_argument("--retry-limit", type=int, default=10)
+    return parser

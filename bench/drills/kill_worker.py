@@ -21,7 +21,6 @@ database, Redis keys, worker processes and temporary folder.
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
@@ -31,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
-from _common import BIN, ROOT, Drill, alive, children_of, print_table, wait_for  # noqa: E402
+from _common import BIN, ROOT, Drill, alive, children_of, print_table, solve_drill_arguments, wait_for  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 REDIS_BASE = os.environ.get("LINLI_DRILL_REDIS", "redis://127.0.0.1:6379")
@@ -138,11 +137,7 @@ def horse_of(worker) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead of PostgreSQL")
-    parser.add_argument("--time-limit", type=int, default=30)
-    parser.add_argument("--retry-limit", type=int, default=10)
-    args = parser.parse_args()
+    args = solve_drill_arguments(__doc__).parse_args()
     import redis
     from rq.job import Job
 

@@ -17,7 +17,6 @@ Prints a table; removes its database, processes and temporary folder.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -28,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ACTIVE, Browser, Drill, alive, print_table, wait_for  # noqa: E402
+from _common import ACTIVE, Browser, Drill, alive, print_table, solve_drill_arguments, wait_for  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 POLL = 0.5
@@ -45,11 +44,7 @@ def normalized(url: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead of PostgreSQL")
-    parser.add_argument("--time-limit", type=int, default=30)
-    parser.add_argument("--retry-limit", type=int, default=10)
-    args = parser.parse_args()
+    args = solve_drill_arguments(__doc__).parse_args()
     rows = []
     started = time.monotonic()
     with Drill(sqlite=args.sqlite) as drill:

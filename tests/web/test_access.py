@@ -164,18 +164,26 @@ def test_lists_page_through_results(client, auth, world, db, app):
     assert client.get("/volunteers?page=999").status_code == 200
 
 
-def test_an_offer_shows_the_demand_but_not_the_resident(client, auth, world, db, next_monday):
+def offer_to_a(world, db, demand, week_start):
+    """Volunteer a's offer on the demand's first occurrence, in town_a's published week."""
     from matcher.models import Assignment, AssignmentStatus, Schedule, ScheduleStatus
 
-    demand = world["demands"]["a1"]
-    demand.notes = "张大爷耳背，请大声说话"
-    schedule = Schedule(area=world["areas"]["town_a"], week_start=next_monday, status=ScheduleStatus.PUBLISHED)
+    schedule = Schedule(area=world["areas"]["town_a"], week_start=week_start, status=ScheduleStatus.PUBLISHED)
     db.session.add(schedule)
     db.session.flush()
     offer = Assignment(schedule_id=schedule.id, occurrence_id=demand.occurrences[0].id,
                        volunteer_id=world["volunteers"]["a"].id, status=AssignmentStatus.OFFERED)
     db.session.add(offer)
     db.session.commit()
+    return offer
+
+
+def test_an_offer_shows_the_demand_but_not_the_resident(client, auth, world, db, next_monday):
+    from matcher.models import AssignmentStatus
+
+    demand = world["demands"]["a1"]
+    demand.notes = "张大爷耳背，请大声说话"
+    offer = offer_to_a(world, db, demand, next_monday)
     auth.login("vol_a")
     page = client.get(f"/demands/{demand.id}").get_data(as_text=True)
     assert demand.title in page and "张大爷" not in page
@@ -186,19 +194,13 @@ def test_an_offer_shows_the_demand_but_not_the_resident(client, auth, world, db,
 
 def test_a_volunteer_sees_a_point_demands_exact_address_only_while_holding_it(client, auth, world, db, next_monday):
     from matcher.demands import create_demand
-    from matcher.models import Assignment, AssignmentStatus, Schedule, ScheduleStatus
+    from matcher.models import AssignmentStatus
 
     demand = create_demand({"category": "culture_sports", "location_kind": "point", "lat": "29.3452",
                             "lon": "107.7049", "address": "桂花路88号西门口", "date": next_monday.isoformat(),
                             "start": "15:00", "end": "16:00"}, community=world["areas"]["a1"],
                            user=world["users"]["worker_a1"])
-    schedule = Schedule(area=world["areas"]["town_a"], week_start=next_monday, status=ScheduleStatus.PUBLISHED)
-    db.session.add(schedule)
-    db.session.flush()
-    offer = Assignment(schedule_id=schedule.id, occurrence_id=demand.occurrences[0].id,
-                       volunteer_id=world["volunteers"]["a"].id, status=AssignmentStatus.OFFERED)
-    db.session.add(offer)
-    db.session.commit()
+    offer = offer_to_a(world, db, demand, next_monday)
     auth.login("vol_a")
     page = client.get(f"/demands/{demand.id}").get_data(as_text=True)
     assert demand.title in page and "桂花路88号" not in page and "桂花社区" in page
