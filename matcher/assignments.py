@@ -256,8 +256,8 @@ def respond_to_offer(assignment: Assignment, *, user: User, accept: bool, reason
         refresh_occurrence_status([occurrence])
         demand = occurrence.demand
         tell_coordinators(demand.community, "offer_declined",
-                          _l("A volunteer declined “%(t)s” on %(when)s: %(r)s", t=demand.title,
-                             when=occurrence.starts_at.strftime("%Y-%m-%d %H:%M"), r=reason),
+                          _l("%(name)s declined “%(t)s” on %(when)s: %(r)s", name=volunteer.real_name,
+                             t=demand.title, when=occurrence.starts_at.strftime("%Y-%m-%d %H:%M"), r=reason),
                           demand_link(demand.id))
         record_audit(user, "decline", assignment, occurrence=occurrence.id)
     db.session.flush()

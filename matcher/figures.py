@@ -19,9 +19,11 @@ from .models import (
     MemberStatus,
     Organization,
     Resident,
+    RunStatus,
     User,
     Volunteer,
 )
+from .problem import schedule_occurrences
 
 
 @dataclass
@@ -103,14 +105,57 @@ class ScheduleFigures:
     @property
     def gap(self) -> float | None:
         """Relative distance of the last run's score from its proven bound."""
-        if self.score is None or self.bound is None:
-            return None
-        return (self.bound - self.score) / abs(self.bound) if self.bound else self.bound - self.score
+        return relative_gap(self.score, self.bound)
 
     @property
     def coverage(self) -> float:
         total = sum(self.wanted.values())
         return sum(self.filled.values()) / total if total else 0.0
+
+
+def relative_gap(score: float | None, bound: float | None) -> float | None:
+    """How far a run's score is from its proven bound, relative to the bound (0: proven best)."""
+    if score is None or bound is None:
+        return None
+    return (bound - score) / abs(bound) if bound else bound - score
+
+
+def _filled_per_occurrence(occurrence_ids: list[int]) -> dict[int, int]:
+    if not occurrence_ids:
+        return {}
+    return dict(db.session.execute(
+        select(Assignment.occurrence_id, func.count())
+        .where(Assignment.occurrence_id.in_(occurrence_ids), Assignment.status.in_(FILLING))
+        .group_by(Assignment.occurrence_id)).all())
+
+
+@dataclass
+class ScheduleSummary:
+    """What the list of schedules shows of one: places filled of those needed, the last run's gap."""
+
+    filled: int
+    needed: int
+    gap: float | None
+
+    @property
+    def coverage(self) -> float:
+        return self.filled / self.needed if self.needed else 0.0
+
+
+def schedule_summaries(schedules) -> dict[int, ScheduleSummary]:
+    """Per schedule id: places filled (capped per demand) of those needed now, and the relative gap of
+    its newest finished run (None before any)."""
+    out = {}
+    for schedule in schedules:
+        occurrences = schedule_occurrences(schedule)
+        per_occ = _filled_per_occurrence([o.id for o in occurrences])
+        finished = [r for r in schedule.runs if r.status in (RunStatus.DONE, RunStatus.SUPERSEDED)]
+        last = max(finished, key=lambda r: r.id, default=None)
+        out[schedule.id] = ScheduleSummary(
+            filled=sum(min(per_occ.get(o.id, 0), o.demand.people) for o in occurrences),
+            needed=sum(o.demand.people for o in occurrences),
+            gap=relative_gap(last.score, last.bound) if last else None)
+    return out
 
 
 def schedule_figures(schedule, occurrences, last_run) -> ScheduleFigures:

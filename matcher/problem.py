@@ -464,6 +464,11 @@ class Written:
     occurrences: list[DemandOccurrence]
 
 
+def pin_reasons(override: bool) -> list[str]:
+    """The reasons of a pair the coordinator set by hand: the override when a rule was broken, else the pin."""
+    return ["override"] if override else ["pinned"]
+
+
 def apply_solution(schedule: Schedule, instance: dict[str, Any], solution: dict[str, Any], *,
                    published: bool, now: datetime) -> Written:
     """Write a solution into the schedule: new pairs become proposals (offers once published), kept
@@ -492,7 +497,10 @@ def apply_solution(schedule: Schedule, instance: dict[str, Any], solution: dict[
         created.append(a)
     for pair in changes.kept:
         a, info = by_pair[pair], rows.pairs[pair]
-        a.reasons = info.get("reasons", a.reasons)
+        if a.pinned:  # the coordinator's decision: its reason is the pin (or the override), not the solver's
+            a.reasons = pin_reasons(bool(a.override_reason))
+        elif a.status not in BOOKED:  # a booked service keeps the reasons it was accepted on
+            a.reasons = info.get("reasons", a.reasons)
         a.distance_km = info.get("distance_km", a.distance_km)
         a.organization_id = rows.responsible.get(pair[0], a.organization_id)
     db.session.flush()

@@ -524,7 +524,9 @@ def assign_by_hand(schedule: Schedule, occurrence: DemandOccurrence, volunteer: 
     judged = assess(occurrence, [volunteer], ignore_assignment_id=ignore_assignment_id)[0]
     override_reason = (override_reason or "").strip()[:200]
     if judged.broken and not override_reason:
-        raise ValidationError({"volunteer": "; ".join(explanations(judged, occurrence))})
+        raise ValidationError({"volunteer": str(_l(
+            "%(name)s breaks these rules for this service: %(rules)s. To assign them anyway, give a reason "
+            "to override.", name=volunteer.real_name, rules="; ".join(explanations(judged, occurrence))))})
     if _pause is not None:
         _pause()
     if existing is not None:  # a declined pair brought back by an override
@@ -533,7 +535,8 @@ def assign_by_hand(schedule: Schedule, occurrence: DemandOccurrence, volunteer: 
     published = schedule.status == ScheduleStatus.PUBLISHED
     assignment = Assignment(
         schedule_id=schedule.id, occurrence_id=occurrence.id, volunteer_id=volunteer.id, pinned=True,
-        override_reason=override_reason if judged.broken else "", reasons=["pinned"],
+        override_reason=override_reason if judged.broken else "",
+        reasons=problem.pin_reasons(bool(judged.broken)),
         status=AssignmentStatus.OFFERED if published else AssignmentStatus.PROPOSED,
         offered_at=utcnow() if published else None,
         distance_km=round(rules.road_km(volunteer.lat, volunteer.lon, occurrence.demand.lat,

@@ -1,7 +1,13 @@
 """Administration: the catalogue of categories and skills, and the audit log."""
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import format_datetime
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -9,10 +15,24 @@ from sqlalchemy.orm import selectinload
 from matcher.catalogue import create_skill, update_category
 from matcher.db import db
 from matcher.errors import NotFound, ValidationError
-from matcher.models import AuditEntry, Category, Role, Skill
+from matcher.fields import parse_iso_date
+from matcher.models import (
+    Assignment,
+    AuditEntry,
+    Category,
+    Demand,
+    DemandOccurrence,
+    Membership,
+    Role,
+    Schedule,
+    Skill,
+    User,
+    Volunteer,
+)
 
 from .auth import roles_required
-from .inputs import page_arg
+from .inputs import page_arg, text_arg
+from .templating import local_name
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -70,10 +90,152 @@ def category(category_id: int):
                            values=request.form if request.method == "POST" else None), 400 if errors else 200
 
 
+# Every action code the code writes to the audit log (`record_audit(` in matcher/ and web/).
+ACTION_LABELS = {
+    "create": _l("Created"), "update": _l("Changed"), "cancel": _l("Cancelled"),
+    "accept": _l("Accepted an offer"), "decline": _l("Declined an offer"),
+    "check_in": _l("Checked in"), "check_out": _l("Checked out"),
+    "checkin_failed": _l("Check-in code refused"), "checkin_throttled": _l("Check-in refused: too many attempts"),
+    "confirm_service": _l("Confirmed a service"), "rate": _l("Rated a service"),
+    "hand_back": _l("Handed back a service"), "swap": _l("Swapped a member"),
+    "approve_member": _l("Approved a member"), "reject_member": _l("Rejected a member"),
+    "update_profile": _l("Updated the volunteer profile"),
+    "regenerate_calendar_token": _l("Renewed the calendar address"),
+    "solve": _l("Started a solve"), "give_up_run": _l("Gave up a solve run"), "apply_run": _l("Applied a solve run"),
+    "publish": _l("Published a schedule"), "assign": _l("Assigned by hand"), "remove": _l("Removed an assignment"),
+    "pin": _l("Pinned an assignment"), "unpin": _l("Unpinned an assignment"),
+    "login": _l("Signed in"), "login_failed": _l("Sign-in failed"),
+    "login_throttled": _l("Sign-in refused: too many attempts"),
+    "change_password": _l("Changed the password"), "change_password_failed": _l("Password change failed"),
+    "change_password_throttled": _l("Password change refused: too many attempts"),
+    "reveal_phone": _l("Revealed a phone number"), "export_instance": _l("Exported a solver instance"),
+}
+
+OBJECT_LABELS = {
+    "demand": _l("Demand"), "demandoccurrence": _l("Occurrence"), "assignment": _l("Assignment"),
+    "volunteer": _l("Volunteer"), "resident": _l("Resident"), "schedule": _l("Schedule"),
+    "solverun": _l("Solve run"), "membership": _l("Membership"), "user": _l("Account"),
+    "nosuchuser": _l("Unknown account"), "category": _l("Category"), "skill": _l("Skill"),
+}
+
+DETAIL_LABELS = {
+    "occurrence": _l("occurrence"), "volunteer": _l("volunteer"), "old_volunteer": _l("previous volunteer"),
+    "organization": _l("organization"), "community": _l("community"), "removed": _l("removed"),
+    "added": _l("added"), "reason": _l("reason"), "purpose": _l("purpose"), "assignment": _l("assignment"),
+    "hours": _l("hours"), "rating": _l("rating"), "skills": _l("skills"), "slots": _l("slots"),
+    "fields": _l("fields"), "notified": _l("notified"), "occurrences": _l("occurrences"), "run": _l("run"),
+    "repair": _l("repair"), "offered": _l("offered"), "override": _l("override"), "rules": _l("rules broken"),
+    "by_hand": _l("by hand"), "code": _l("code"), "username": _l("username"), "schedule": _l("schedule"),
+    "override_reason": _l("override reason"),
+}
+
+AUDIT_DATE_MESSAGE = _l("Enter a date as YYYY-MM-DD.")
+
+
+def action_label(code: str) -> str:
+    """The readable label of an audit action; the raw code for one without a label."""
+    return str(ACTION_LABELS.get(code, code))
+
+
+def _detail_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_detail_value(v) for v in value) or "–"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_detail_value(v)}" for k, v in value.items()) or "–"
+    return "–" if value is None or value == "" else str(value)
+
+
+def detail_lines(details: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """An entry's details as (label, value) pairs, never raw JSON."""
+    return [(str(DETAIL_LABELS.get(key, key)), _detail_value(value)) for key, value in (details or {}).items()]
+
+
+def _occurrence_name(occ: DemandOccurrence) -> str:
+    return f"“{occ.demand.title}” {occ.starts_at:%Y-%m-%d %H:%M}"
+
+
+def object_names(entries: list[AuditEntry]) -> tuple[dict[tuple[str, int], str], dict[int, str]]:
+    """Names of the entries' objects (one query per object type) and the override reasons of assignments."""
+    ids: dict[str, set[int]] = {}
+    for e in entries:
+        if e.object_id is not None:
+            ids.setdefault(e.object_type, set()).add(e.object_id)
+    names: dict[tuple[str, int], str] = {}
+    overrides: dict[int, str] = {}
+
+    def load(model, key, *options):
+        wanted = ids.get(key)
+        if not wanted:
+            return []
+        return db.session.scalars(select(model).where(model.id.in_(wanted)).options(*options)).all()
+
+    for d in load(Demand, "demand"):
+        names["demand", d.id] = f"“{d.title}”"
+    for o in load(DemandOccurrence, "demandoccurrence", selectinload(DemandOccurrence.demand)):
+        names["demandoccurrence", o.id] = _occurrence_name(o)
+    for a in load(Assignment, "assignment", selectinload(Assignment.volunteer),
+                  selectinload(Assignment.occurrence).selectinload(DemandOccurrence.demand)):
+        names["assignment", a.id] = f"{a.volunteer.real_name} · {_occurrence_name(a.occurrence)}"
+        if a.override_reason:
+            overrides[a.id] = a.override_reason
+    for v in load(Volunteer, "volunteer"):
+        names["volunteer", v.id] = v.real_name
+    for m in load(Membership, "membership", selectinload(Membership.volunteer)):
+        names["membership", m.id] = m.volunteer.real_name
+    for u in load(User, "user"):
+        names["user", u.id] = u.username
+    for c in load(Category, "category"):
+        names["category", c.id] = local_name(c)
+    for k in load(Skill, "skill"):
+        names["skill", k.id] = local_name(k)
+    for sch in load(Schedule, "schedule", selectinload(Schedule.area)):
+        names["schedule", sch.id] = f"{sch.area.name} {sch.week_start:%Y-%m-%d}"
+    return names, overrides
+
+
+def _day_arg(name: str):
+    """A YYYY-MM-DD date from the query string, None when absent; a 400 naming `name` when unreadable."""
+    raw = text_arg(name, 20)
+    if not raw:
+        return None
+    day = parse_iso_date(raw)
+    if day is None:
+        raise ValidationError({name: str(AUDIT_DATE_MESSAGE)})
+    return day
+
+
+def _utc_start(day) -> datetime:
+    """The UTC moment (naive, like `AuditEntry.at`) a local day starts."""
+    zone = ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai"))
+    return datetime.combine(day, time(), zone).astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+
 @bp.route("/audit")
 @roles_required(Role.ADMIN)
 def audit():
-    """The latest audit entries, newest first."""
+    """The audit entries, newest first, filtered by action, user and dates (in the service's time zone)."""
+    action = text_arg("action", 40)
+    if action and action not in ACTION_LABELS:
+        raise ValidationError({"action": _("Choose an action from the list.")})
+    username = text_arg("user", 80)
+    start, end = _day_arg("from"), _day_arg("to")
+    if start and end and end < start:
+        raise ValidationError({"to": _("The end date is before the start date.")})
     stmt = select(AuditEntry).options(selectinload(AuditEntry.user)).order_by(AuditEntry.id.desc())
+    if action:
+        stmt = stmt.where(AuditEntry.action == action)
+    if username:
+        stmt = stmt.where(AuditEntry.user_id.in_(select(User.id).where(User.username == username)))
+    if start:
+        stmt = stmt.where(AuditEntry.at >= _utc_start(start))
+    if end:
+        stmt = stmt.where(AuditEntry.at < _utc_start(end + timedelta(days=1)))
     page = db.paginate(stmt, page=page_arg(), per_page=50, error_out=False)
-    return render_template("admin/audit.html", page=page)
+    names, overrides = object_names(page.items)
+    actions = sorted(ACTION_LABELS, key=lambda code: action_label(code))
+    return render_template("admin/audit.html", page=page, names=names, overrides=overrides, actions=actions,
+                           action_label=action_label, object_labels=OBJECT_LABELS, detail_lines=detail_lines,
+                           when=lambda moment: format_datetime(moment, "yyyy-MM-dd HH:mm:ss"),
+                           filters={"action": action, "user": username, "from": start, "to": end})

@@ -22,8 +22,8 @@ from matcher.audit import record_audit
 from matcher.clock import local_today
 from matcher.db import db
 from matcher.eligibility import RULE_LABELS, ranked_candidates
-from matcher.errors import NotFound, ValidationError
-from matcher.figures import schedule_figures
+from matcher.errors import Conflict, NotFound, ValidationError
+from matcher.figures import schedule_figures, schedule_summaries
 from matcher.models import (
     FILLING,
     AreaLevel,
@@ -58,6 +58,7 @@ from .inputs import int_arg, text_arg
 from .jobs import check_run, enqueue_solve
 from .main import parse_week
 from .mapview import build_map
+from .templating import label
 
 bp = Blueprint("schedule", __name__)
 COORDINATING = (Role.ADMIN, Role.COORDINATOR)
@@ -81,7 +82,8 @@ def index():
         select(Schedule).where(Schedule.area_id.in_([a.id for a in areas]))
         .options(selectinload(Schedule.area), selectinload(Schedule.runs))
         .order_by(Schedule.week_start.desc(), Schedule.id)).all()
-    return render_template("schedule/index.html", areas=areas, schedules=schedules, week=coming_monday())
+    return render_template("schedule/index.html", areas=areas, schedules=schedules, week=coming_monday(),
+                           summaries=schedule_summaries(schedules))
 
 
 @bp.route("/schedules/open", methods=["POST"])
@@ -158,12 +160,8 @@ def view(schedule_id: int):
     for a in assignments:
         counts[a.occurrence_id] += 1
     shown = _filtered(occurrences, request.args)
-    gaps = []
-    if finished is not None:
-        reasons = {g.occurrence_id: g.reasons for g in finished.gaps}
-        gaps = [(occ, occ.demand.people - counts[occ.id], reasons.get(occ.id, []))
-                for occ in shown if counts[occ.id] < occ.demand.people]
-        gaps.sort(key=lambda g: (list(Priority).index(g[0].demand.priority), g[0].starts_at))
+    gaps = _gaps(shown, counts, finished)
+    proposals = sum(1 for a in assignments if a.status == AssignmentStatus.PROPOSED)
     changes = None
     if run is not None and run.repair and run.status == RunStatus.DONE and run.applied_at is None:
         changes = planned_changes(run)
@@ -175,7 +173,38 @@ def view(schedule_id: int):
         organizations=db.session.scalars(select(Organization).where(Organization.id.in_(
             {o.responsible_organization_id for o in occurrences if o.responsible_organization_id}))).all(),
         priorities=list(Priority), filters=request.args, rule_labels=RULE_LABELS, shown=len(shown),
+        solved=finished is not None, proposals=proposals, phase_label=_phase_label(run),
     )
+
+
+def _gaps(shown: list[DemandOccurrence], counts, finished: SolveRun | None) -> list[tuple]:
+    """The demands shown that are short now (from the counts as they stand), most urgent first, each
+    with the last finished run's reasons, or a note: not solved yet, new since that run, or declined or
+    changed since it."""
+    reasons = {g.occurrence_id: g.reasons for g in finished.gaps} if finished is not None else {}
+    solved = {problem.ref_id(d["id"]) for d in ((finished.instance or {}).get("demands", []))} \
+        if finished is not None else set()
+    gaps = []
+    for occ in shown:
+        if counts[occ.id] >= occ.demand.people:
+            continue
+        if finished is None:
+            note = _("not solved yet")
+        elif occ.id not in solved:
+            note = _("new since the last solve")
+        else:
+            note = _("declined or changed since the run")
+        gaps.append((occ, occ.demand.people - counts[occ.id], reasons.get(occ.id, []), note))
+    gaps.sort(key=lambda g: (list(Priority).index(g[0].demand.priority), g[0].starts_at))
+    return gaps
+
+
+def _phase_label(run: SolveRun | None) -> str:
+    """A run's phase as the progress panel names it, translated: the phase while active, else its status."""
+    if run is None:
+        return ""
+    phase = (run.progress or {}).get("phase") if run.status in ACTIVE else None
+    return str(label(phase or run.status.value))
 
 
 @bp.route("/schedules/<int:schedule_id>/solve", methods=["POST"])
@@ -208,6 +237,7 @@ def run_status(run_id: int):
     if check_run(run):  # its worker is gone: given up now, so the page offers a new solve
         db.session.commit()
     return {"id": run.id, "status": run.status.value, "active": run.status in ACTIVE,
+            "phase_label": _phase_label(run),
             "progress": run.progress or {}, "score": run.score, "bound": run.bound, "message": run.message}
 
 
@@ -298,6 +328,7 @@ def occurrence(schedule_id: int, occurrence_id: int):
     schedule = load_schedule(schedule_id)
     occ = _occurrence_in(schedule, occurrence_id)
     errors: dict[str, str] = {}
+    status = 400
     if request.method == "POST":
         volunteer_id = int_arg(request.form, "volunteer")
         volunteer = db.session.get(Volunteer, volunteer_id) if volunteer_id else None
@@ -309,6 +340,9 @@ def occurrence(schedule_id: int, occurrence_id: int):
         except ValidationError as exc:
             db.session.rollback()
             errors = exc.errors
+        except Conflict as exc:  # full already, on it already, a solve running: shown on the page
+            db.session.rollback()
+            errors, status = {"volunteer": exc.message}, 409
         else:
             db.session.commit()
             flash(_("%(name)s assigned.", name=volunteer.real_name), "success")
@@ -317,6 +351,7 @@ def occurrence(schedule_id: int, occurrence_id: int):
                                      .options(selectinload(Assignment.volunteer))
                                      .order_by(Assignment.id)).all()
     on_it = {a.volunteer_id for a in assignments if a.status != AssignmentStatus.DECLINED}
+    full = sum(1 for a in assignments if a.status in FILLING) >= occ.demand.people
     q = text_arg("q", 40)
     # The schedule's pool, within the user's own reach (a street's coordinator: their street's pool).
     pool = and_(access.area_pool(schedule.area), access.user_pool(current_user))
@@ -329,7 +364,7 @@ def occurrence(schedule_id: int, occurrence_id: int):
               abs((o.starts_at - occ.starts_at).days) <= 1][:60]
     return render_template("schedule/occurrence.html", schedule=schedule, occ=occ, assignments=assignments,
                            candidates=candidates, rule_labels=RULE_LABELS, errors=errors, gap=gap, q=q,
-                           others=others), 400 if errors else 200
+                           others=others, full=full), status if errors else 200
 
 
 def _back(a: Assignment):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import phonenumbers
 from flask import Flask
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
@@ -81,6 +82,17 @@ def current_language() -> str:
     return "en" if str(get_locale() or "zh_CN").startswith("en") else "zh"
 
 
+def spaced_phone(phone: str | None) -> str:
+    """A stored E.164 number in national format with spaces, as people read it: 131 9086 0062."""
+    if not phone:
+        return ""
+    try:
+        number = phonenumbers.parse(phone, "CN")
+    except phonenumbers.NumberParseException:
+        return rules.national_phone(phone)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
 def register_template_helpers(app: Flask) -> None:
     """Expose the helpers to Jinja."""
     app.jinja_env.globals["current_language"] = current_language
@@ -90,6 +102,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["local_name"] = local_name
     app.jinja_env.filters["mask_phone"] = rules.mask_phone
     app.jinja_env.filters["national_phone"] = rules.national_phone
+    app.jinja_env.filters["spaced_phone"] = spaced_phone
     app.jinja_env.filters["hhmm"] = rules.format_minutes
     app.jinja_env.globals["WEEKDAYS"] = WEEKDAYS
     # The status groups, as the domain defines them (templates never re-spell them).

@@ -19,7 +19,7 @@ from icalendar import Calendar, Event
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from matcher import assignments, rules, volunteers
+from matcher import assignments, clock, rules, volunteers
 from matcher.access import load_own_assignment
 from matcher.audit import record_audit
 from matcher.clock import local_now
@@ -40,7 +40,7 @@ from matcher.models import (
 
 from .converters import MAX_ID
 from .extensions import login_manager
-from .main import this_or_next_week, week_arg
+from .main import week_arg
 
 bp = Blueprint("volunteer", __name__)
 
@@ -154,8 +154,20 @@ def decline(assignment_id: int):
 
 
 def requested_week(volunteer: Volunteer) -> date:
-    """The Monday from ?week=YYYY-MM-DD, else this week's (next week's when only that one has services)."""
-    return week_arg(lambda: this_or_next_week(lambda monday: bool(_week_items(volunteer, monday))))
+    """The Monday from ?week=YYYY-MM-DD, else the week the volunteer has ahead (`default_week`)."""
+    return week_arg(lambda: default_week(volunteer))
+
+
+def default_week(volunteer: Volunteer) -> date:
+    """The week "my week" opens on: the current one Monday to Saturday; the coming one on Sunday
+    (the current week is over but for today), or when nothing is left this week and the next has services."""
+    today = clock.local_today()
+    this = rules.week_monday(today)
+    following = this + timedelta(days=7)
+    if today.weekday() == 6:
+        return following
+    left = [a for a in _week_items(volunteer, this) if a.occurrence.starts_at.date() >= today]
+    return following if not left and _week_items(volunteer, following) else this
 
 
 def _week_items(volunteer: Volunteer, monday: date) -> list[Assignment]:

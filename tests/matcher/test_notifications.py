@@ -226,3 +226,20 @@ def test_volunteers_without_an_account_are_skipped_and_long_lists_are_cut(world,
     vol.user_id = None
     db.session.flush()
     assert tell_volunteers("offer", many[:1]) == 0
+
+
+def test_a_decline_notice_names_the_volunteer_the_service_and_the_reason(world, db, next_monday):
+    from matcher.assignments import respond_to_offer
+
+    schedule = publish(world, next_monday)
+    occ = world["demands"]["a1"].occurrences[0]
+    volunteer = world["volunteers"]["a"]
+    a = offer(schedule, occ, volunteer)
+    db.session.commit()
+    respond_to_offer(a, user=world["users"]["vol_a"], accept=False, reason="家里有事")
+    db.session.commit()
+    told = notices(world["users"]["coord_a"], "offer_declined")
+    assert len(told) == 1
+    text = told[0].text
+    assert volunteer.real_name in text and world["demands"]["a1"].title in text and "家里有事" in text
+    assert f"{occ.starts_at:%Y-%m-%d %H:%M}" in text

@@ -183,3 +183,45 @@ def test_a_township_solve_sees_only_the_pool_and_a_district_one_everybody(world,
     assert [v["id"] for v in street["volunteers"]] == [f"v{world['volunteers']['a'].id}"]
     whole = problem.build_instance(get_schedule(world["areas"]["district"], next_monday + timedelta(days=7)))
     assert {v["id"] for v in whole["volunteers"]} == {f"v{v.id}" for v in world["volunteers"].values()}
+
+
+def _a1(world):
+    """Demand a1's Monday occurrence (volunteer a is free then) and its Thursday one (she is not)."""
+    monday, thursday = sorted(world["demands"]["a1"].occurrences, key=lambda o: o.starts_at)[:2]
+    return monday, thursday
+
+
+def test_a_refused_hand_assignment_names_the_volunteer_the_rules_and_the_override(world, db, next_monday):
+    from flask_babel import force_locale
+
+    from matcher.errors import ValidationError
+    from matcher.schedules import assign_by_hand
+
+    schedule = get_schedule(world["areas"]["town_a"], next_monday)
+    _monday, thursday = _a1(world)
+    with force_locale("en"), pytest.raises(ValidationError) as info:
+        assign_by_hand(schedule, thursday, world["volunteers"]["a"], user=None)
+    message = info.value.errors["volunteer"]
+    assert "李秀英" in message and "availability: not free" in message
+    assert "give a reason to override" in message
+
+
+def test_a_hand_assignment_says_pin_or_override_and_a_solve_keeps_just_that(world, db, next_monday):
+    from datetime import datetime
+
+    from matcher.schedules import assign_by_hand
+
+    schedule = get_schedule(world["areas"]["town_a"], next_monday)
+    monday, thursday = _a1(world)
+    vol = world["volunteers"]["a"]
+    chosen = assign_by_hand(schedule, monday, vol, user=None)
+    excepted = assign_by_hand(schedule, thursday, vol, user=None, override_reason="the family asked for her")
+    assert chosen.reasons == ["pinned"] and excepted.reasons == ["override"]
+    instance = {"demands": [{"id": f"d{monday.id}"}, {"id": f"d{thursday.id}"}]}
+    solution = {"assignments": [
+        {"demand": f"d{o.id}", "volunteer": f"v{vol.id}", "distance_km": 0.2,
+         "reasons": ["pinned", *(["override"] if o is thursday else []), "skills_match", "nearest_free"]}
+        for o in (monday, thursday)]}
+    written = problem.apply_solution(schedule, instance, solution, published=False, now=datetime.now())
+    assert len(written.changes.kept) == 2
+    assert chosen.reasons == ["pinned"] and excepted.reasons == ["override"]

@@ -228,3 +228,15 @@ def test_a_coordinators_reach_is_their_own_areas_pool(world, db):
     assert reach(users["coord"], "town_a") == {vols["a"].id}
     for name in ("worker_a1", "leader_a", "vol_a"):
         assert reach(users[name]) == set()
+
+
+def test_a_full_phone_is_shown_in_national_format_as_a_tap_to_call_link(client, auth, world):
+    resident = world["residents"]["a1"]
+    auth.login("worker_a1")
+    page = client.post(f"/residents/{resident.id}/reveal").get_data(as_text=True)
+    assert '<a href="tel:+8613700001111"' in page and ">137 0000 1111</a>" in page
+    assert "+8613700001111<" not in page
+    auth.logout()
+    auth.login("vol_a")
+    page = client.get(f"/volunteers/{world['volunteers']['a'].id}").get_data(as_text=True)
+    assert '<a href="tel:+8613812345678"' in page and ">138 1234 5678</a>" in page

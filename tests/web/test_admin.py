@@ -50,3 +50,61 @@ def test_admin_adds_a_skill_and_duplicates_are_refused(client, auth, world, db):
     again = client.post("/admin/skills", data=data)
     assert again.status_code == 400 and 'id="err-code"' in again.get_data(as_text=True)
     assert client.post("/admin/skills", data={**data, "code": "Bad Code"}).status_code == 400
+
+
+def _entries(world, db, next_monday):
+    from datetime import datetime
+
+    from tests.matcher.builders import first_occurrence, offer, publish
+
+    schedule = publish(world, next_monday)
+    occ = first_occurrence(world["demands"]["a1"])
+    a = offer(schedule, occ, world["volunteers"]["a"])
+    a.override_reason = "known to the family"
+    coord = world["users"]["coord_a"]
+    db.session.add_all([
+        AuditEntry(user_id=coord.id, action="assign", object_type="assignment", object_id=a.id,
+                   details={"occurrence": occ.id, "override": True, "rules": [3]}, at=datetime(2026, 3, 1, 20, 30)),
+        AuditEntry(user_id=coord.id, action="apply_run", object_type="schedule", object_id=schedule.id,
+                   details={"run": 7, "added": 2, "removed": 1}, at=datetime(2026, 3, 5, 1, 0)),
+        AuditEntry(user_id=None, action="login_failed", object_type="nosuchuser", object_id=None,
+                   details={"username": "ghost"}, at=datetime(2026, 3, 9, 2, 0)),
+    ])
+    db.session.commit()
+    return a, occ
+
+
+def test_the_audit_log_reads_as_sentences_in_beijing_time(client, auth, world, db, next_monday):
+    a, occ = _entries(world, db, next_monday)
+    auth.login("admin")
+    client.post("/language/en", data={"next": "/dashboard"})
+    page = client.get("/admin/audit").get_data(as_text=True)
+    assert "<th>By</th>" in page and ">Assigned by hand<" in page and ">Applied a solve run<" in page
+    assert ">apply_run<" not in page and "assignment #" not in page and "{" not in page.split("<tbody>")[1]
+    assert f"“{world['demands']['a1'].title}” {occ.starts_at:%Y-%m-%d %H:%M}" in page
+    assert world["volunteers"]["a"].real_name in page
+    assert "2026-03-02 04:30:00" in page  # 20:30 UTC is 04:30 the next morning in Beijing
+    assert "Override reason: known to the family" in page and "added: 2" in page
+    client.post("/language/zh_CN", data={"next": "/dashboard"})
+    assert "<th>操作人</th>" in client.get("/admin/audit").get_data(as_text=True)
+
+
+def test_the_audit_log_filters_by_action_user_and_dates(client, auth, world, db, next_monday):
+    _entries(world, db, next_monday)
+    auth.login("admin")
+    client.post("/language/en", data={"next": "/dashboard"})
+
+    def shown(**query):
+        page = client.get("/admin/audit", query_string=query).get_data(as_text=True)
+        return {code for code, label in (("assign", ">Assigned by hand<"), ("apply_run", ">Applied a solve run<"),
+                                         ("login_failed", ">Sign-in failed<")) if label in page.split("<tbody>")[1]}
+
+    assert shown(action="apply_run") == {"apply_run"}
+    assert shown(user="coord_a") == {"assign", "apply_run"}
+    assert shown(**{"from": "2026-03-02", "to": "2026-03-05"}) == {"assign", "apply_run"}
+    assert shown(**{"from": "2026-03-06"}) == {"login_failed"}
+    assert shown(user="coord_a", action="apply_run", page="1") == {"apply_run"}
+    for query, name in (({"action": "drop_table"}, "action"), ({"from": "2026-13-01"}, "from"),
+                        ({"to": "yesterday"}, "to"), ({"from": "2026-03-05", "to": "2026-03-01"}, "to")):
+        response = client.get("/admin/audit", query_string=query)
+        assert response.status_code == 400 and name in response.get_data(as_text=True), query

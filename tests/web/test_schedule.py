@@ -239,3 +239,127 @@ def test_thread_mode_runs_at_most_solve_threads_max_solves_at_once(app, monkeypa
     for thread in threading.enumerate():
         if thread.name in ("solve-1", "solve-2"):
             thread.join(10)
+
+
+def _town_a_week(world, db, next_monday, username="coord_a", language="en"):
+    """Town a's draft for the week, signed in as its coordinator; demand a1's first two occurrences
+    (Monday: volunteer a is free then; Thursday: she is not)."""
+    from matcher.schedules import get_schedule
+
+    schedule = get_schedule(world["areas"]["town_a"], next_monday)
+    db.session.commit()
+    return schedule, sorted(world["demands"]["a1"].occurrences, key=lambda o: o.starts_at)[:2]
+
+
+def _sign_in(client, username="coord_a", language="en"):
+    assert client.post("/login", data={"username": username, "password": PASSWORD}).status_code == 302
+    client.post(f"/language/{language}", data={"next": "/dashboard"})
+
+
+def test_solve_progress_shows_the_phase_once_in_the_user_s_language_and_locks_the_button(
+        client, world, db, next_monday, monkeypatch):
+    schedule, _occs = _town_a_week(world, db, next_monday)
+    run = SolveRun(schedule=schedule, status=RunStatus.BUILDING, active_for=schedule.id,
+                   progress={"phase": "building", "elapsed": 4.4})
+    db.session.add(run)
+    db.session.commit()
+    monkeypatch.setattr("web.schedule.check_run", lambda run: False)  # no real worker behind this run
+    _sign_in(client)
+    status = client.get(f"/runs/{run.id}.json").get_json()
+    assert status["active"] and status["phase_label"] == "Building the model"
+    page = client.get(f"/schedules/{schedule.id}").get_data(as_text=True)
+    assert 'id="run-status">Building the model</span>' in page and "building" not in page.split('id="run-detail"')[1][:60]
+    assert 'data-score-word="score"' in page
+    assert 'id="solve-button" disabled' in page
+    client.post("/language/zh_CN", data={"next": "/dashboard"})
+    chinese = client.get(f"/runs/{run.id}.json").get_json()["phase_label"]
+    assert chinese and chinese not in ("building", "Building the model")
+    from pathlib import Path
+
+    script = Path(client.application.static_folder, "schedule.js").read_text(encoding="utf-8")
+    assert "run.phase_label" in script and "p.phase" not in script  # the phase shown once, translated
+    assert "button.disabled = !!run.active" in script  # a poll that says active keeps the button locked
+
+
+def test_an_unsolved_draft_says_so_and_lists_its_short_demands(client, world, db, next_monday):
+    schedule, _occs = _town_a_week(world, db, next_monday)
+    _sign_in(client)
+    page = client.get(f"/schedules/{schedule.id}").get_data(as_text=True)
+    assert 'id="not-solved"' in page and "Every demand has its people." not in page
+    gaps = page.split('id="gaps"')[1].split("</table>")[0]
+    assert gaps.count("not solved yet") == 2
+
+
+def test_a_demand_new_since_the_last_solve_is_not_called_declined(client, world, db, next_monday):
+    schedule, (monday, thursday) = _town_a_week(world, db, next_monday)
+    db.session.add(SolveRun(schedule=schedule, status=RunStatus.DONE, instance={"demands": [{"id": f"d{monday.id}"}]},
+                            solution={"assignments": []}, score=90.0, bound=100.0))
+    db.session.commit()
+    _sign_in(client)
+    page = client.get(f"/schedules/{schedule.id}").get_data(as_text=True)
+    rows = page.split('id="gaps"')[1].split("</table>")[0].split("<tr>")
+    assert 'id="not-solved"' not in page
+    row = next(r for r in rows if f"occurrences/{thursday.id}\"" in r)
+    assert "new since the last solve" in row and "declined" not in row
+    row = next(r for r in rows if f"occurrences/{monday.id}\"" in r)
+    assert "declined or changed since the run" in row
+
+
+def test_a_full_service_hides_the_assign_buttons_and_a_late_assign_is_shown_on_the_page(
+        client, world, db, next_monday):
+    from matcher.schedules import assign_by_hand
+    from tests.matcher.builders import member
+
+    schedule, (monday, _thursday) = _town_a_week(world, db, next_monday)
+    monday.demand.people = 1
+    monday.demand.min_people = 1
+    other = member(world, db, "陈红", "13811112222")
+    db.session.commit()
+    url = f"/schedules/{schedule.id}/occurrences/{monday.id}"
+    _sign_in(client)
+    page = client.get(url).get_data(as_text=True)
+    assert 'id="full-note"' not in page and 'name="volunteer"' in page
+    assign_by_hand(schedule, monday, world["volunteers"]["a"], user=None)  # another coordinator fills it
+    db.session.commit()
+    late = client.post(url, data={"volunteer": other.id})
+    text = late.get_data(as_text=True)
+    assert late.status_code == 409 and "This demand has all the people it needs." in text
+    assert 'id="full-note"' in text and 'id="candidates"' in text and 'name="volunteer"' not in text
+    assert db.session.scalar(select(func.count(Assignment.id))) == 1
+
+
+def test_a_refused_assign_names_the_volunteer_and_asks_for_an_override_reason(client, world, db, next_monday):
+    schedule, (_monday, thursday) = _town_a_week(world, db, next_monday)
+    _sign_in(client)
+    refused = client.post(f"/schedules/{schedule.id}/occurrences/{thursday.id}",
+                          data={"volunteer": world["volunteers"]["a"].id})
+    message = refused.get_data(as_text=True).split('id="err-volunteer"')[1].split("</")[0]
+    assert refused.status_code == 400
+    assert "李秀英" in message and "availability" in message and "reason to override" in message
+
+
+def test_a_draft_staffed_by_hand_can_be_published_without_a_solve(client, world, db, next_monday):
+    schedule, (monday, _thursday) = _town_a_week(world, db, next_monday)
+    _sign_in(client)
+    url = f"/schedules/{schedule.id}"
+    assert 'id="publish-button"' not in client.get(url).get_data(as_text=True)  # nothing to offer yet
+    assert client.post(f"{url}/occurrences/{monday.id}", data={"volunteer": world["volunteers"]["a"].id}) \
+        .status_code == 302
+    assert 'id="publish-button"' in client.get(url).get_data(as_text=True)
+    assert client.post(f"{url}/publish", data={"version": schedule.version}).status_code == 302
+    offer = db.session.scalar(select(Assignment))
+    assert offer.status == AssignmentStatus.OFFERED and offer.reasons == ["pinned"]
+
+
+def test_the_schedule_list_shows_places_filled_and_the_gap_not_a_raw_score(client, world, db, next_monday):
+    from matcher.schedules import assign_by_hand
+
+    schedule, (monday, _thursday) = _town_a_week(world, db, next_monday)
+    assign_by_hand(schedule, monday, world["volunteers"]["a"], user=None)
+    db.session.add(SolveRun(schedule=schedule, status=RunStatus.DONE, instance={"demands": []},
+                            solution={"assignments": []}, score=297536.0, bound=300000.0))
+    db.session.commit()
+    _sign_in(client)
+    row = client.get("/schedules").get_data(as_text=True).split(f"/schedules/{schedule.id}\"")[1].split("</tr>")[0]
+    assert "297536" not in row
+    assert "1 of 2 (50%)" in row and "gap to the bound 0.8%" in row

@@ -115,7 +115,7 @@ def test_the_residents_phone_is_revealed_on_request_and_audited(client, auth, wo
     assert not db.session.scalar(select(AuditEntry).where(AuditEntry.action == "reveal_phone"))
     response = client.post(f"/me/assignments/{aid}/reveal-phone")
     page = response.get_data(as_text=True)
-    assert response.status_code == 200 and 'href="tel:+8613700001111"' in page and "13700001111" in page
+    assert response.status_code == 200 and 'href="tel:+8613700001111"' in page and ">137 0000 1111</a>" in page
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "reveal_phone"))
     assert (entry.user_id, entry.object_type, entry.object_id) == (world["users"]["vol_a"].id, "resident",
                                                                    resident_id)
@@ -376,3 +376,21 @@ def test_answering_needs_the_csrf_token(make_app, world, db, setup):
     token = _csrf_token(client.get("/me/offers").get_data(as_text=True))
     assert client.post(url, data={"csrf_token": token}, headers=SAME_SITE).status_code == 302
     assert status_of(db, setup["offer"].id) == AssignmentStatus.ACCEPTED
+
+
+@pytest.mark.parametrize(("offset", "opens_on"), [
+    (-1, 7 * 0),  # the Sunday before: the coming week, not the one ending today
+    (-4, 7 * 0),  # a Thursday with nothing left this week while next week has a service: next week
+    (0, 0),  # the Monday of the service: the current week
+    (5, 0),  # Saturday: still the current week (nothing next week)
+    (6, 7),  # Sunday: the coming week
+])
+def test_my_week_opens_on_the_current_week_and_on_the_coming_one_on_sunday(client, auth, world, db, setup,
+                                                                             monkeypatch, offset, opens_on):
+    setup["offer"].status = AssignmentStatus.ACCEPTED
+    db.session.commit()
+    monday = setup["monday"]
+    monkeypatch.setattr(clock, "local_today", lambda: monday + timedelta(days=offset))
+    login(client, auth, "vol_a")
+    page = client.get("/me/week").get_data(as_text=True)
+    assert f"Week of {(monday + timedelta(days=opens_on)).isoformat()}" in page

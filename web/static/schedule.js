@@ -1,4 +1,5 @@
 // Live progress of a solve run: polls the run's JSON while it is active, reloads when it ends.
+// The words come translated: the phase from the JSON (`phase_label`), "score" and "bound" from the page.
 (function () {
   "use strict";
   var panel = document.getElementById("run-progress");
@@ -13,12 +14,12 @@
       .then(function (r) { return r.json(); })
       .then(function (run) {
         var p = run.progress || {};
-        status.textContent = run.status;
+        if (button) { button.disabled = !!run.active; }
+        status.textContent = run.phase_label || "";
         var parts = [];
-        if (p.phase) { parts.push(p.phase); }
         if (p.elapsed !== undefined) { parts.push(p.elapsed + " s"); }
-        if (p.objective !== null && p.objective !== undefined) { parts.push("score " + fmt(p.objective)); }
-        if (p.bound !== null && p.bound !== undefined) { parts.push("bound " + fmt(p.bound)); }
+        if (p.objective !== null && p.objective !== undefined) { parts.push(panel.dataset.scoreWord + " " + fmt(p.objective)); }
+        if (p.bound !== null && p.bound !== undefined) { parts.push(panel.dataset.boundWord + " " + fmt(p.bound)); }
         detail.textContent = parts.join(" · ");
         if (run.active) { window.setTimeout(poll, 1000); } else { window.location.reload(); }
       })
