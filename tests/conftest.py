@@ -188,12 +188,12 @@ def next_monday() -> date:
 @pytest.fixture
 def world(app, next_monday):
     """A small district: two townships, three communities, users of every role, one demand each."""
-    district = _area(AreaLevel.DISTRICT, "青溪区", "D1", None, 29.33, 107.72, radius=35)
-    town_a = _area(AreaLevel.TOWNSHIP, "东城街道", "T1", district, 29.34, 107.70, radius=6)
-    town_b = _area(AreaLevel.TOWNSHIP, "南山镇", "T2", district, 29.25, 107.80, radius=8)
-    comm_a1 = _area(AreaLevel.COMMUNITY, "桂花社区", "C1", town_a, 29.345, 107.705)
-    comm_a2 = _area(AreaLevel.COMMUNITY, "枫林社区", "C2", town_a, 29.335, 107.695)
-    comm_b1 = _area(AreaLevel.COMMUNITY, "石桥村", "C3", town_b, 29.255, 107.805)
+    district = add_area(AreaLevel.DISTRICT, "青溪区", "D1", None, 29.33, 107.72, radius=35)
+    town_a = add_area(AreaLevel.TOWNSHIP, "东城街道", "T1", district, 29.34, 107.70, radius=6)
+    town_b = add_area(AreaLevel.TOWNSHIP, "南山镇", "T2", district, 29.25, 107.80, radius=8)
+    comm_a1 = add_area(AreaLevel.COMMUNITY, "桂花社区", "C1", town_a, 29.345, 107.705)
+    comm_a2 = add_area(AreaLevel.COMMUNITY, "枫林社区", "C2", town_a, 29.335, 107.695)
+    comm_b1 = add_area(AreaLevel.COMMUNITY, "石桥村", "C3", town_b, 29.255, 107.805)
     stations = {}
     for comm in (comm_a1, comm_a2, comm_b1):
         stations[comm.code] = Station(area=comm, name=f"{comm.name}新时代文明实践站", lat=comm.lat, lon=comm.lon,
@@ -254,7 +254,8 @@ def world(app, next_monday):
     }
 
 
-def _area(level, name, code, parent, lat, lon, radius=2.0) -> Area:
+def add_area(level, name, code, parent, lat, lon, radius=2.0) -> Area:
+    """An area with its materialized path (the tests build their own districts with it)."""
     area = Area(level=level, name=name, code=code, parent=parent, lat=lat, lon=lon, radius_km=radius)
     _db.session.add(area)
     _db.session.flush()

@@ -54,7 +54,6 @@ from matcher.accounts import create_user
 from matcher.db import db as _db
 from matcher.demands import create_demand
 from matcher.models import (
-    Area,
     AreaLevel,
     Assignment,
     AssignmentStatus,
@@ -73,7 +72,7 @@ from matcher.models import (
 )
 from matcher.residents import create_resident
 from matcher.volunteers import create_volunteer
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, add_area
 
 ROLES = ["anon", "admin", "coord", "coord_a", "worker", "leader", "vol"]
 USERNAMES = {"admin": "admin", "coord": "coord", "coord_a": "coord_a", "worker": "worker_a1",
@@ -212,15 +211,6 @@ def url_map_rows(app) -> set[tuple[str, str]]:
 # ----------------------------------------------------------------------------------- the scene
 
 
-def _area(level, name, code, parent, lat, lon, radius=2.0) -> Area:
-    area = Area(level=level, name=name, code=code, parent=parent, lat=lat, lon=lon, radius_km=radius)
-    _db.session.add(area)
-    _db.session.flush()
-    area.path = (parent.path if parent else "/") + f"{area.id}/"
-    _db.session.flush()
-    return area
-
-
 def build_scene(world, next_monday, *, runs: bool = True) -> dict:
     """The `world` plus what every route needs: a far district (foreign to all but the administrator),
     published weeks with an offer on each side, drafts, solve runs, applications and notifications.
@@ -230,9 +220,9 @@ def build_scene(world, next_monday, *, runs: bool = True) -> dict:
     from matcher.schedules import run_solve, start_solve
 
     users = world["users"]
-    far = _area(AreaLevel.DISTRICT, "远山区", "D9", None, 30.60, 106.60, radius=30)
-    far_town = _area(AreaLevel.TOWNSHIP, "远山镇", "T9", far, 30.61, 106.61, radius=6)
-    far_comm = _area(AreaLevel.COMMUNITY, "远山村", "C9", far_town, 30.612, 106.612)
+    far = add_area(AreaLevel.DISTRICT, "远山区", "D9", None, 30.60, 106.60, radius=30)
+    far_town = add_area(AreaLevel.TOWNSHIP, "远山镇", "T9", far, 30.61, 106.61, radius=6)
+    far_comm = add_area(AreaLevel.COMMUNITY, "远山村", "C9", far_town, 30.612, 106.612)
     far_station = Station(area=far_comm, name="远山村新时代文明实践站", lat=30.612, lon=106.612, address="远山村活动中心")
     org_x = Organization(name="远山志愿服务队", type=OrgType.LIFE_SERVICES, home_area=far_town, areas=[far_town])
     _db.session.add_all([far_station, org_x])
