@@ -82,11 +82,6 @@ def own_volunteer() -> Volunteer:
     return volunteer
 
 
-def own_assignment(volunteer: Volunteer, assignment_id: int) -> Assignment:
-    """One of the volunteer's own assignments, or 404 (never another volunteer's)."""
-    return load_own_assignment(assignment_id, current_user)
-
-
 def _with_demand(stmt):
     return stmt.options(selectinload(Assignment.occurrence).selectinload(DemandOccurrence.demand)
                         .selectinload(Demand.category))
@@ -117,7 +112,7 @@ def offers():
 
 def _respond(assignment_id: int, accept: bool):
     volunteer = own_volunteer()
-    assignment = own_assignment(volunteer, assignment_id)
+    assignment = load_own_assignment(assignment_id, current_user)
     try:
         assignments.respond_to_offer(assignment, user=current_user, accept=accept,
                                  reason=request.form.get("reason", ""))
@@ -206,7 +201,7 @@ def reveal_phone(assignment_id: int):
     if request.method == "GET":
         return redirect(url_for("volunteer.week"))
     volunteer = own_volunteer()
-    assignment = own_assignment(volunteer, assignment_id)
+    assignment = load_own_assignment(assignment_id, current_user)
     resident = assignment.occurrence.demand.resident
     if assignment.status not in HELD or resident is None or not resident.phone:
         abort(404)
