@@ -40,6 +40,7 @@ from .people import (
     volunteer_skills,
 )
 from .schedules import Assignment, Handback, Notification, RunGap, Schedule, SolveRun
+from .links import AccountLink, LinkPurpose
 from .throttle import ThrottleCounter
 
 __all__ = [
@@ -49,7 +50,7 @@ __all__ = [
     "ExceptionKind", "Gender", "Handback", "Notification", "LocationKind", "MemberRole", "MemberStatus", "Membership",
     "OrgType", "Organization", "Priority", "Resident", "Role", "RunGap", "RunStatus", "Schedule",
     "ScheduleStatus", "Skill", "SolveRun", "Station", "User", "Volunteer", "category_skills",
-    "ThrottleCounter",
+    "ThrottleCounter", "AccountLink", "LinkPurpose",
     "demand_organizations", "demand_skills", "demand_skills_any", "organization_areas",
     "organization_categories", "utcnow", "volunteer_skills",
 ]
