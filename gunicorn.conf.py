@@ -25,11 +25,15 @@ access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms rid=%({x-request-id
 # The calendar feed's path holds its secret token (/calendar/<token>.ics): every access-log field
 # shows it as /calendar/[token].ics instead.
 _CALENDAR_TOKEN = re.compile(r"/calendar/[^/?#\s\"]+\.ics")
+# One-time links (an invitation, an activation, a password reset) hold theirs in the path too.
+_LINK_TOKEN = re.compile(r"/(join|activate|reset)/[^/?#\s\"]+")
 
 
 def redact(value):
-    """A log field with any calendar feed token replaced."""
-    return _CALENDAR_TOKEN.sub("/calendar/[token].ics", value) if isinstance(value, str) else value
+    """A log field with any calendar feed or one-time link token replaced."""
+    if not isinstance(value, str):
+        return value
+    return _LINK_TOKEN.sub(r"/\1/[token]", _CALENDAR_TOKEN.sub("/calendar/[token].ics", value))
 
 
 class RedactingLogger(Logger):

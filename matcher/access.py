@@ -6,8 +6,9 @@ revealing that an object outside the scope exists); `can_change(user, obj)`
 answers whether the user may modify it. The schedule pages (`schedulable_areas`,
 `load_schedule`, `load_run`, `load_schedule_assignment`), the community worker's
 occurrences, the organization leader's team and the volunteer's own assignments
-have their loaders here too. Whom a schedule may draw on is here as well: `area_pool` (a schedule's
-area) and `user_pool` (the coordinator's own reach).
+have their loaders here too; a street's coordinator sees the district's schedule in part
+(`schedule_part`: the occurrences in their street). Whom a schedule may draw on is here as well:
+`area_pool` (a schedule's area) and `user_pool` (the coordinator's own reach).
 """
 
 from __future__ import annotations
@@ -153,18 +154,26 @@ def _serves_or_within(area: Area):
     return or_(_in_subtree(Organization.home_area_id, area), served)
 
 
+def serving_organizations(area: Area):
+    """A filter on Organization: those serving `area` (a volunteer living there may join them)."""
+    return _serves_or_within(area)
+
+
 def area_pool(area: Area):
     """Volunteers a schedule of `area` draws on, as a filter on Volunteer.
 
     The district's schedule: everyone living in the district. A township's (street's): those living
     in it, and the approved members of the organizations that serve it (based in it, or serving it,
     an area containing it or one inside it: `_serves_or_within`) who live in the same district.
-    Whether a volunteer is active is the caller's business.
+    Whether a volunteer is active is the caller's business. A volunteer who registered themselves
+    is in no pool until an organization approved them (`Volunteer.self_registered_at`).
     """
     # An alias and plain ids, so the filter never correlates with an Area the caller's query joins.
     home = aliased(Area)
     district_path = "/" + area.path.strip("/").split("/")[0] + "/"
-    in_district = Volunteer.home_area_id.in_(select(home.id).where(home.path.startswith(district_path)))
+    vetted = or_(Volunteer.self_registered_at.is_(None), exists().where(
+        Membership.volunteer_id == Volunteer.id, Membership.status == MemberStatus.APPROVED))
+    in_district = and_(vetted, Volunteer.home_area_id.in_(select(home.id).where(home.path.startswith(district_path))))
     if area.level == AreaLevel.DISTRICT or area.path == district_path:
         return in_district
     lives_in = Volunteer.home_area_id.in_(select(home.id).where(home.path.startswith(area.path)))
@@ -332,21 +341,62 @@ def load_schedule(schedule_id: Any, user: User) -> Schedule:
     return schedule
 
 
-def load_run(run_id: Any, user: User) -> SolveRun:
-    """A solve run of a schedule within the user's scope, else NotFound."""
+def part_areas(user: User) -> list[Area]:
+    """Areas above a coordinator's own (a street's coordinator: the district) whose schedules they
+    see and adjust only in part: the occurrences in their own area (`schedule_part`)."""
+    area = user_area(user) if user.role == Role.COORDINATOR else None
+    if area is None or area.level == AreaLevel.COMMUNITY:
+        return []
+    ids = [int(i) for i in area.path.strip("/").split("/")[:-1] if i.isdigit()]
+    return list(db.session.scalars(select(Area).where(Area.id.in_(ids)).order_by(Area.path))) if ids else []
+
+
+def schedule_part(schedule: Schedule, user: User | None) -> Area | None:
+    """The part of a schedule the user works on: None for the whole (an administrator, a coordinator of
+    its area or above, the system), else the user's own area below the schedule's (a street's
+    coordinator on the district schedule). NotFound when the user reaches no part of it."""
+    if user is None or schedule.area_id in {a.id for a in schedulable_areas(user)}:
+        return None
+    if schedule.area_id in {a.id for a in part_areas(user)}:
+        return user_area(user)
+    raise NotFound("not found")
+
+
+def in_part(occurrence: DemandOccurrence, part: Area | None) -> bool:
+    """Whether an occurrence lies in a schedule part (None: the whole schedule)."""
+    return part is None or occurrence.demand.community.path.startswith(part.path)
+
+
+def load_schedule_part(schedule_id: Any, user: User) -> tuple[Schedule, Area | None]:
+    """A schedule the user reaches in whole or in part, with the part (`schedule_part`), else NotFound."""
+    schedule = db.session.get(Schedule, _as_id(schedule_id))
+    if schedule is None:
+        raise NotFound("not found")
+    return schedule, schedule_part(schedule, user)
+
+
+def load_run(run_id: Any, user: User, *, part: bool = False) -> SolveRun:
+    """A solve run of a schedule within the user's scope, else NotFound. `part=True` also lets a
+    coordinator who sees the schedule only in part (its progress, never its files)."""
     run = db.session.get(SolveRun, _as_id(run_id))
     if run is None:
         raise NotFound("not found")
-    load_schedule(run.schedule_id, user)
+    if part:
+        load_schedule_part(run.schedule_id, user)
+    else:
+        load_schedule(run.schedule_id, user)
     return run
 
 
 def load_schedule_assignment(assignment_id: Any, user: User) -> Assignment:
-    """An assignment of a schedule within the user's scope, else NotFound."""
+    """An assignment of a schedule within the user's scope, else NotFound; on a schedule seen in part,
+    only an assignment on an occurrence in that part."""
     a = db.session.get(Assignment, _as_id(assignment_id))
     if a is None or a.schedule_id is None:
         raise NotFound("not found")
-    load_schedule(a.schedule_id, user)
+    _schedule, part = load_schedule_part(a.schedule_id, user)
+    if not in_part(a.occurrence, part):
+        raise NotFound("not found")
     return a
 
 

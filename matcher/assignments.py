@@ -62,6 +62,7 @@ from .models import (
     Volunteer,
     utcnow,
 )
+from .models._types import DeclineReason
 from .notifications import demand_link, tell_coordinators, tell_volunteers
 from .settings import setting
 from .volunteers import volunteer_of
@@ -214,23 +215,56 @@ def _own_assignment(assignment: Assignment, user: User) -> Volunteer:
     return volunteer
 
 
+# The structured reasons for declining, as the volunteer chooses them and the coordinator reads them
+# (what each makes the repair do: `problem.decline_limits`).
+DECLINE_REASONS = {
+    DeclineReason.NOT_FREE: _l("I am not free then"),
+    DeclineReason.TOO_FAR: _l("It is too far for me"),
+    DeclineReason.OTHER: _l("Another reason"),
+}
+
+
+def read_decline(kind: Any, reason: Any) -> tuple[DeclineReason, str]:
+    """The structured reason (`kind`) and the note of a decline; ValidationError naming each bad field.
+
+    A kind is needed (without one, a note alone counts as "another reason"); "another reason" needs the
+    note, so the coordinator knows why."""
+    f = Fields({"kind": kind, "reason": reason})
+    choice = f.choice("kind", DeclineReason)
+    note = f.text("reason", max_length=200)
+    if choice is None and "kind" not in f.errors:
+        if note:
+            choice = DeclineReason.OTHER
+        elif "reason" not in f.errors:
+            f.fail("kind", _l("Choose why you decline, so the coordinator can plan."))
+    if choice == DeclineReason.OTHER and not note and not f.errors:
+        f.fail("reason", _l("Say why you decline, so the coordinator can plan."))
+    f.check()
+    return choice, note
+
+
+def decline_text(kind: DeclineReason | None, note: str) -> str:
+    """A decline's reason as one line: the choice, then the volunteer's words."""
+    label = str(DECLINE_REASONS[kind]) if kind is not None else ""
+    return "; ".join(x for x in (label, note) if x)
+
+
 def respond_to_offer(assignment: Assignment, *, user: User, accept: bool, reason: str = "",
-                     lock: bool = True, _pause: Callable[[], None] | None = None) -> Assignment:
+                     kind: Any = None, lock: bool = True, tell: bool = True,
+                     _pause: Callable[[], None] | None = None) -> Assignment:
     """Accept or decline an offer made to the user's own volunteer profile.
 
     Accepting is refused (Conflict) when the volunteer already holds an overlapping service,
     travel time between the two places included, or when the occurrence is already full.
-    Declining needs a reason and tells the area's coordinators that a gap opened.
+    Declining needs a reason (`read_decline`: a `DeclineReason` and a note) and tells the area's
+    coordinators that a gap opened; the reason is kept on the assignment for the repair.
     `lock=False` skips the row locks; it exists only for the control run of the concurrency test.
+    `tell=False` leaves telling the coordinators to the caller (`respond_to_series` tells them once).
     `_pause` (tests only) is called between the checks and the write.
     """
     volunteer = _own_assignment(assignment, user)
     if not accept:
-        f = Fields({"reason": reason})
-        reason = f.text("reason", max_length=200)
-        if not reason and not f.errors:
-            f.fail("reason", _l("Say why you decline, so the coordinator can plan."))
-        f.check()
+        kind, reason = read_decline(kind, reason)
     if lock:
         lock_booking(volunteer.id, assignment.occurrence_id)
         try:
@@ -252,16 +286,74 @@ def respond_to_offer(assignment: Assignment, *, user: User, accept: bool, reason
     else:
         assignment.status = AssignmentStatus.DECLINED
         assignment.decline_reason = reason
+        assignment.decline_kind = kind
         flush_or_conflict(STALE_OFFER)
         refresh_occurrence_status([occurrence])
         demand = occurrence.demand
-        tell_coordinators(demand.community, "offer_declined",
-                          _l("%(name)s declined “%(t)s” on %(when)s: %(r)s", name=volunteer.real_name,
-                             t=demand.title, when=occurrence.starts_at.strftime("%Y-%m-%d %H:%M"), r=reason),
-                          demand_link(demand.id))
-        record_audit(user, "decline", assignment, occurrence=occurrence.id)
+        if tell:
+            _tell_declined(volunteer, demand, [occurrence], kind, reason)
+        record_audit(user, "decline", assignment, occurrence=occurrence.id, decline_kind=kind.value)
     db.session.flush()
     return assignment
+
+
+def _tell_declined(volunteer: Volunteer, demand, occurrences: list[DemandOccurrence], kind: DeclineReason,
+                   reason: str) -> None:
+    """Tell the area's coordinators, in one notice, which dates of a demand the volunteer declined and why."""
+    when = ", ".join(o.starts_at.strftime("%Y-%m-%d %H:%M") for o in occurrences)
+    tell_coordinators(demand.community, "offer_declined",
+                      lambda: _l("%(name)s declined “%(t)s” on %(when)s: %(r)s", name=volunteer.real_name,
+                                 t=demand.title, when=when, r=decline_text(kind, reason)),
+                      demand_link(demand.id))
+
+
+@dataclass(frozen=True)
+class SeriesAnswer:
+    """What answering one date of a series did: `done` True, or False with the reason (`message`)."""
+
+    assignment_id: int
+    starts_at: datetime
+    done: bool
+    message: str = ""
+
+
+def respond_to_series(offers: Iterable[Assignment], *, user: User, accept: bool, reason: str = "",
+                      kind: Any = None) -> list[SeriesAnswer]:
+    """Accept or decline several offers of one demand (a weekly service) at once; one answer per date.
+
+    A decline's reason is read once for all (`read_decline`; a bad one raises ValidationError and
+    nothing changes). All the rows are locked first (`lock_bookings`: the volunteer, then the
+    occurrences), then each offer is answered like `respond_to_offer`; a date that cannot be
+    answered (it clashes with another booking, is full, was withdrawn or answered meanwhile) is
+    reported and the others still are. The coordinators get one notice for the declined dates.
+    """
+    offers = sorted(offers, key=lambda a: (a.occurrence.starts_at, a.id))
+    if not offers:
+        raise ValidationError({"series": str(_l("Choose at least one date to answer."))})
+    volunteer = _own_assignment(offers[0], user)
+    demands = {a.occurrence.demand_id for a in offers}
+    for a in offers:
+        _own_assignment(a, user)
+    if len(demands) != 1:
+        raise ValidationError({"series": str(_l("Answer the dates of one service at a time."))})
+    if not accept:
+        kind, reason = read_decline(kind, reason)
+    lock_bookings([volunteer.id], [a.occurrence_id for a in offers])
+    answers, declined = [], []
+    for a in offers:
+        starts_at = a.occurrence.starts_at
+        try:
+            respond_to_offer(a, user=user, accept=accept, reason=reason, kind=kind, tell=False)
+        except Conflict as exc:
+            answers.append(SeriesAnswer(a.id, starts_at, False, exc.message))
+            continue
+        answers.append(SeriesAnswer(a.id, starts_at, True))
+        if not accept:
+            declined.append(a.occurrence)
+    if declined:
+        _tell_declined(volunteer, declined[0].demand, declined, kind, reason)
+    db.session.flush()
+    return answers
 
 
 # --------------------------------------------------------------------------- check-in and check-out

@@ -1,4 +1,5 @@
-"""Use cases that change a demand and its dated occurrences: post, edit, cancel, expand.
+"""Use cases that change a demand and its dated occurrences: post, edit, cancel, expand, and the
+review (审单) of an area that reviews its communities' demands before dispatch.
 
 A demand is one resident's or station's need, one-off or weekly; `occurrence_times` expands it
 into dated occurrences, and is the one expansion every path uses (posting, editing, the demo
@@ -19,15 +20,13 @@ from . import rules
 from .access import can_change
 from .assignments import withdraw
 from .audit import record_audit
-from .clock import local_now
+from .clock import local_now, local_today
 from .db import db, flush_or_conflict
 from .errors import AccessDenied, Conflict, ValidationError
 from .fields import (
     DEMAND_PAST_DAYS,
-    FUTURE_DAYS,
     Fields,
     check_location,
-    date_window,
     organizations_by_id,
     skills_by_code,
 )
@@ -45,12 +44,15 @@ from .models import (
     LocationKind,
     Priority,
     Resident,
+    Role,
     Schedule,
     ScheduleStatus,
     Station,
     User,
 )
-from .notifications import demand_link, tell_coordinators, tell_volunteers
+from .models._types import ReviewState
+from .notifications import demand_link, notify, tell_coordinators, tell_volunteers
+from .settings import demand_horizon_days
 
 # How far ahead weekly demands are expanded into dated occurrences.
 OCCURRENCE_HORIZON_WEEKS = 8
@@ -116,15 +118,33 @@ def read_demand_place(f: Fields, community: Area, resident: Resident | None) -> 
     return {"location_kind": kind, "station": station, "lat": lat, "lon": lon, "address": address}
 
 
-def read_demand_when(f: Fields, *, current_start: date | None = None) -> dict[str, Any]:
+def read_demand_when(f: Fields, *, current_start: date | None = None, current_until: date | None = None,
+                     allow_past: bool = False) -> dict[str, Any]:
     """A date and time, or a weekly recurrence.
 
-    The date lies from DEMAND_PAST_DAYS ago (a service just given may be recorded) to FUTURE_DAYS
-    ahead; `current_start` (the date an edited demand has now) is accepted wherever it lies. A weekly
-    recurrence ends on or after its first date and at most FUTURE_DAYS ahead.
+    The date lies from today to `demand_horizon_days()` ahead (a setting, a year by default), and so
+    does the end of a weekly recurrence, which is on or after its first date. `allow_past` accepts
+    dates from DEMAND_PAST_DAYS ago (recording a service already given: scripts and tests, never the
+    form). The values an edited demand has now (`current_start`, `current_until`) are accepted
+    wherever they lie, so a demand with past occurrences can still be edited.
     """
-    earliest, latest = date_window(DEMAND_PAST_DAYS, FUTURE_DAYS)
-    day = f.date("date", earliest=earliest, latest=latest, keep=current_start)
+    today = local_today()
+    earliest = today - timedelta(days=DEMAND_PAST_DAYS) if allow_past else today
+    horizon_days = demand_horizon_days()
+    latest = today + timedelta(days=horizon_days)
+    day = f.date("date")
+    if day is not None and day != current_start:
+        if day < earliest:
+            if allow_past:
+                f.fail("date", _l("Enter a date from %(a)s to %(b)s.", a=earliest.isoformat(), b=latest.isoformat()))
+            else:
+                f.fail("date", _l("The date %(d)s has passed: choose today (%(t)s) or a later day.",
+                                  d=day.isoformat(), t=earliest.isoformat()))
+            day = None
+        elif day > latest:
+            f.fail("date", _l("The date is too far ahead: a demand is posted at most %(n)d days ahead "
+                              "(until %(d)s).", n=horizon_days, d=latest.isoformat()))
+            day = None
     start, end = f.clock("start"), f.clock("end")
     if start is not None and end is not None and end <= start:
         f.fail("end", _l("The end must be after the start."))
@@ -138,7 +158,11 @@ def read_demand_when(f: Fields, *, current_start: date | None = None) -> dict[st
             f.fail("weekdays", _l("Weekdays are numbers 0 (Monday) to 6 (Sunday)."))
         else:
             weekdays = sorted({int(d) for d in raw})
-        repeat_until = f.date("repeat_until", required=False, latest=latest)
+        repeat_until = f.date("repeat_until", required=False)
+        if repeat_until is not None and repeat_until != current_until and repeat_until > latest:
+            f.fail("repeat_until", _l("A weekly recurrence may run at most %(n)d days ahead (until %(d)s).",
+                                      n=horizon_days, d=latest.isoformat()))
+            repeat_until = None
         if repeat_until and day and repeat_until < day:
             f.fail("repeat_until", _l("The recurrence must end on or after its first date."))
     duration = end - start if start is not None and end is not None else None
@@ -168,14 +192,18 @@ def read_demand_team(f: Fields, data: Mapping[str, Any], category: Category | No
     return values
 
 
-def create_demand(data: Mapping[str, Any], *, community: Area, user: User | None) -> Demand:
-    """Post a demand for a community and expand its occurrences; raises ValidationError."""
+def create_demand(data: Mapping[str, Any], *, community: Area, user: User | None, allow_past: bool = False) -> Demand:
+    """Post a demand for a community and expand its occurrences; raises ValidationError.
+
+    Its date lies from today to the horizon (`read_demand_when`; `allow_past` for recording a
+    service already given, never from the form).
+    """
     f = Fields(data)
     if community.level != AreaLevel.COMMUNITY:
         f.fail("community", _l("Demands are posted for a village or community."))
     values = read_demand_what(f, community)
     values.update(read_demand_place(f, community, values["resident"]))
-    values.update(read_demand_when(f))
+    values.update(read_demand_when(f, allow_past=allow_past))
     values.update(read_demand_team(f, data, values["category"]))
     organizations = organizations_by_id(f, "organizations")
     f.check()
@@ -185,6 +213,7 @@ def create_demand(data: Mapping[str, Any], *, community: Area, user: User | None
     db.session.flush()
     materialize_occurrences(demand, demand.starts_on + timedelta(weeks=OCCURRENCE_HORIZON_WEEKS))
     record_audit(user, "create", demand, community=community.id)
+    submit_for_review(demand, user=user)
     return demand
 
 
@@ -213,7 +242,9 @@ def update_demand(demand: Demand, data: Mapping[str, Any], *, user: User, versio
     (and its assignments); one no longer wanted is removed, or cancelled (its offers withdrawn) when
     people were already on it. If any of its occurrences lies in a published schedule's week, the
     coordinators over the community are told, and so are the volunteers offered or booked on its
-    coming occurrences. Returns counts {"added", "removed", "notified"}.
+    coming occurrences. Where the community's area reviews demands, a returned demand, or one changed
+    in more than its title or notes before anyone is offered or booked on it, waits for review
+    again (`submit_for_review`). Returns counts {"added", "removed", "notified"}.
     """
     if not can_change(user, demand):
         raise AccessDenied(str(_l("Only the community's worker can edit this demand.")))
@@ -226,7 +257,7 @@ def update_demand(demand: Demand, data: Mapping[str, Any], *, user: User, versio
     f = Fields(data)
     values = read_demand_what(f, demand.community, demand.title)
     values.update(read_demand_place(f, demand.community, values["resident"]))
-    values.update(read_demand_when(f, current_start=demand.starts_on))
+    values.update(read_demand_when(f, current_start=demand.starts_on, current_until=demand.repeat_until))
     values.update(read_demand_team(f, data, values["category"], demand.category_id))
     f.check()
     now = local_now()
@@ -243,13 +274,14 @@ def update_demand(demand: Demand, data: Mapping[str, Any], *, user: User, versio
     notified = 0
     published = _published_schedules(demand.community, weeks_before | _future_weeks(demand, now))
     if published and changed:
-        notified = tell_coordinators(demand.community, "demand_changed",
-                                     _l("Demand '%(t)s' in %(c)s was changed after the schedule was published; "
-                                        "check its assignments.", t=demand.title, c=demand.community.name),
-                                     demand_link(demand.id))
+        notified = tell_coordinators(demand.community, "demand_changed", link=demand_link(demand.id),
+                                     params={"t": demand.title, "c": demand.community.name})
         notified += tell_volunteers("offer_changed", _standing_assignments(demand, now),
                                     _l("Check the time and place before you go."))
     record_audit(user, "update", demand, fields=changed, added=added, removed=removed, notified=notified)
+    if demand.review == ReviewState.RETURNED or (set(changed) - IMMATERIAL
+                                                 and not _standing_assignments(demand, now)):
+        submit_for_review(demand, user=user)
     flush_or_conflict(STALE_DEMAND)
     return {"added": added, "removed": removed, "notified": notified}
 
@@ -309,11 +341,15 @@ def _redate_occurrences(demand: Demand, now: datetime) -> tuple[int, int]:
     return added, removed
 
 
-def cancel_demand(demand: Demand, *, user: User, version: int | None = None) -> dict[str, int]:
-    """Cancel a demand's coming occurrences (its community's worker only).
+CANCEL_REASON_LIMIT = 300
 
-    Pending offers are withdrawn; the volunteers offered or booked and the coordinators over the
-    community are told. A stale version is a Conflict. Returns counts {"cancelled", "notified"}.
+
+def cancel_demand(demand: Demand, *, user: User, version: int | None = None, reason: Any = None) -> dict[str, int]:
+    """Cancel a demand's coming occurrences (its community's worker only), for a stated reason.
+
+    The reason is required (a ValidationError on "reason" otherwise, nothing written). Pending
+    offers are withdrawn; the volunteers offered or booked and the coordinators over the community
+    are told, with the reason. A stale version is a Conflict. Returns counts {"cancelled", "notified"}.
     """
     if not can_change(user, demand):
         raise AccessDenied(str(_l("Only the community's worker can cancel this demand.")))
@@ -321,6 +357,11 @@ def cancel_demand(demand: Demand, *, user: User, version: int | None = None) -> 
         raise Conflict(str(STALE_DEMAND))
     if demand.status in CLOSED:
         raise Conflict(str(_l("This demand is already closed (%(s)s).", s=demand.status.value)))
+    f = Fields({"reason": reason})
+    why = f.text("reason", max_length=CANCEL_REASON_LIMIT)
+    if not why and "reason" not in f.errors:
+        f.fail("reason", _l("Say why the demand is cancelled: the volunteers and coordinators are told."))
+    f.check()
     demand.status = DemandStatus.CANCELLED
     now, cancelled, notified = local_now(), 0, 0
     for occ in demand.occurrences:
@@ -328,11 +369,146 @@ def cancel_demand(demand: Demand, *, user: User, version: int | None = None) -> 
             occ.status = DemandStatus.CANCELLED
             cancelled += 1
             notified += withdraw(db.session.scalars(select(Assignment).where(Assignment.occurrence_id == occ.id)),
-                                 _l("The demand was cancelled."))["told"]
+                                 _l("The demand was cancelled: %(r)s", r=why))["told"]
     if cancelled:
-        notified += tell_coordinators(demand.community, "demand_cancelled",
-                                      _l("Demand '%(t)s' in %(c)s was cancelled.", t=demand.title,
-                                         c=demand.community.name), demand_link(demand.id))
-    record_audit(user, "cancel", demand, occurrences=cancelled, notified=notified)
+        notified += tell_coordinators(demand.community, "demand_cancelled", link=demand_link(demand.id),
+                                      params={"t": demand.title, "c": demand.community.name, "r": why})
+    record_audit(user, "cancel", demand, occurrences=cancelled, notified=notified, reason=why)
     flush_or_conflict(STALE_DEMAND)
     return {"cancelled": cancelled, "notified": notified}
+
+
+# --------------------------------------------------------------------------- review (审单)
+#
+# A township or district may review its communities' demands before they are dispatched
+# (`Area.review_demands`; a community inherits it from any area above it). A new demand there, or
+# one changed in what, where, when or who (not only its title or notes) before anyone is offered
+# or booked on it, waits as `pending`: never planned (`problem.schedule_occurrences` leaves out
+# AWAITING_REVIEW) until a coordinator over it (or the admin) approves it, or returns it to the
+# community's worker with a reason; editing a returned demand sends it for review again.
+#
+# Urgent demands are not let through on their own: the priority is the worker's choice, so that
+# would let any demand skip the review. They head the queue, their notice to the coordinators says
+# "urgent", and one click approves them.
+
+# Edits that do not send a demand for review again.
+IMMATERIAL = {"title", "notes"}
+RETURN_REASON_LIMIT = 300
+
+
+def reviewing_area(community: Area) -> Area | None:
+    """The nearest township or district above the community that reviews demands, or None."""
+    ancestors = [int(x) for x in community.path.strip("/").split("/") if x and int(x) != community.id]
+    if not ancestors:
+        return None
+    areas = {a.id: a for a in db.session.scalars(select(Area).where(Area.id.in_(ancestors), Area.review_demands))}
+    return next((areas[i] for i in reversed(ancestors) if i in areas), None)
+
+
+def submit_for_review(demand: Demand, *, user: User | None) -> bool:
+    """Hold the demand for review where its area asks for one and tell the coordinators; True if held."""
+    if reviewing_area(demand.community) is None:
+        return False
+    was = demand.review
+    demand.review = ReviewState.PENDING
+    if was != ReviewState.PENDING:
+        event = "demand_review_urgent" if demand.priority == Priority.URGENT else "demand_review"
+        tell_coordinators(demand.community, event, link=demand_link(demand.id),
+                          params={"t": demand.title, "c": demand.community.name})
+        record_audit(user, "submit_review", demand, priority=demand.priority.value)
+    return True
+
+
+def can_review(user: User, demand: Demand) -> bool:
+    """The admin, or a coordinator whose area contains the demand's community."""
+    if user.role == Role.ADMIN:
+        return True
+    if user.role != Role.COORDINATOR or user.area_id is None:
+        return False
+    area = db.session.get(Area, user.area_id)
+    return area is not None and area.contains(demand.community)
+
+
+def _community_workers(community: Area) -> list[User]:
+    return list(db.session.scalars(select(User).where(User.role == Role.WORKER, User.active,
+                                                      User.area_id == community.id).order_by(User.id)))
+
+
+def _check_reviewable(demand: Demand, user: User) -> None:
+    if not can_review(user, demand):
+        raise AccessDenied(str(_l("Only a coordinator over the community can review this demand.")))
+    if demand.review != ReviewState.PENDING or demand.status in CLOSED:
+        raise Conflict(str(_l("This demand is not waiting for review.")))
+
+
+def approve_demand(demand: Demand, *, user: User) -> None:
+    """Let a demand waiting for review be dispatched; the community's workers are told."""
+    _check_reviewable(demand, user)
+    demand.review = ReviewState.APPROVED
+    demand.review_note = ""
+    notify(_community_workers(demand.community), "demand_approved", link=demand_link(demand.id),
+           params={"t": demand.title})
+    record_audit(user, "approve_demand", demand, priority=demand.priority.value)
+    flush_or_conflict(STALE_DEMAND)
+
+
+def approve_demands(demands: Iterable[Demand], *, user: User) -> int:
+    """Approve every demand given that waits for review and the user may review; returns how many."""
+    count = 0
+    for demand in demands:
+        if demand.review == ReviewState.PENDING and demand.status not in CLOSED and can_review(user, demand):
+            approve_demand(demand, user=user)
+            count += 1
+    return count
+
+
+def return_demand(demand: Demand, *, user: User, reason: Any) -> None:
+    """Send a demand waiting for review back to its community's workers with a reason (required)."""
+    _check_reviewable(demand, user)
+    f = Fields({"reason": reason})
+    why = f.text("reason", max_length=RETURN_REASON_LIMIT)
+    if not why and "reason" not in f.errors:
+        f.fail("reason", _l("Say what the worker should change: they see it on the demand."))
+    f.check()
+    demand.review = ReviewState.RETURNED
+    demand.review_note = why
+    notify(_community_workers(demand.community), "demand_returned", link=demand_link(demand.id),
+           params={"t": demand.title, "r": why})
+    record_audit(user, "return_demand", demand, reason=why)
+    flush_or_conflict(STALE_DEMAND)
+
+
+def review_areas(user: User) -> list[Area]:
+    """The townships and districts whose review setting the user may change: the admin all, a
+    coordinator their own area and the townships under it."""
+    stmt = select(Area).where(Area.level.in_([AreaLevel.DISTRICT, AreaLevel.TOWNSHIP]))
+    if user.role != Role.ADMIN:
+        area = db.session.get(Area, user.area_id) if user.role == Role.COORDINATOR and user.area_id else None
+        if area is None or area.level == AreaLevel.COMMUNITY:
+            return []
+        stmt = stmt.where(Area.path.startswith(area.path))
+    return list(db.session.scalars(stmt.order_by(Area.path)))
+
+
+def set_area_review(area: Area, on: bool, *, user: User) -> int:
+    """Turn the review of an area's demands on or off (a coordinator of it or above, or the admin).
+
+    Turning it off lets through the demands waiting for it that no other area reviews (returned
+    ones stay with their worker). Returns how many were let through.
+    """
+    if area.id not in {a.id for a in review_areas(user)}:
+        raise AccessDenied(str(_l("Only a coordinator of this area can change its review.")))
+    released = 0
+    if area.review_demands != on:
+        area.review_demands = on
+        db.session.flush()
+        if not on:
+            waiting = db.session.scalars(select(Demand).join(Area, Demand.community_id == Area.id).where(
+                Area.path.startswith(area.path), Demand.review == ReviewState.PENDING))
+            for demand in waiting:
+                if reviewing_area(demand.community) is None:
+                    demand.review = ReviewState.APPROVED
+                    released += 1
+        record_audit(user, "set_review", area, on=on, released=released)
+        db.session.flush()
+    return released

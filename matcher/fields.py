@@ -12,8 +12,9 @@ What every reader accepts (bad input is one message naming the field, never a da
 - numbers are ASCII decimals and finite (no "nan", "inf", "1e400");
 - text has no control characters other than tab and line breaks (PostgreSQL refuses NUL);
 - dates are YYYY-MM-DD in ASCII, and the callers bound them (`date_window`):
-  a demand's date from DEMAND_PAST_DAYS ago to FUTURE_DAYS ahead (the date a demand already has is
-  always accepted when it is edited), the end of its weekly recurrence at most FUTURE_DAYS ahead, and a
+  a demand's date from today to the configured horizon (`settings.demand_horizon_days`; DEMAND_PAST_DAYS
+  ago only for recording a service already given, never from the form; the date a demand already has is
+  always accepted when it is edited), the end of its weekly recurrence within the same horizon, and a
   volunteer's dated changes ("away", "extra") from AVAILABILITY_PAST_DAYS ago to
   AVAILABILITY_FUTURE_DAYS ahead. Birth years are bounded by their callers against today's year.
 """

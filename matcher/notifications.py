@@ -3,7 +3,14 @@
 Every path that tells someone calls `notify` (or one of the helpers built on it), so a later
 channel (SMS, WeChat, email) plugs in here once. A notice names the page it leads to as a `Link`
 (an endpoint name and its arguments) that the web layer turns into a URL: the domain writes no
-URLs. The text is rendered in the recipient's language.
+URLs.
+
+A notice is stored as its event (`Notification.kind`) and the event's parameters (plain JSON,
+`Notification.params`); `render_notice(event, params, locale)` words it in any language, so the
+list shows every notice in the reader's current language, and a channel (SMS, WeChat, email) calls
+the same function. Each event's wording is defined once, in `EVENTS`. The text rendered in the
+recipient's language at write time is stored too: the fallback for rows from before events were
+stored, and for an event whose wording can no longer be rendered from its parameters.
 
 Offers have one path of their own, `tell_volunteers`: whatever creates, changes or withdraws
 offers (publishing, applying a run, a hand edit, a swap, a hand-back, editing or cancelling a
@@ -17,8 +24,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask_babel import force_locale
+from flask_babel import force_locale, gettext
 from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from sqlalchemy import func, select
 
 from .db import db
@@ -46,19 +54,125 @@ OFFERS = Link("volunteer.offers")
 MY_WEEK = Link("volunteer.week")
 
 
+def _cut(text: str) -> str:
+    return text if len(text) <= TEXT_LIMIT else text[:TEXT_LIMIT - 1] + "…"
+
+
+def user_locale(user: User) -> str:
+    """The language a user reads notices in (their choice, else the service's default)."""
+    return user.locale or setting("BABEL_DEFAULT_LOCALE", "zh_CN")
+
+
 def _render(text: Any, user: User) -> str:
     """The text (a lazy string or a function of nothing) in the user's language, cut to the column."""
-    with force_locale(user.locale or setting("BABEL_DEFAULT_LOCALE", "zh_CN")):
-        rendered = str(text() if callable(text) else text)
-    return rendered if len(rendered) <= TEXT_LIMIT else rendered[:TEXT_LIMIT - 1] + "…"
+    with force_locale(user_locale(user)):
+        return _cut(str(text() if callable(text) else text))
 
 
-def notify(users: Iterable[User], kind: str, text: Any, link: Link | None = None) -> int:
-    """Add one notice per user (in their language), leading to `link`; returns how many."""
+def _plain(value: Any) -> Any:
+    """A parameter as plain JSON: a translatable message (a lazy string, e.g. a reason the service
+    words) becomes {"msgid", "args"} so it is worded in the reader's language too."""
+    if isinstance(value, LazyString) and value._func is gettext and value._args:
+        return {"msgid": str(value._args[0]), "args": {k: _plain(v) for k, v in value._kwargs.items()}}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+def _words(value: Any) -> Any:
+    """A stored parameter in the current language (inverse of `_plain`)."""
+    if isinstance(value, dict) and "msgid" in value:
+        args = {k: _words(v) for k, v in (value.get("args") or {}).items()}
+        return gettext(value["msgid"], **args) if args else gettext(value["msgid"])
+    return value
+
+
+def _message(p: dict[str, Any]) -> Any:
+    return p["message"]
+
+
+# What each event says, as a function of its parameters (already worded in the reader's
+# language). The one definition of every notice's wording: the list, the badge and any channel
+# render through `render_notice`. An event whose caller passes a lazy string not listed here is
+# stored as {"message": ...} and rendered from that.
+EVENTS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "demand_changed": lambda p: _l("Demand '%(t)s' in %(c)s was changed after the schedule was published; "
+                                   "check its assignments.", t=p["t"], c=p["c"]),
+    "demand_cancelled": lambda p: _l("Demand '%(t)s' in %(c)s was cancelled: %(r)s", t=p["t"], c=p["c"], r=p["r"]),
+    "demand_review": lambda p: _l("Demand '%(t)s' in %(c)s awaits your review before it is dispatched.",
+                                  t=p["t"], c=p["c"]),
+    "demand_review_urgent": lambda p: _l("Urgent demand '%(t)s' in %(c)s awaits your review before it is "
+                                         "dispatched.", t=p["t"], c=p["c"]),
+    "demand_approved": lambda p: _l("Demand '%(t)s' was approved and will be dispatched.", t=p["t"]),
+    "demand_returned": lambda p: _l("Demand '%(t)s' was returned to you: %(r)s. Edit it to send it for review "
+                                    "again.", t=p["t"], r=p["r"]),
+    # Written by `assignments.respond_to_offer`, `teams.hand_back`, `teams.approve_member`,
+    # `teams.reject_member` (they pass the same message; its arguments are the parameters).
+    "offer_declined": lambda p: _l("%(name)s declined “%(t)s” on %(when)s: %(r)s", name=p["name"], t=p["t"],
+                                   when=p["when"], r=p["r"]),
+    "handed_back": lambda p: _l("%(o)s handed back '%(t)s' on %(d)s: %(r)s", o=p["o"], t=p["t"], d=p["d"],
+                                r=p["r"]),
+    "membership_approved": lambda p: _l("You are now a member of %(o)s.", o=p["o"]),
+    "membership_rejected": lambda p: _l("Your application to %(o)s was not accepted.", o=p["o"]),
+    # Offers (`tell_volunteers`): the list of services and the reason (may be empty).
+    "offer": lambda p: _l("New offers for you: %(items)s. Please accept or decline them.", items=p["items"]),
+    "offer_changed": lambda p: _l("Changed after you were asked: %(items)s. %(why)s", items=p["items"],
+                                  why=p["why"]),
+    "offer_withdrawn": lambda p: _l("Offer withdrawn: %(items)s. %(why)s", items=p["items"], why=p["why"]),
+    "service_cancelled": lambda p: _l("No longer takes place: %(items)s. %(why)s", items=p["items"], why=p["why"]),
+    "service_given": lambda p: _l("Your organization gave you this service: %(items)s. It is in your week.",
+                                  items=p["items"]),
+    "service_taken": lambda p: _l("No longer yours: %(items)s. %(why)s", items=p["items"], why=p["why"]),
+}
+
+
+def render_notice(event: str, params: dict[str, Any] | None, locale: str, fallback: str = "") -> str:
+    """A notice's text in `locale`, from its event and parameters; `fallback` (the stored text)
+    when there are no parameters (an old row) or they no longer fit the event's wording."""
+    if not isinstance(params, dict):
+        return fallback
+    wording = EVENTS.get(event) if "message" not in params else _message
+    if wording is None:
+        return fallback
+    try:
+        with force_locale(locale):
+            return _cut(str(wording({k: _words(v) for k, v in params.items()})).strip())
+    except (KeyError, TypeError, ValueError):
+        return fallback
+
+
+def notice_text(notification: Notification, locale: str) -> str:
+    """A stored notice in `locale` (what the list and any channel show)."""
+    return render_notice(notification.kind, notification.params, locale, notification.text)
+
+
+def notify(users: Iterable[User], kind: str, text: Any = None, link: Link | None = None, *,
+           params: dict[str, Any] | None = None) -> int:
+    """Add one notice per user for the event `kind`, leading to `link`; returns how many.
+
+    Give the event's `params` (its wording is `EVENTS[kind]`), or a lazy message `text`, or a
+    function returning one (its arguments are then the parameters; for an event not in EVENTS the
+    whole message is kept). A plain string is stored as text only, shown as written.
+    """
+    if params is not None:
+        params = _plain(params)
     count = 0
     for user in users:
-        db.session.add(Notification(user_id=user.id, kind=kind, text=_render(text, user),
-                                    link_endpoint=link.endpoint if link else "",
+        row_params = params
+        if row_params is None:
+            # A message given as text: its arguments become the parameters (a function of nothing is
+            # called in the recipient's language, as its arguments may already be worded).
+            with force_locale(user_locale(user)):
+                message = text() if callable(text) and not isinstance(text, LazyString) else text
+                if isinstance(message, LazyString) and message._func is gettext and message._args:
+                    row_params = _plain(dict(message._kwargs)) if kind in EVENTS else {"message": _plain(message)}
+        written = render_notice(kind, row_params, user_locale(user)) if row_params is not None else ""
+        db.session.add(Notification(user_id=user.id, kind=kind, text=written or _render(text or "", user),
+                                    params=row_params, link_endpoint=link.endpoint if link else "",
                                     link_args=dict(link.args) if link else {}))
         count += 1
     return count
@@ -71,9 +185,10 @@ def coordinators_for(community: Area) -> list[User]:
         User.role == Role.COORDINATOR, User.active, User.area_id.in_(ancestors)).order_by(User.id)))
 
 
-def tell_coordinators(community: Area, kind: str, text: Any, link: Link | None = None) -> int:
+def tell_coordinators(community: Area, kind: str, text: Any = None, link: Link | None = None, *,
+                      params: dict[str, Any] | None = None) -> int:
     """Notify the coordinators over a community; returns how many were told."""
-    return notify(coordinators_for(community), kind, text, link)
+    return notify(coordinators_for(community), kind, text, link, params=params)
 
 
 def service_line(assignment: Assignment) -> str:
@@ -82,20 +197,10 @@ def service_line(assignment: Assignment) -> str:
     return f"“{occ.demand.title}” {occ.starts_at:%Y-%m-%d %H:%M}"
 
 
-# What each offer event says, with the list of services and the reason (may be empty).
-OFFER_EVENTS: dict[str, tuple[Callable[[str, str], Any], Link]] = {
-    "offer": (lambda items, why: _l("New offers for you: %(items)s. Please accept or decline them.",
-                                    items=items), OFFERS),
-    "offer_changed": (lambda items, why: _l("Changed after you were asked: %(items)s. %(why)s",
-                                            items=items, why=why), OFFERS),
-    "offer_withdrawn": (lambda items, why: _l("Offer withdrawn: %(items)s. %(why)s", items=items, why=why),
-                        OFFERS),
-    "service_cancelled": (lambda items, why: _l("No longer takes place: %(items)s. %(why)s",
-                                                items=items, why=why), MY_WEEK),
-    "service_given": (lambda items, why: _l("Your organization gave you this service: %(items)s. It is in your "
-                                            "week.", items=items), MY_WEEK),
-    "service_taken": (lambda items, why: _l("No longer yours: %(items)s. %(why)s", items=items, why=why),
-                      MY_WEEK),
+# Where each offer event leads (its wording is in EVENTS, with the services and the reason).
+OFFER_EVENTS: dict[str, Link] = {
+    "offer": OFFERS, "offer_changed": OFFERS, "offer_withdrawn": OFFERS,
+    "service_cancelled": MY_WEEK, "service_given": MY_WEEK, "service_taken": MY_WEEK,
 }
 
 
@@ -105,7 +210,7 @@ def tell_volunteers(event: str, assignments: Iterable[Assignment], why: Any = ""
     `event` is one of OFFER_EVENTS. Volunteers without an account are skipped. Pass the
     assignments before deleting them. Returns how many notices were written.
     """
-    message, link = OFFER_EVENTS[event]
+    link = OFFER_EVENTS[event]
     by_user: dict[int, list[Assignment]] = defaultdict(list)
     for a in assignments:
         if a.volunteer.user_id:
@@ -114,7 +219,7 @@ def tell_volunteers(event: str, assignments: Iterable[Assignment], why: Any = ""
     for user_id, items in by_user.items():
         user = db.session.get(User, user_id)
         lines = "; ".join(service_line(a) for a in sorted(items, key=lambda a: a.occurrence.starts_at))
-        count += notify([user], event, lambda lines=lines: message(lines, str(why)).strip(), link)
+        count += notify([user], event, link=link, params={"items": lines, "why": why or ""})
     return count
 
 

@@ -12,11 +12,11 @@ Ids in the instance are the database ids with a one-letter prefix: `d<occurrence
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import selectinload
 
 from solver.instance import DEFAULT_PRIORITY_WEIGHTS, DEFAULT_WEIGHTS, merge_windows
@@ -46,6 +46,8 @@ from .models import (
     ScheduleStatus,
     Volunteer,
 )
+from .models._types import AWAITING_REVIEW, DeclineReason
+from .volunteers import guardian_problem
 
 OFFSET = "+08:00"  # the service's local time (Asia/Shanghai, no daylight saving)
 FAMILIAR_WEEKS = 6
@@ -163,7 +165,9 @@ def schedule_occurrences(schedule: Schedule) -> list[DemandOccurrence]:
         .where(Demand.community_id.in_(area_ids_within(schedule.area)),
                DemandOccurrence.starts_at >= start, DemandOccurrence.starts_at < end,
                DemandOccurrence.status.not_in([DemandStatus.CANCELLED, DemandStatus.DRAFT]),
-               Demand.status.not_in([DemandStatus.CANCELLED, DemandStatus.DRAFT]))
+               Demand.status.not_in([DemandStatus.CANCELLED, DemandStatus.DRAFT]),
+               # 审单: a demand waiting for its area's review (or returned) is not planned yet.
+               or_(Demand.review.is_(None), Demand.review.not_in(AWAITING_REVIEW)))
         .options(selectinload(DemandOccurrence.demand).selectinload(Demand.skills),
                  selectinload(DemandOccurrence.demand).selectinload(Demand.skills_any),
                  selectinload(DemandOccurrence.demand).selectinload(Demand.organizations),
@@ -188,6 +192,73 @@ def candidate_volunteers(area: Area) -> list[Volunteer]:
             if rules.haversine_km(v.lat, v.lon, area.lat, area.lon) <= area.radius_km + v.max_travel_km]
 
 
+# The parts of a day a person names when saying they are not free ("Tuesday morning"), in minutes.
+DAY_PARTS = ((0, 12 * 60), (12 * 60, 18 * 60), (18 * 60, 24 * 60))
+
+
+def day_part_span(starts_at: datetime, ends_at: datetime) -> tuple[datetime, datetime]:
+    """The parts of the day (morning, afternoon, evening) a service touches, as one span."""
+    midnight = datetime.combine(starts_at.date(), time())
+    first = (starts_at - midnight).total_seconds() / 60
+    last = (ends_at - midnight).total_seconds() / 60
+    begin = max(a for a, _b in DAY_PARTS if a <= first)
+    end = min((b for _a, b in DAY_PARTS if b >= last), default=24 * 60)
+    if ends_at.date() > starts_at.date():
+        end = max(end, int(last))
+    return midnight + timedelta(minutes=begin), midnight + timedelta(minutes=end)
+
+
+@dataclass
+class DeclineLimits:
+    """What a volunteer's declines of one week say about the rest of that week.
+
+    `not_free`: the parts of the day of each service declined as "not free then" (taken out of the
+    availability); `too_far_km`: the shortest road distance of a service declined as "too far" (services
+    that far from home or farther are forbidden pairs). Declines for another reason forbid only their own
+    service (every decline does)."""
+
+    not_free: list[tuple[datetime, datetime]] = field(default_factory=list)
+    too_far_km: float | None = None
+
+
+def decline_limits(volunteers: list[Volunteer], week_start: date) -> dict[int, DeclineLimits]:
+    """The volunteers' structured declines of services in the week (any area's), as `DeclineLimits`."""
+    start, end = week_span(week_start)
+    by_id = {v.id: v for v in volunteers}
+    out: dict[int, DeclineLimits] = {}
+    if not by_id:
+        return out
+    for a, occ in db.session.execute(
+        select(Assignment, DemandOccurrence).join(DemandOccurrence, Assignment.occurrence_id == DemandOccurrence.id)
+        .where(Assignment.volunteer_id.in_(list(by_id)), Assignment.status == AssignmentStatus.DECLINED,
+               Assignment.decline_kind.in_([DeclineReason.NOT_FREE, DeclineReason.TOO_FAR]),
+               DemandOccurrence.starts_at >= start, DemandOccurrence.starts_at < end)
+        .options(selectinload(DemandOccurrence.demand))
+    ):
+        limits = out.setdefault(a.volunteer_id, DeclineLimits())
+        if a.decline_kind == DeclineReason.NOT_FREE:
+            limits.not_free.append(day_part_span(occ.starts_at, occ.ends_at))
+        else:
+            v = by_id[a.volunteer_id]
+            km = rules.road_km(v.lat, v.lon, occ.demand.lat, occ.demand.lon)
+            limits.too_far_km = km if limits.too_far_km is None else min(limits.too_far_km, km)
+    return out
+
+
+def too_far_pairs(occurrences: list[DemandOccurrence], volunteers: list[Volunteer],
+                  declines: dict[int, DeclineLimits]) -> set[tuple[str, str]]:
+    """Pairs excluded because the volunteer declined a service as too far that was no farther from home."""
+    out = set()
+    for v in volunteers:
+        limit = declines[v.id].too_far_km if v.id in declines else None
+        if limit is None:
+            continue
+        for occ in occurrences:
+            if rules.road_km(v.lat, v.lon, occ.demand.lat, occ.demand.lon) >= limit - 1e-6:
+                out.add((f"d{occ.id}", f"v{v.id}"))
+    return out
+
+
 @dataclass
 class VolunteerFacts:
     """What the instance needs to know about a set of volunteers for one week, loaded in batches."""
@@ -197,10 +268,14 @@ class VolunteerFacts:
     validity: dict[int, SkillValidity]
     exceptions: dict[int, list[AvailabilityException]]
     commitments: dict[int, list[dict[str, Any]]]
+    declines: dict[int, DeclineLimits] = field(default_factory=dict)
 
     def entry(self, v: Volunteer) -> dict[str, Any]:
-        """The volunteer as a `linli.instance/1` volunteer."""
+        """The volunteer as a `linli.instance/1` volunteer (minus the time they declined as not free)."""
         windows = availability(v, self.week_start, self.exceptions[v.id])
+        limits = self.declines.get(v.id)
+        if limits is not None and limits.not_free:
+            windows = subtract_windows(windows, limits.not_free)
         entry = {
             "id": f"v{v.id}", "home": {"lat": v.lat, "lon": v.lon},
             "skills": sorted(self.validity[v.id].held), "organizations": sorted(self.memberships[v.id]),
@@ -265,7 +340,8 @@ def load_volunteer_facts(volunteers: list[Volunteer], week_start: date, commitme
     ):
         commitments[a.volunteer_id].append(commitment_entry(occ))
     validity = {v.id: skill_validity(v, certificates[v.id], week_start) for v in volunteers}
-    return VolunteerFacts(week_start, memberships, validity, exceptions, commitments)
+    return VolunteerFacts(week_start, memberships, validity, exceptions, commitments,
+                          decline_limits(volunteers, week_start))
 
 
 def demand_entry(occ: DemandOccurrence) -> dict[str, Any]:
@@ -313,7 +389,9 @@ def build_instance(schedule: Schedule, *, repair: bool | None = None,
     start, _end = week_span(schedule.week_start)
     occurrences = schedule_occurrences(schedule)
     occ_ids = [o.id for o in occurrences]
-    volunteers = candidate_volunteers(schedule.area)
+    # A minor without a guardian's consent recorded is never offered a service (judged on the week's
+    # first day: under 18 then means under 18 on some day of the week).
+    volunteers = [v for v in candidate_volunteers(schedule.area) if guardian_problem(v, schedule.week_start) is None]
     vol_ids = [v.id for v in volunteers]
     # Other areas' published, accepted services are fixed commitments.
     facts = load_volunteer_facts(volunteers, schedule.week_start, and_(
@@ -323,6 +401,7 @@ def build_instance(schedule: Schedule, *, repair: bool | None = None,
     lapsing = [v for v in volunteers if facts.validity[v.id].expires]
     forbidden = {pair for occ in occurrences for pair in facts.lapsed_pairs(lapsing, occ)}
     forbidden |= handback_pairs(occurrences, facts, volunteers)
+    forbidden |= too_far_pairs(occurrences, volunteers, facts.declines)
 
     vol_set = set(vol_ids)
     own = db.session.scalars(select(Assignment).where(Assignment.occurrence_id.in_(occ_ids))).all()

@@ -2,7 +2,8 @@
 
 Getting a schedule, solve runs (queued here, executed by `run_solve` outside any request: an RQ
 worker or a background thread, see `web/jobs.py`), applying a run's result, publishing, and the
-coordinator's hand edits (assign, move, remove, pin). Progress is written in short transactions so
+coordinator's hand edits (assign, move, remove, pin; a street's coordinator makes them on their part of
+the district's schedule, `access.schedule_part`). Progress is written in short transactions so
 a page can show it live; the result is written in one transaction.
 
 Side effects have one home each: offers made, changed or withdrawn are told through
@@ -19,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -30,7 +32,7 @@ from sqlalchemy.orm import selectinload
 from solver import solve
 
 from . import problem, rules
-from .access import in_pool
+from .access import in_part, in_pool, schedule_part
 from .assignments import (
     filled_places,
     issue_checkin_codes,
@@ -49,6 +51,7 @@ from .models import (
     AreaLevel,
     Assignment,
     AssignmentStatus,
+    Demand,
     DemandOccurrence,
     RunGap,
     RunStatus,
@@ -61,6 +64,7 @@ from .models import (
 )
 from .notifications import tell_volunteers
 from .settings import log_exception, running_app, setting
+from .volunteers import guardian_problem
 
 ACTIVE = (RunStatus.QUEUED, RunStatus.BUILDING, RunStatus.SOLVING)
 DEFAULT_TIME_LIMIT = 30
@@ -92,6 +96,16 @@ def get_schedule(area: Area, week_start: date) -> Schedule:
         db.session.add(schedule)
         db.session.flush()
     return schedule
+
+
+def covering_schedule(area: Area, week_start: date) -> Schedule | None:
+    """The schedule of an area above `area` (the district's, for a street) that covers the week, if any:
+    then the street's services are scheduled there, and its coordinator works on their part of it."""
+    return db.session.scalar(
+        select(Schedule).join(Area, Schedule.area_id == Area.id)
+        .where(Schedule.week_start == week_start, Area.id != area.id,
+               literal(area.path).startswith(Area.path))
+        .order_by(Area.path).limit(1))
 
 
 def start_solve(schedule: Schedule, *, user: User | None, time_limit: int = DEFAULT_TIME_LIMIT,
@@ -410,6 +424,35 @@ def planned_changes(run: SolveRun) -> problem.Changes:
     return problem.compare(run.schedule_id, run.solution or {})
 
 
+@dataclass
+class ChangedService:
+    """One service a run would change: who leaves it and who joins it."""
+
+    occurrence: DemandOccurrence
+    removed: list[Volunteer]
+    added: list[Volunteer]
+
+
+def changed_services(changes: problem.Changes) -> list[ChangedService]:
+    """The services the added and removed pairs touch, in time order, each with its volunteers out and in."""
+    pairs = [("removed", p) for p in changes.removed] + [("added", p) for p in changes.added]
+    if not pairs:
+        return []
+    occurrences = {o.id: o for o in db.session.scalars(
+        select(DemandOccurrence).where(DemandOccurrence.id.in_({o for _k, (o, _v) in pairs}))
+        .options(selectinload(DemandOccurrence.demand).selectinload(Demand.community)))}
+    volunteers = {v.id: v for v in db.session.scalars(
+        select(Volunteer).where(Volunteer.id.in_({v for _k, (_o, v) in pairs})))}
+    rows: dict[int, ChangedService] = {}
+    for kind, (occurrence_id, volunteer_id) in pairs:
+        occ, volunteer = occurrences.get(occurrence_id), volunteers.get(volunteer_id)
+        if occ is None or volunteer is None:
+            continue
+        row = rows.setdefault(occ.id, ChangedService(occ, [], []))
+        getattr(row, kind).append(volunteer)
+    return sorted(rows.values(), key=lambda r: (r.occurrence.starts_at, r.occurrence.id))
+
+
 def apply_run(run: SolveRun, *, user: User | None) -> dict[str, int]:
     """Make a finished run's schedule the current one (proposals in a draft, offers once published).
 
@@ -487,6 +530,12 @@ def _editable(schedule: Schedule) -> None:
         raise Conflict(str(_l("A solve is running for this schedule; wait for it to finish.")))
 
 
+def _within_part(schedule: Schedule, occurrence: DemandOccurrence, user: User | None) -> None:
+    """A coordinator who sees the schedule only in part (a street's on the district's) edits only there."""
+    if not in_part(occurrence, schedule_part(schedule, user)):
+        raise DomainError(str(_l("This demand is outside your part of the schedule.")))
+
+
 def _check_version(assignment: Assignment, version: int | None) -> None:
     if version is not None and version != assignment.version:
         raise Conflict(str(_l("This assignment changed since you loaded it; reload and try again.")))
@@ -509,9 +558,13 @@ def assign_by_hand(schedule: Schedule, occurrence: DemandOccurrence, volunteer: 
     _editable(schedule)
     if occurrence.id not in {o.id for o in problem.schedule_occurrences(schedule)}:
         raise DomainError(str(_l("This demand is not part of the schedule.")))
+    _within_part(schedule, occurrence, user)
     if not volunteer.active or not in_pool(volunteer, schedule.area, user):
         # Outside the pool is as if not found: no hint that the volunteer exists.
         raise ValidationError({"volunteer": str(_l("Choose an active volunteer of this schedule's pool."))})
+    minor = guardian_problem(volunteer, occurrence.starts_at.date())
+    if minor:  # not a rule a reason can override
+        raise ValidationError({"volunteer": minor})
     if lock:
         lock_booking(volunteer.id, occurrence.id)
     existing = db.session.scalar(select(Assignment).where(Assignment.occurrence_id == occurrence.id,
@@ -555,6 +608,7 @@ def remove_assignment(assignment: Assignment, *, user: User, version: int | None
     """Take a proposed or offered assignment out of the schedule (booked services stay); an offer's
     volunteer is told it was withdrawn."""
     _editable(assignment.schedule)
+    _within_part(assignment.schedule, assignment.occurrence, user)
     _check_version(assignment, version)
     if assignment.status not in PENDING:
         raise Conflict(str(_l("Only proposed or offered assignments can be removed.")))
@@ -567,6 +621,7 @@ def remove_assignment(assignment: Assignment, *, user: User, version: int | None
 def set_pinned(assignment: Assignment, pinned: bool, *, user: User, version: int | None = None) -> None:
     """Pin an assignment so later solves keep it, or release the pin."""
     _editable(assignment.schedule)
+    _within_part(assignment.schedule, assignment.occurrence, user)
     _check_version(assignment, version)
     assignment.pinned = pinned
     record_audit(user, "pin" if pinned else "unpin", assignment)

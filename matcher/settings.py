@@ -18,6 +18,15 @@ def setting(key: str, default: Any) -> Any:
     return default
 
 
+# How far ahead a demand may be posted, in days (`DEMAND_HORIZON_DAYS` in the app config).
+DEMAND_HORIZON_DAYS = 366
+
+
+def demand_horizon_days() -> int:
+    """How many days ahead a demand's date (and the end of its recurrence) may lie."""
+    return int(setting("DEMAND_HORIZON_DAYS", DEMAND_HORIZON_DAYS))
+
+
 def running_app() -> Any:
     """The running application object, for work handed to other threads (they push its context)."""
     return current_app._get_current_object()

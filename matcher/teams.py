@@ -45,6 +45,7 @@ from .models import (
     utcnow,
 )
 from .notifications import demand_link, notify, tell_coordinators, tell_volunteers
+from .volunteers import guardian_problem
 
 # What a leader may hand to another member: an unanswered offer, or a service accepted but not begun.
 SWAPPABLE = (*PENDING, AssignmentStatus.ACCEPTED)
@@ -173,6 +174,9 @@ def swap_member(assignment: Assignment, new_volunteer: Volunteer, *, user: User,
     if new_volunteer.id == assignment.volunteer_id or db.session.scalar(select(Assignment.id).where(
             Assignment.occurrence_id == occ.id, Assignment.volunteer_id == new_volunteer.id)):
         raise ValidationError({"volunteer": str(_l("This member is already on this service (or declined it)."))})
+    minor = guardian_problem(new_volunteer, occ.starts_at.date())
+    if minor:
+        raise ValidationError({"volunteer": minor})
     if lock:
         lock_booking(new_volunteer.id, occ.id)
     broken = judge(occ, [new_volunteer], ignore=assignment.id)[new_volunteer.id]

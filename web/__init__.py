@@ -154,12 +154,14 @@ def register_converters(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """One blueprint per feature."""
     from . import (
+        accounts,
         admin,
         auth,
         community,
         demands,
         directory,
         health,
+        join,
         main,
         notifications,
         schedule,
@@ -167,7 +169,8 @@ def register_blueprints(app: Flask) -> None:
         volunteer,
     )
 
-    for module in (auth, main, demands, directory, admin, schedule, community, team, notifications, volunteer, health):
+    for module in (auth, main, demands, directory, admin, accounts, schedule, community, team, notifications, volunteer,
+                   health, join):
         app.register_blueprint(module.bp)
 
 

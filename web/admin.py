@@ -109,6 +109,20 @@ ACTION_LABELS = {
     "change_password": _l("Changed the password"), "change_password_failed": _l("Password change failed"),
     "change_password_throttled": _l("Password change refused: too many attempts"),
     "reveal_phone": _l("Revealed a phone number"), "export_instance": _l("Exported a solver instance"),
+    "create_account": _l("Created an account"), "change_account": _l("Changed an account's role or place"),
+    "lock_account": _l("Locked an account"), "unlock_account": _l("Unlocked an account"),
+    "login_locked": _l("Sign-in refused: account locked"),
+    "make_reset_link": _l("Made a password reset link"), "revoke_reset_link": _l("Revoked a password reset link"),
+    "reset_password": _l("Set a new password through a reset link"),
+    "reset_throttled": _l("Reset link refused: too many attempts"),
+    "register": _l("Registered as a volunteer"), "apply_member": _l("Applied to join an organization"),
+    "make_invite_link": _l("Made an invitation link"), "revoke_invite_link": _l("Revoked an invitation link"),
+    "use_invite_link": _l("Registered through an invitation link"),
+    "make_activate_link": _l("Made an activation link"), "revoke_activate_link": _l("Revoked an activation link"),
+    "activate_account": _l("Activated the account"), "activation_failed": _l("Activation refused: wrong phone digits"),
+    "record_guardian_consent": _l("Recorded a guardian's consent"),
+    "submit_review": _l("Sent a demand for review"), "approve_demand": _l("Approved a demand"),
+    "return_demand": _l("Returned a demand to the worker"), "set_review": _l("Changed an area's demand review"),
 }
 
 OBJECT_LABELS = {
@@ -116,6 +130,8 @@ OBJECT_LABELS = {
     "volunteer": _l("Volunteer"), "resident": _l("Resident"), "schedule": _l("Schedule"),
     "solverun": _l("Solve run"), "membership": _l("Membership"), "user": _l("Account"),
     "nosuchuser": _l("Unknown account"), "category": _l("Category"), "skill": _l("Skill"),
+    "accountlink": _l("One-time link"), "resetattempt": _l("Reset link (unknown)"),
+    "area": _l("Area"),
 }
 
 DETAIL_LABELS = {
@@ -127,6 +143,12 @@ DETAIL_LABELS = {
     "repair": _l("repair"), "offered": _l("offered"), "override": _l("override"), "rules": _l("rules broken"),
     "by_hand": _l("by hand"), "code": _l("code"), "username": _l("username"), "schedule": _l("schedule"),
     "override_reason": _l("override reason"),
+    "old": _l("before"), "new": _l("after"), "role": _l("role"), "area": _l("area"), "account": _l("account"),
+    "link": _l("link"),
+    "organizations": _l("organizations"), "invitation": _l("invitation"), "minor": _l("under 18"),
+    "relation": _l("relation"),
+    "priority": _l("priority"), "on": _l("review on"), "released": _l("let through"),
+    "decline_kind": _l("why declined"),
 }
 
 AUDIT_DATE_MESSAGE = _l("Enter a date as YYYY-MM-DD.")

@@ -132,6 +132,12 @@ def login():
                                     verdict)
         # Always one argon2 verification, whether the account exists, is active or not.
         password_ok = check_password(user, form.password.data)
+        if user is not None and not user.active and password_ok:
+            # Only someone who knows the password learns that the account is locked (matcher.accounts.lock_account).
+            record_audit(None, "login_locked", user, username=username)
+            db.session.commit()
+            flash(_("This account is locked. Please contact your coordinator."), "error")
+            return render_template("auth/login.html", form=form), 403
         if user is None or not user.active or not password_ok:
             record_audit(None, "login_failed", user or NoSuchUser(), username=username)
             db.session.commit()

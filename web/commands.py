@@ -43,6 +43,33 @@ def create_admin(username: str, password_stdin: bool) -> None:
     click.echo(f"administrator '{username}' created")
 
 
+accounts_cli = AppGroup("accounts", help="Accounts.")
+
+
+@accounts_cli.command("reset-link")
+@click.argument("username")
+@click.option("--base-url", default="", help="The site's address (https://linli.example.org) to print a full link.")
+def accounts_reset_link(username: str, base_url: str) -> None:
+    """Make a one-time link for USERNAME to set a new password (an activation link if it has none yet).
+
+    For an administrator without a browser; the link is printed once and never logged. Hand it over
+    in person: it works once, within 24 hours (14 days for an activation)."""
+    from matcher.accounts import make_password_link
+
+    account = db.session.scalar(select(User).where(User.username == username))
+    if account is None:
+        _fail(f"no account named '{username}'")
+    try:
+        link, token = make_password_link(None, account)
+    except ValidationError as exc:
+        db.session.rollback()
+        _fail("; ".join(f"{k}: {v}" for k, v in exc.errors.items()))
+    db.session.commit()
+    path = f"/{'reset' if link.purpose.value == 'reset' else 'activate'}/{token}"
+    click.echo(f"{base_url.rstrip('/')}{path}" if base_url else f"{path}   (on the site's address)")
+    click.echo(f"valid until {link.expires_at:%Y-%m-%d %H:%M} UTC, once", err=True)
+
+
 catalogue_cli = AppGroup("catalogue", help="The skills and service-category catalogue.")
 
 
@@ -162,6 +189,7 @@ def schedule_solve(area_code: str | None, week: str | None, time_limit: int, pub
 def register(app: Flask) -> None:
     """Attach the commands to the app's CLI."""
     app.cli.add_command(create_admin)
+    app.cli.add_command(accounts_cli)
     app.cli.add_command(catalogue_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(schedule_cli)

@@ -19,9 +19,9 @@ from flask_login import current_user
 from matcher import rules
 from matcher.access import load_own_occurrence, user_area
 from matcher.assignments import checkin_codes, confirm_service, rate_service
-from matcher.clock import local_today
+from matcher.clock import local_now, local_today
 from matcher.db import db
-from matcher.errors import NotFound, ValidationError
+from matcher.errors import AccessDenied, Conflict, DomainError, NotFound, ValidationError
 from matcher.models import Assignment, Role
 from matcher.weeks import community_week
 
@@ -46,7 +46,7 @@ def render_week(week: date, errors: dict | None = None, target: tuple[str, int] 
     return render_template(
         "community/week.html", community=community, rows=rows, week=week, errors=errors or {}, target=target,
         prev_week=week - timedelta(days=7), next_week=week + timedelta(days=7),
-        states=STATES, form=request.form,
+        states=STATES, form=request.form, now=local_now(),
     ), status
 
 
@@ -94,6 +94,11 @@ def confirm(occurrence_id: int):
     except ValidationError as exc:
         db.session.rollback()
         return render_week(week_start, exc.errors, ("occ", occurrence_id), 400)
+    except (Conflict, DomainError) as exc:  # not started yet, confirmed already, cancelled: said at the service
+        if isinstance(exc, AccessDenied | NotFound):
+            raise
+        db.session.rollback()
+        return render_week(week_start, {"confirm": exc.message}, ("occ", occurrence_id), exc.status)
     db.session.commit()
     flash(_("Service confirmed: %(c)d completed, %(n)d no-show.", c=counts["completed"], n=counts["no_show"]),
           "success")

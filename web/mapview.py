@@ -1,4 +1,5 @@
-"""The schedule map: demands and assigned volunteers drawn as SVG from the service's own data.
+"""The service's maps drawn as SVG from its own data: the schedule map (demands and assigned
+volunteers) and the demand form's place picker (the community, its stations, known homes).
 
 Points are placed in Web Mercator pixel coordinates at a zoom level that fits the area, so that
 when a tile server is configured (MAP_TILE_URL, e.g. "https://tiles.example.org/{z}/{x}/{y}.png")
@@ -70,6 +71,12 @@ def build_map(occurrences, assignments, counts, *, tile_url: str | None = None,
         o = by_occ[a.occurrence_id]
         (x1, y1), (x2, y2) = xy(a.volunteer.lat, a.volunteer.lon), xy(o.demand.lat, o.demand.lon)
         lines.append({"x1": x1, "y1": y1, "x2": x2, "y2": y2})
+    return {"width": width, "height": height, "demands": demands, "lines": lines,
+            "tiles": tiles_for(tile_url, zoom, x0, y0, width, height), "zoom": zoom}
+
+
+def tiles_for(tile_url: str | None, zoom: int, x0: float, y0: float, width: int, height: int) -> list[dict]:
+    """The standard 256-pixel tiles under a frame whose top left is the pixel (x0, y0) at `zoom`."""
     tiles = []
     if tile_url:
         for tx in range(int(x0 // TILE), int((x0 + width) // TILE) + 1):
@@ -77,4 +84,45 @@ def build_map(occurrences, assignments, counts, *, tile_url: str | None = None,
                 if 0 <= ty < 2 ** zoom:
                     href = tile_url.format(z=zoom, x=tx % 2 ** zoom, y=ty)
                     tiles.append({"href": href, "x": round(tx * TILE - x0, 1), "y": round(ty * TILE - y0, 1)})
-    return {"width": width, "height": height, "demands": demands, "lines": lines, "tiles": tiles, "zoom": zoom}
+    return tiles
+
+
+def km_per_pixel(lat: float, zoom: int) -> float:
+    """Ground distance of one pixel at a latitude and zoom level (Web Mercator)."""
+    return 40075.016686 * math.cos(math.radians(lat)) / (TILE * 2 ** zoom)
+
+
+def build_place_map(centre: tuple[float, float], radius_km: float, stations, homes, chosen=None, *,
+                    tile_url: str | None = None, width: int = 640, height: int = 400) -> dict:
+    """The demand form's place picker: the community's circle and centre, its stations and known
+    homes as reference points, and the chosen point; clicking sets a point (web/static/demand_form.js
+    turns the pixel back into latitude and longitude with `zoom`, `x0`, `y0`).
+
+    `stations` are (lat, lon, label); `homes` are (lat, lon, label) with the label empty where the
+    viewer may not know whose home it is; `chosen` is (lat, lon) or None.
+    """
+    lat, lon = centre
+    dlat = radius_km / 111.32
+    dlon = radius_km / max(0.01, 111.32 * math.cos(math.radians(lat)))
+    # The zoom that fits the community's circle: reference points beyond the frame are left out
+    # by the SVG's own clipping (a township's station may lie kilometres away).
+    zoom = fit_zoom([(lat - dlat, lon - dlon), (lat + dlat, lon + dlon)], width, height)
+    cx, cy = mercator(lat, lon, zoom)
+    x0, y0 = cx - width / 2, cy - height / 2
+
+    def xy(plat: float, plon: float) -> tuple[float, float]:
+        x, y = mercator(plat, plon, zoom)
+        return round(x - x0, 1), round(y - y0, 1)
+
+    marker = None
+    if chosen is not None and chosen[0] is not None and chosen[1] is not None:
+        mx, my = xy(*chosen)
+        marker = {"x": mx, "y": my}
+    return {
+        "width": width, "height": height, "zoom": zoom, "x0": round(x0, 3), "y0": round(y0, 3),
+        "centre": {"x": round(cx - x0, 1), "y": round(cy - y0, 1)},
+        "radius": round(radius_km / km_per_pixel(lat, zoom), 1),
+        "stations": [{"x": xy(s[0], s[1])[0], "y": xy(s[0], s[1])[1], "label": s[2]} for s in stations],
+        "homes": [{"x": xy(h[0], h[1])[0], "y": xy(h[0], h[1])[1], "label": h[2]} for h in homes],
+        "chosen": marker, "tiles": tiles_for(tile_url, zoom, x0, y0, width, height),
+    }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, url_for
-from flask_babel import format_datetime
+from flask_babel import format_datetime, get_locale
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.routing import BuildError
@@ -11,7 +11,7 @@ from werkzeug.routing import BuildError
 from matcher.db import db
 from matcher.errors import NotFound
 from matcher.models import Notification
-from matcher.notifications import mark_all_read, mark_read, unread_count
+from matcher.notifications import mark_all_read, mark_read, notice_text, unread_count
 
 bp = Blueprint("notifications", __name__)
 LIST_LIMIT = 200
@@ -19,14 +19,23 @@ LIST_LIMIT = 200
 
 @bp.app_context_processor
 def unread_notifications() -> dict:
-    """`unread_notifications` for the navigation (0 when signed out)."""
+    """`unread_notifications` for the navigation (0 when signed out) and `newest_unread_notice`."""
 
     def count() -> int:
         if not current_user.is_authenticated:
             return 0
         return unread_count(current_user)
 
-    return {"unread_notifications": count}
+    def newest() -> str:
+        """The newest unread notice in the reader's current language (e.g. the badge's title)."""
+        if not current_user.is_authenticated:
+            return ""
+        note = db.session.scalars(select(Notification).where(
+            Notification.user_id == current_user.id, Notification.read_at.is_(None))
+            .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(1)).first()
+        return notice_text(note, str(get_locale())) if note is not None else ""
+
+    return {"unread_notifications": count, "newest_unread_notice": newest}
 
 
 @bp.route("/notifications")
@@ -36,9 +45,12 @@ def index():
     items = db.session.scalars(select(Notification).where(Notification.user_id == current_user.id)
                                .order_by(Notification.created_at.desc(), Notification.id.desc())
                                .limit(LIST_LIMIT)).all()
-    # Stored in UTC; shown in the service's time zone.
+    # Stored in UTC; shown in the service's time zone. Each notice is worded in the reader's current
+    # language from its event and parameters (older rows show the text stored with them).
+    locale = str(get_locale())
     return render_template("notifications/index.html", items=items,
-                           when=lambda moment: format_datetime(moment, "yyyy-MM-dd HH:mm"))
+                           when=lambda moment: format_datetime(moment, "yyyy-MM-dd HH:mm"),
+                           text=lambda note: notice_text(note, locale))
 
 
 @bp.route("/notifications/<int:notification_id>/read", methods=["POST"])

@@ -4,6 +4,11 @@ Coordinators (and administrators) reach schedules of areas within their scope: a
 coordinator the township's, a district coordinator the district's and every township's. Candidates,
 hand assignments and the solver's instance come from the schedule's pool only (`access.area_pool`,
 narrowed by `access.user_pool`).
+
+A week the district schedules as a whole is seen by a street's coordinator in part
+(`access.schedule_part`): their street's services only, candidates from their street's pool, and hand
+edits (assign, move, remove, pin) there; solving, applying runs and publishing stay with the district.
+The district schedule can be narrowed to one street (`?street=`), which is a street coordinator's view.
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from matcher.clock import local_today
 from matcher.db import db
 from matcher.eligibility import RULE_LABELS, ranked_candidates
 from matcher.errors import Conflict, NotFound, ValidationError
-from matcher.figures import schedule_figures, schedule_summaries
+from matcher.figures import ScheduleSummary, schedule_figures, schedule_summaries
 from matcher.models import (
     FILLING,
+    Area,
     AreaLevel,
     Assignment,
     AssignmentStatus,
@@ -44,6 +50,8 @@ from matcher.schedules import (
     ACTIVE,
     apply_run,
     assign_by_hand,
+    changed_services,
+    covering_schedule,
     get_schedule,
     move_assignment,
     planned_changes,
@@ -69,6 +77,11 @@ def load_schedule(schedule_id: int) -> Schedule:
     return access.load_schedule(schedule_id, current_user)
 
 
+def load_part(schedule_id: int):
+    """A schedule the user reaches in whole or in part, with the part (None: the whole), else 404."""
+    return access.load_schedule_part(schedule_id, current_user)
+
+
 def coming_monday() -> date:
     return rules.week_monday(local_today()) + timedelta(days=7)
 
@@ -78,12 +91,21 @@ def coming_monday() -> date:
 def index():
     """Pick an area and a week; the schedules in scope with their state."""
     areas = access.schedulable_areas(current_user)
+    above = access.part_areas(current_user)  # the district, for a street's coordinator: their part of it
     schedules = db.session.scalars(
-        select(Schedule).where(Schedule.area_id.in_([a.id for a in areas]))
+        select(Schedule).where(Schedule.area_id.in_([a.id for a in areas + above]))
         .options(selectinload(Schedule.area), selectinload(Schedule.runs))
         .order_by(Schedule.week_start.desc(), Schedule.id)).all()
+    parts = {s.id: access.schedule_part(s, current_user) for s in schedules}
+    summaries = schedule_summaries(schedules)
+    for s in schedules:
+        if parts[s.id] is not None:  # the street's part of the district's week: its own places
+            fig = schedule_figures(s, [o for o in problem.schedule_occurrences(s)
+                                       if access.in_part(o, parts[s.id])], None)
+            summaries[s.id] = ScheduleSummary(filled=sum(fig.filled.values()), needed=sum(fig.wanted.values()),
+                                              gap=summaries[s.id].gap)
     return render_template("schedule/index.html", areas=areas, schedules=schedules, week=coming_monday(),
-                           summaries=schedule_summaries(schedules))
+                           summaries=summaries, parts=parts, above=above)
 
 
 @bp.route("/schedules/open", methods=["POST"])
@@ -100,6 +122,12 @@ def open_schedule():
     week = parse_week(request.form.get("week", ""))
     if week is None:
         raise ValidationError({"week": _("Enter a date as YYYY-MM-DD within two years of today.")})
+    covering = covering_schedule(area, week)
+    if covering is not None and covering.area_id in {a.id for a in access.part_areas(current_user)}:
+        # The district schedules this week as a whole: the street's coordinator works on their part.
+        flash(_("%(d)s schedules this week as a whole: here is the part of %(a)s.", d=covering.area.name,
+                a=area.name), "info")
+        return redirect(url_for("schedule.view", schedule_id=covering.id))
     schedule = get_schedule(area, week)
     db.session.commit()
     return redirect(url_for("schedule.view", schedule_id=schedule.id))
@@ -110,11 +138,14 @@ def _latest_run(schedule: Schedule) -> SolveRun | None:
                              .order_by(SolveRun.id.desc()).limit(1))
 
 
-def _grid_rows(schedule: Schedule, occurrences: list[DemandOccurrence]):
-    """Rows of the week grid: townships for a district schedule, communities for a township's."""
+def _grid_rows(schedule: Schedule, occurrences: list[DemandOccurrence], street=None):
+    """Rows of the week grid: townships for a district schedule, communities for a township's (or for
+    one street of the district's)."""
+    by_township = schedule.area.level == AreaLevel.DISTRICT and street is None
+
     def row_area(occ):
         community = occ.demand.community
-        return community.parent if schedule.area.level == AreaLevel.DISTRICT else community
+        return community.parent if by_township else community
 
     cells: dict[int, dict[int, list]] = defaultdict(lambda: defaultdict(list))
     names: dict[int, str] = {}
@@ -140,12 +171,31 @@ def _filtered(occurrences: list[DemandOccurrence], args) -> list[DemandOccurrenc
     return out
 
 
+def _streets(schedule: Schedule) -> list:
+    """The streets (townships) of a district schedule, for its street filter; none for a street's own."""
+    if schedule.area.level != AreaLevel.DISTRICT:
+        return []
+    return db.session.scalars(select(Area).where(Area.parent_id == schedule.area_id,
+                                                 Area.level == AreaLevel.TOWNSHIP).order_by(Area.name)).all()
+
+
 @bp.route("/schedules/<int:schedule_id>")
 @roles_required(*COORDINATING)
 def view(schedule_id: int):
-    """Review a schedule: progress of a run, coverage figures, week grid, gaps with reasons, map."""
-    schedule = load_schedule(schedule_id)
+    """Review a schedule: progress of a run, coverage figures, week grid, gaps with reasons, map.
+
+    A street's coordinator sees the district's schedule in part: their street's services only, and the
+    figures, gaps and map of those. Whoever sees the whole may narrow it to one street (`?street=`).
+    """
+    schedule, part = load_part(schedule_id)
+    streets = _streets(schedule)
+    street = part
+    if part is None:
+        chosen = int_arg(request.args, "street")
+        street = next((t for t in streets if t.id == chosen), None)
     occurrences = problem.schedule_occurrences(schedule)
+    if street is not None:
+        occurrences = [o for o in occurrences if access.in_part(o, street)]
     run = _latest_run(schedule)
     if run is not None and check_run(run):
         db.session.commit()
@@ -162,12 +212,18 @@ def view(schedule_id: int):
     shown = _filtered(occurrences, request.args)
     gaps = _gaps(shown, counts, finished)
     proposals = sum(1 for a in assignments if a.status == AssignmentStatus.PROPOSED)
-    changes = None
-    if run is not None and run.repair and run.status == RunStatus.DONE and run.applied_at is None:
+    changes = changed = None
+    if part is None and run is not None and run.repair and run.status == RunStatus.DONE and run.applied_at is None:
         changes = planned_changes(run)
+        changed = changed_services(changes)
+    if part is not None:  # the map draws homes: only of volunteers within the user's own reach
+        reach = set(db.session.scalars(select(Volunteer.id).where(
+            Volunteer.id.in_({a.volunteer_id for a in assignments}), access.user_pool(current_user))))
+        assignments = [a for a in assignments if a.volunteer_id in reach]
     return render_template(
         "schedule/view.html", schedule=schedule, run=run, figures=figures, counts=counts, gaps=gaps,
-        rows=_grid_rows(schedule, shown), changes=changes, active=run is not None and run.status in ACTIVE,
+        rows=_grid_rows(schedule, shown, street), changes=changes, changed=changed,
+        active=run is not None and run.status in ACTIVE, part=part, streets=streets, street=street,
         map_svg=build_map(occurrences, assignments, counts, tile_url=current_app.config.get("MAP_TILE_URL")),
         categories=db.session.scalars(select(Category).order_by(Category.id)).all(),
         organizations=db.session.scalars(select(Organization).where(Organization.id.in_(
@@ -233,7 +289,7 @@ def solve(schedule_id: int):
 @roles_required(*COORDINATING)
 def run_status(run_id: int):
     """The run's state for the progress panel (polled without reloading)."""
-    run = access.load_run(run_id, current_user)
+    run = access.load_run(run_id, current_user, part=True)  # a street's part polls the district's run too
     if check_run(run):  # its worker is gone: given up now, so the page offers a new solve
         db.session.commit()
     return {"id": run.id, "status": run.status.value, "active": run.status in ACTIVE,
@@ -314,9 +370,10 @@ def publish(schedule_id: int):
     return redirect(url_for("schedule.view", schedule_id=schedule.id))
 
 
-def _occurrence_in(schedule: Schedule, occurrence_id: int) -> DemandOccurrence:
+def _occurrence_in(schedule: Schedule, occurrence_id: int, part=None) -> DemandOccurrence:
     occ = db.session.get(DemandOccurrence, occurrence_id)
-    if occ is None or occ.id not in {o.id for o in problem.schedule_occurrences(schedule)}:
+    if occ is None or occ.id not in {o.id for o in problem.schedule_occurrences(schedule)} \
+            or not access.in_part(occ, part):
         raise NotFound(_("No such demand in this schedule."))
     return occ
 
@@ -325,8 +382,8 @@ def _occurrence_in(schedule: Schedule, occurrence_id: int) -> DemandOccurrence:
 @roles_required(*COORDINATING)
 def occurrence(schedule_id: int, occurrence_id: int):
     """One demand occurrence: who is on it and why, ranked candidates, assign by hand (with override)."""
-    schedule = load_schedule(schedule_id)
-    occ = _occurrence_in(schedule, occurrence_id)
+    schedule, part = load_part(schedule_id)
+    occ = _occurrence_in(schedule, occurrence_id, part)
     errors: dict[str, str] = {}
     status = 400
     if request.method == "POST":
@@ -360,11 +417,11 @@ def occurrence(schedule_id: int, occurrence_id: int):
     run = _latest_run(schedule)
     if run is not None:
         gap = db.session.scalar(select(RunGap).where(RunGap.run_id == run.id, RunGap.occurrence_id == occ.id))
-    others = [o for o in problem.schedule_occurrences(schedule) if o.id != occ.id and
-              abs((o.starts_at - occ.starts_at).days) <= 1][:60]
+    others = [o for o in problem.schedule_occurrences(schedule) if o.id != occ.id and access.in_part(o, part)
+              and abs((o.starts_at - occ.starts_at).days) <= 1][:60]
     return render_template("schedule/occurrence.html", schedule=schedule, occ=occ, assignments=assignments,
                            candidates=candidates, rule_labels=RULE_LABELS, errors=errors, gap=gap, q=q,
-                           others=others, full=full), status if errors else 200
+                           others=others, full=full, part=part), status if errors else 200
 
 
 def _back(a: Assignment):
@@ -402,7 +459,7 @@ def move(assignment_id: int):
     target_id = int_arg(request.form, "target")
     if target_id is None:
         raise ValidationError({"target": _("Choose the demand to move the volunteer to.")})
-    target = _occurrence_in(a.schedule, target_id)
+    target = _occurrence_in(a.schedule, target_id, access.schedule_part(a.schedule, current_user))
     try:
         moved = move_assignment(a, target, user=current_user,
                                 override_reason=request.form.get("override_reason", ""))

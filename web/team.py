@@ -10,12 +10,14 @@ from datetime import timedelta
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from matcher import rules
+from matcher import links, rules, volunteers
 from matcher.access import load_team_assignment, load_team_occurrence, load_visible
+from matcher.clock import local_today
 from matcher.db import db
 from matcher.errors import Conflict, NotFound, ValidationError
 from matcher.models import Handback, Membership, MemberStatus, Organization, Role, Volunteer
@@ -46,10 +48,18 @@ def own_organization() -> Organization:
     return org
 
 
+# The team page's order: what still needs the leader first (nobody on it, offers unanswered), then the
+# services that are settled; each group in time order.
+STATE_ORDER = ("open", "scheduled", "accepted", "done", "cancelled")
+
+
 def render_team(week, errors=None, target=None, status=200):
-    """The team page for a week; `target` says which form `errors` belong to."""
+    """The team page for a week; `target` says which form `errors` belong to. The members' load comes
+    first (short), then the services grouped by what they need (`STATE_ORDER`)."""
     org = own_organization()
-    rows = organization_week(org, week)
+    rows = sorted(organization_week(org, week), key=lambda r: (
+        STATE_ORDER.index(r.state) if r.state in STATE_ORDER else len(STATE_ORDER), r.occurrence.starts_at,
+        r.occurrence.id))
     members = approved_members(org.id)
     ours = team_assignment_ids(org.id, [row.occurrence.id for row in rows])
     # Swap options are judged on the swap page (one service at a time), not for every row here.
@@ -133,9 +143,48 @@ def members():
         select(Membership).where(Membership.organization_id == org.id)
         .options(selectinload(Membership.volunteer).selectinload(Volunteer.skills))
         .order_by(Membership.applied_at, Membership.id)).all()
+    return render_members(org, memberships)
+
+
+def age_group(volunteer: Volunteer) -> str:
+    """"adult", "minor" (14–17), "child" (under 14) or "unknown", on today's date."""
+    age = volunteers.age_on(volunteer, local_today())
+    if age is None:
+        return "unknown"
+    return "adult" if age >= volunteers.ADULT_AGE else "minor" if age >= volunteers.SENSITIVE_AGE else "child"
+
+
+AGE_GROUPS = {"adult": _l("18 or older"), "minor": _l("14 to 17"), "child": _l("under 14"), "unknown": _l("not known")}
+
+
+def render_members(org, memberships, errors=None, target=None, status=200):
+    """The members page; `target` is the membership whose form `errors` belong to."""
     return render_template("team/members.html", org=org,
                            applications=[m for m in memberships if m.status == MemberStatus.APPLIED],
-                           approved=[m for m in memberships if m.status == MemberStatus.APPROVED])
+                           approved=[m for m in memberships if m.status == MemberStatus.APPROVED],
+                           age_group=age_group, age_groups=AGE_GROUPS, format_slots=volunteers.format_slots,
+                           can_activate=links.can_activate, errors=errors or {}, target=target,
+                           form=request.form), status
+
+
+@bp.route("/team/members/<int:membership_id>/guardian-consent", methods=["POST"])
+@roles_required(Role.ORG_LEADER)
+def guardian_consent(membership_id: int):
+    """Record that a young member's (or applicant's) guardian agreed: name, phone, relation."""
+    membership = load_visible(Membership, membership_id, current_user)
+    try:
+        volunteers.record_guardian_consent(membership.volunteer, request.form, user=current_user)
+    except ValidationError as exc:
+        db.session.rollback()
+        org = own_organization()
+        memberships = db.session.scalars(
+            select(Membership).where(Membership.organization_id == org.id)
+            .options(selectinload(Membership.volunteer).selectinload(Volunteer.skills))
+            .order_by(Membership.applied_at, Membership.id)).all()
+        return render_members(org, memberships, exc.errors, membership_id, 400)
+    db.session.commit()
+    flash(_("The guardian's consent for %(n)s is recorded.", n=membership.volunteer.real_name), "success")
+    return redirect(url_for("team.members"))
 
 
 @bp.route("/team/members/<int:membership_id>/<any(approve, reject):action>", methods=["POST"])

@@ -97,16 +97,35 @@ def _offers(volunteer: Volunteer) -> list[Assignment]:
         .order_by(DemandOccurrence.starts_at))))
 
 
-def _render_offers(volunteer: Volunteer, errors: dict | None = None, message: str = "", status: int = 200):
-    return render_template("volunteer/offers.html", volunteer=volunteer, offers=_offers(volunteer),
-                           reason_texts=reason_texts, errors=errors or {}, message=message,
+def offer_groups(offers: list[Assignment]) -> list[list[Assignment]]:
+    """The offers in time order, those of one demand (a weekly service) together: one card each."""
+    groups: dict[int, list[Assignment]] = {}
+    for a in offers:
+        groups.setdefault(a.occurrence.demand_id, []).append(a)
+    return list(groups.values())
+
+
+def _render_offers(volunteer: Volunteer, errors: dict | None = None, message: str = "", status: int = 200,
+                   results: list | None = None):
+    return render_template("volunteer/offers.html", volunteer=volunteer, groups=offer_groups(_offers(volunteer)),
+                           reason_texts=reason_texts, errors=errors or {}, message=message, results=results or [],
+                           decline_reasons=assignments.DECLINE_REASONS,
+                           waiting_for=volunteers.awaiting_approval(volunteer),
                            values=request.form if request.method == "POST" else {}), status
+
+
+@bp.app_template_global("decline_label")
+def decline_label(assignment: Assignment) -> str:
+    """A declined assignment's reason as the coordinator reads it: the choice, then the volunteer's words."""
+    return assignments.decline_text(assignment.decline_kind, assignment.decline_reason)
 
 
 @bp.route("/me/offers")
 @login_required
 def offers():
-    """The volunteer's open offers: what, when, roughly where, why chosen; accept or decline."""
+    """The volunteer's open offers: what, when, roughly where, why chosen; accept or decline.
+
+    The dates of one weekly service form one card, answered together or date by date."""
     return _render_offers(own_volunteer())
 
 
@@ -115,7 +134,7 @@ def _respond(assignment_id: int, accept: bool):
     assignment = load_own_assignment(assignment_id, current_user)
     try:
         assignments.respond_to_offer(assignment, user=current_user, accept=accept,
-                                 reason=request.form.get("reason", ""))
+                                     reason=request.form.get("reason", ""), kind=request.form.get("kind"))
     except ValidationError as exc:
         db.session.rollback()
         return _render_offers(volunteer, errors={assignment_id: exc.errors}, status=400)
@@ -143,6 +162,53 @@ def accept(assignment_id: int):
 def decline(assignment_id: int):
     """Decline one of the own offers, with a reason."""
     return _respond(assignment_id, False)
+
+
+@bp.route("/me/offers/series/<int:demand_id>", methods=["POST"])
+@login_required
+def answer_series(demand_id: int):
+    """Accept or decline the listed dates of one weekly service at once (`assignments.respond_to_series`).
+
+    `answer` is "accept" or "decline" (with `kind` and `reason`); `offer` lists the dates' offer ids
+    as the page showed them (an offer made since is not answered unseen). Each date is reported:
+    answered, or why not (e.g. it clashes with another service); when none could be, nothing changes.
+    """
+    volunteer = own_volunteer()
+    open_offers = [a for a in _offers(volunteer) if a.occurrence.demand_id == demand_id]
+    if not open_offers:
+        abort(404)  # no open offer of this volunteer on that demand: nothing to answer here
+    answer = request.form.get("answer", "")
+    key = f"series-{demand_id}"
+    shown = {int(x) for x in request.form.getlist("offer") if x.isascii() and x.isdigit() and len(x) <= 18}
+    chosen = [a for a in open_offers if a.id in shown]
+    if answer not in ("accept", "decline"):
+        return _render_offers(volunteer, errors={key: {"answer": _("Choose to accept or to decline.")}}, status=400)
+    if not chosen:
+        message = _("These dates were answered or withdrawn meanwhile; see the offers as they are now.")
+        return _render_offers(volunteer, errors={key: {"series": message}}, status=409 if shown else 400)
+    try:
+        answers = assignments.respond_to_series(chosen, user=current_user, accept=answer == "accept",
+                                                reason=request.form.get("reason", ""), kind=request.form.get("kind"))
+    except ValidationError as exc:
+        db.session.rollback()
+        return _render_offers(volunteer, errors={key: exc.errors}, status=400)
+    if not any(a.done for a in answers):
+        db.session.rollback()
+        return _render_offers(volunteer, message=_("None of the dates could be answered; nothing was changed."),
+                              results=answers, status=409)
+    db.session.commit()
+    done = [a for a in answers if a.done]
+    if answer == "accept":
+        flash(_("Accepted %(n)d of %(m)d dates. The addresses are now in your week.", n=len(done), m=len(answers)),
+              "success")
+    else:
+        flash(_("Declined %(n)d of %(m)d dates. The coordinator has been told.", n=len(done), m=len(answers)),
+              "info")
+    for a in answers:
+        if not a.done:
+            flash(_("%(when)s: not answered. %(why)s", when=a.starts_at.strftime("%Y-%m-%d %H:%M"), why=a.message),
+                  "error")
+    return redirect(url_for("volunteer.offers"))
 
 
 # --- my week and the calendar feed -------------------------------------------------------------------
@@ -387,18 +453,21 @@ def record():
 @bp.route("/me/profile", methods=["GET", "POST"])
 @login_required
 def profile():
-    """Edit availability, dated changes, limits, skills and home location."""
+    """Edit availability (weekday and time rows), dated changes (date rows), limits in hours, skills and home.
+
+    The rows are plain form fields, so the form works without JavaScript; static/free_time.js only
+    adds and removes rows. A bad row is named in the message next to its block."""
     volunteer = own_volunteer()
     errors: dict[str, str] = {}
     if request.method == "POST":
-        data = request.form.to_dict()
-        data["skills"] = request.form.getlist("skills")
         try:
-            volunteers.update_profile(volunteer, data, user=current_user)
+            volunteers.update_profile(volunteer, request.form, user=current_user)
         except ValidationError as exc:
             db.session.rollback()
             errors = exc.errors
-            values = dict(data)
+            values = request.form.to_dict()
+            values["skills"] = request.form.getlist("skills")
+            values["slot_rows"], values["exception_rows"] = volunteers.submitted_rows(request.form)
         else:
             db.session.commit()
             flash(_("Your profile was saved."), "success")

@@ -61,6 +61,7 @@ from ..models import (
     demand_skills_any,
     organization_areas,
     organization_categories,
+    utcnow,
     volunteer_skills,
 )
 
@@ -654,6 +655,22 @@ class _Builder:
         self.membership_rows = rows
         self.leaders = leaders
 
+    def birth(self, v: dict[str, Any]) -> dict[str, Any]:
+        """Birth year, and for the young (where the year is not enough: under 18 or close) a birth date
+        that keeps their age on the week's Monday; the under-18s have their guardian's consent recorded.
+        Drawn without the generator, so the rest of the district stays as it was."""
+        age = self.week_start.year - v["birth_year"]
+        row: dict[str, Any] = dict(birth_year=v["birth_year"], birth_date=None, guardian_name="",
+                                   guardian_relation="", guardian_consent_at=None)
+        if age <= 20:
+            anniversary = date(self.week_start.year - age, self.week_start.month, min(self.week_start.day, 28))
+            born = anniversary - timedelta(days=1 + v["index"] % 360)
+            row.update(birth_date=born, birth_year=born.year)
+            if age < 18:
+                row.update(guardian_name=v["real_name"][:1] + "家长", guardian_relation="父母",
+                           guardian_consent_at=utcnow())
+        return row
+
     def insert_volunteers(self) -> None:
         assert self.district is not None
         width = max(4, len(str(len(self.vols))))
@@ -676,10 +693,10 @@ class _Builder:
                 organization_id=self.orgs[org_index]["id"] if org_index is not None else None, active=True))
         user_ids = self.insert_ids(User, user_rows)
         vol_ids = self.insert_ids(Volunteer, [dict(
-            user_id=uid, real_name=v["real_name"], phone=v["phone"], gender=v["gender"], birth_year=v["birth_year"],
+            user_id=uid, real_name=v["real_name"], phone=v["phone"], gender=v["gender"],
             home_area_id=v["home"].id, address=v["address"], lat=v["lat"], lon=v["lon"],
             max_minutes_per_week=v["max_minutes"], preferred_minutes_per_week=v["preferred"],
-            max_travel_km=v["travel"], total_hours=v["hours"], active=True)
+            max_travel_km=v["travel"], total_hours=v["hours"], active=True, **self.birth(v))
             for v, uid in zip(self.vols, user_ids, strict=True)])
         for v, id_ in zip(self.vols, vol_ids, strict=True):
             v["id"] = id_

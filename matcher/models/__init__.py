@@ -26,6 +26,7 @@ from .areas import Area, Station
 from .audit import AuditEntry
 from .catalogue import Category, Skill, category_skills
 from .demands import Demand, DemandOccurrence, demand_organizations, demand_skills, demand_skills_any
+from .links import AccountLink, LinkPurpose
 from .people import (
     AvailabilityException,
     AvailabilitySlot,
@@ -40,7 +41,6 @@ from .people import (
     volunteer_skills,
 )
 from .schedules import Assignment, Handback, Notification, RunGap, Schedule, SolveRun
-from .links import AccountLink, LinkPurpose
 from .throttle import ThrottleCounter
 
 __all__ = [

@@ -91,6 +91,18 @@ class DemandStatus(enum.StrEnum):
 CLOSED = (DemandStatus.DONE, DemandStatus.CANCELLED)
 
 
+class ReviewState(enum.StrEnum):
+    """Where a demand stands in the review (审单) of an area that reviews demands before dispatch."""
+
+    PENDING = "pending"
+    RETURNED = "returned"
+    APPROVED = "approved"
+
+
+# Held back from planning until a coordinator approves it: never in a solve, never dispatched.
+AWAITING_REVIEW = (ReviewState.PENDING, ReviewState.RETURNED)
+
+
 class AssignmentStatus(enum.StrEnum):
     PROPOSED = "proposed"
     OFFERED = "offered"
@@ -116,6 +128,14 @@ STANDING = (AssignmentStatus.OFFERED, *BOOKED)
 # Takes a place on the occurrence and the volunteer's time while planning (drafts included):
 # everything except a decline or a no-show.
 FILLING = (AssignmentStatus.PROPOSED, *STANDING)
+
+
+class DeclineReason(enum.StrEnum):
+    """Why a volunteer declined an offer (`Assignment.decline_kind`); the repair respects it."""
+
+    NOT_FREE = "not_free"  # not free then: kept off that part of the day, that week
+    TOO_FAR = "too_far"  # too far: kept off services as far from home or farther, that week
+    OTHER = "other"  # another reason (the note says which): only this service
 
 
 class ScheduleStatus(enum.StrEnum):

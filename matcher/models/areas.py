@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import db
@@ -25,6 +25,9 @@ class Area(db.Model):
     # Radius (km) around the centre that still counts as inside the area; used to
     # reject locations that are plainly outside the district.
     radius_km: Mapped[float] = mapped_column(default=5.0)
+    # A township or district that reviews its communities' demands (审单) before they are
+    # dispatched; communities inherit it from any area above them (`matcher.demands.reviews_demands`).
+    review_demands: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     parent: Mapped[Area | None] = relationship(remote_side=[id], back_populates="children")
     children: Mapped[list[Area]] = relationship(back_populates="parent", order_by="Area.name")

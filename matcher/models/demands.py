@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..checkin import new_secret
 from ..db import db
-from ._types import DemandStatus, Gender, LocationKind, Priority, str_enum, utcnow
+from ._types import DemandStatus, Gender, LocationKind, Priority, ReviewState, str_enum, utcnow
 from .areas import Area, Station
 from .catalogue import Category, Skill
 from .people import Organization, Resident, User
@@ -66,6 +66,11 @@ class Demand(db.Model):
     one_organization: Mapped[bool] = mapped_column(default=False)
     notes: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[DemandStatus] = mapped_column(str_enum(DemandStatus, "demand_status"), default=DemandStatus.OPEN)
+    # The review (审单) where the community's township or district asks for one: None when none was
+    # asked; pending and returned ones (`AWAITING_REVIEW`) are never planned. `review_note` is the
+    # reason it was last returned, shown to the worker.
+    review: Mapped[ReviewState | None] = mapped_column(str_enum(ReviewState, "review_state"))
+    review_note: Mapped[str] = mapped_column(String(500), default="", server_default="")
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -48,10 +48,16 @@ class User(db.Model):
     session_token: Mapped[str] = mapped_column(String(64), default=new_token)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # A locked account cannot sign in (active is False): who locked it, when and why.
+    locked_at: Mapped[datetime | None]
+    locked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    lock_reason: Mapped[str] = mapped_column(String(200), default="")
 
     area: Mapped[Area | None] = relationship()
     organization: Mapped[Organization | None] = relationship(foreign_keys=[organization_id])
-    volunteer: Mapped[Volunteer | None] = relationship(back_populates="user", uselist=False)
+    locked_by: Mapped[User | None] = relationship(remote_side=[id], foreign_keys=[locked_by_id])
+    volunteer: Mapped[Volunteer | None] = relationship(back_populates="user", uselist=False,
+                                                       foreign_keys="Volunteer.user_id")
 
     # Flask-Login protocol -------------------------------------------------
     @property
@@ -127,6 +133,19 @@ class Volunteer(db.Model):
     phone: Mapped[str] = mapped_column(String(20), unique=True)
     gender: Mapped[Gender | None] = mapped_column(str_enum(Gender, "gender"))
     birth_year: Mapped[int | None]
+    # Where the birth year is not enough (the person may be under 18): the day; birth_year follows it.
+    birth_date: Mapped[date | None]
+    # A guardian's consent for a volunteer under 18 (national volunteer-service regulations): who the
+    # guardian is, and when consent was recorded and by whom (an organization leader or coordinator).
+    # Without it a minor is never offered a service (`volunteers.guardian_problem`).
+    guardian_name: Mapped[str] = mapped_column(String(40), default="")
+    guardian_phone: Mapped[str | None] = mapped_column(String(20))
+    guardian_relation: Mapped[str] = mapped_column(String(20), default="")
+    guardian_consent_at: Mapped[datetime | None]
+    guardian_consent_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Set when the person registered themselves: they reach no schedule's pool until an organization
+    # approves them (`access.area_pool`). None: entered by staff or imported.
+    self_registered_at: Mapped[datetime | None]
     home_area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), index=True)
     address: Mapped[str] = mapped_column(String(200), default="")
     lat: Mapped[float]
@@ -140,7 +159,7 @@ class Volunteer(db.Model):
     calendar_token: Mapped[str] = mapped_column(String(64), default=new_token, unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    user: Mapped[User | None] = relationship(back_populates="volunteer")
+    user: Mapped[User | None] = relationship(back_populates="volunteer", foreign_keys=[user_id])
     home_area: Mapped[Area] = relationship()
     skills: Mapped[list[Skill]] = relationship(secondary=volunteer_skills, order_by="Skill.code")
     certificates: Mapped[list[Certificate]] = relationship(

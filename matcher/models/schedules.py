@@ -10,7 +10,7 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, Numeric, String, Text,
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import db
-from ._types import AssignmentStatus, RunStatus, ScheduleStatus, str_enum, utcnow
+from ._types import AssignmentStatus, DeclineReason, RunStatus, ScheduleStatus, str_enum, utcnow
 from .areas import Area
 from .demands import DemandOccurrence
 from .people import User, Volunteer
@@ -108,7 +108,10 @@ class Assignment(db.Model):
     )
     pinned: Mapped[bool] = mapped_column(default=False)
     override_reason: Mapped[str] = mapped_column(String(200), default="")
-    decline_reason: Mapped[str] = mapped_column(String(200), default="")
+    decline_reason: Mapped[str] = mapped_column(String(200), default="")  # the volunteer's own words
+    # The structured reason of a decline (None before it was asked): `problem.build_instance` keeps
+    # the volunteer off that part of the day (not free) or that distance (too far) for the week.
+    decline_kind: Mapped[DeclineReason | None] = mapped_column(str_enum(DeclineReason, "decline_reason"))
     offered_at: Mapped[datetime | None]
     responded_at: Mapped[datetime | None]
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -169,5 +172,9 @@ class Notification(db.Model):
     text: Mapped[str] = mapped_column(String(500))
     link_endpoint: Mapped[str] = mapped_column(String(80), default="")
     link_args: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict)
+    # The event's parameters (JSON): `kind` is the event, and `matcher.notifications.render_notice`
+    # words it in the reader's language when it is read. `text` is the wording at write time, the
+    # fallback for rows from before events were stored (params NULL).
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     read_at: Mapped[datetime | None]

@@ -43,6 +43,10 @@ def _number(text: str) -> float:
 
 def test_post_solve_publish_accept_check_in_out_rate(page_for, shot, base_url, instance_path):
     today = datetime.now(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None)  # the service's local time
+    if today.hour == 23 and today.minute >= 25:
+        # The service must still be running when the volunteer checks in, some minutes from now, and
+        # a service does not cross midnight: from 23:25 there is no such window left today.
+        pytest.skip("a service running now cannot fit before midnight Beijing time (run after 00:00)")
     monday = today.date() - timedelta(days=today.weekday())
     start, end = _window(today)
 

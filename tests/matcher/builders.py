@@ -30,10 +30,6 @@ from matcher.volunteers import create_volunteer
 # A well-formed code that is not the service's: real codes change every minute (see `code_at`).
 CODE = "123456"
 
-GOOD_PROFILE = {"availability": "0 08:00-12:00; 4 14:00-18:00", "exceptions": "away 2030-01-07 08:00-12:00 trip",
-                "max_minutes_per_week": "300", "preferred_minutes_per_week": "120", "max_travel_km": "6",
-                "skills": "elder_care,lecturing", "lat": "29.347", "lon": "107.707", "address": "桂花社区5栋"}
-
 
 def publish(world, week_start: date, township: str = "town_a") -> Schedule:
     """A published schedule for a township's week (its occurrences have their code secrets).

@@ -26,7 +26,7 @@ from .builders import CODE, assign, at, form, offer
 
 def _demand_data(world, day, **overrides):
     data = {"category": "culture_sports", "location_kind": "station", "station": world["stations"]["C1"].id,
-            "date": day.isoformat(), "start": "19:00", "end": "21:00", "priority": "normal"}
+            "date": day.isoformat() if day else "", "start": "19:00", "end": "21:00", "priority": "normal"}
     data.update(overrides)
     return data
 
@@ -182,9 +182,34 @@ def test_cancel_with_stale_version_is_a_conflict(world, db):
     demand = world["demands"]["a1"]
     with pytest.raises(Conflict):
         cancel_demand(demand, user=world["users"]["worker_a1"], version=demand.version + 5)
-    cancel_demand(demand, user=world["users"]["worker_a1"], version=demand.version)
+    cancel_demand(demand, user=world["users"]["worker_a1"], version=demand.version, reason="Moved away")
     assert demand.status == DemandStatus.CANCELLED
     assert all(o.status == DemandStatus.CANCELLED for o in demand.occurrences)
+
+
+@pytest.mark.parametrize("reason", [None, "", "   ", "x" * 301, "a\x00b"])
+def test_cancelling_needs_a_reason_and_without_one_changes_nothing(world, db, reason):
+    """Issue 9, 12: 取消此需求 cancelled at once, with no confirmation and no reason."""
+    demand = world["demands"]["a1"]
+    before = db.session.scalar(select(func.count(AuditEntry.id)))
+    with pytest.raises(ValidationError) as info:
+        cancel_demand(demand, user=world["users"]["worker_a1"], version=demand.version, reason=reason)
+    assert list(info.value.errors) == ["reason"]
+    db.session.rollback()
+    assert demand.status == DemandStatus.OPEN
+    assert db.session.scalar(select(func.count(AuditEntry.id))) == before
+
+
+def test_the_cancel_reason_is_audited_and_told(world, db, week, accepted):
+    demand = week["occ"].demand
+    cancel_demand(demand, user=world["users"]["worker_a1"], version=demand.version, reason="The resident is in hospital")
+    db.session.commit()
+    entry = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "cancel")).one()
+    assert entry.details["reason"] == "The resident is in hospital"
+    for user, kind in ((world["users"]["vol_a"], "service_cancelled"), (world["users"]["coord_a"], "demand_cancelled")):
+        note = db.session.scalars(select(Notification).where(Notification.user_id == user.id,
+                                                             Notification.kind == kind)).one()
+        assert "The resident is in hospital" in note.text
 
 
 def test_cancelling_a_demand_withdraws_offers_tells_people_and_stops_check_in(world, db, week, accepted):
@@ -195,7 +220,7 @@ def test_cancelling_a_demand_withdraws_offers_tells_people_and_stops_check_in(wo
     other = offer(week["schedule"], occ, world["volunteers"]["b"])
     other_id = other.id
     db.session.commit()
-    cancel_demand(demand, user=world["users"]["worker_a1"], version=demand.version)
+    cancel_demand(demand, user=world["users"]["worker_a1"], version=demand.version, reason="No longer needed")
     db.session.commit()
     assert db.session.get(type(accepted), other_id) is None  # the pending offer is withdrawn
     kinds = {(n.user_id, n.kind) for n in db.session.scalars(select(Notification))}
@@ -251,15 +276,62 @@ def test_bad_input_names_the_field_and_saves_nothing(world, db, next_monday, ove
     assert db.session.scalar(select(func.count(DemandOccurrence.id))) == before
 
 
-def test_a_far_date_is_refused_with_the_accepted_range(world, db, next_monday):
+def test_a_far_date_is_refused_with_the_horizon(world, db, next_monday):
     with pytest.raises(ValidationError) as info:
         create_demand(_demand_data(world, next_monday, date="9999-12-31"), community=world["areas"]["a1"], user=None)
-    assert info.value.errors["date"] == f"Enter a date from {_days(-31)} to {_days(2 * 366)}."
+    assert info.value.errors["date"] == (f"The date is too far ahead: a demand is posted at most 366 days ahead "
+                                         f"(until {_days(366)}).")
 
 
-def test_a_service_of_last_week_may_still_be_recorded(world, db, next_monday):
-    demand = create_demand(_demand_data(world, next_monday, date=_days(-7)), community=world["areas"]["a1"], user=None)
+@pytest.mark.parametrize(("ahead", "ok"), [(366, True), (367, False), (5 * 365, False)])
+def test_the_horizon_is_a_year_by_default(world, db, ahead, ok):
+    """Issue 9, 12: five years ahead used to be accepted without a word."""
+    data = _demand_data(world, None, date=_days(ahead))
+    if ok:
+        assert create_demand(data, community=world["areas"]["a1"], user=None).starts_on.isoformat() == _days(ahead)
+    else:
+        with pytest.raises(ValidationError) as info:
+            create_demand(data, community=world["areas"]["a1"], user=None)
+        assert "too far ahead" in info.value.errors["date"]
+
+
+def test_the_horizon_is_a_setting(app, world, db):
+    app.config["DEMAND_HORIZON_DAYS"] = 30
+    try:
+        with pytest.raises(ValidationError) as info:
+            create_demand(_demand_data(world, None, date=_days(31)), community=world["areas"]["a1"], user=None)
+        assert "at most 30 days ahead" in info.value.errors["date"]
+        with pytest.raises(ValidationError) as info:
+            create_demand(_demand_data(world, None, date=_days(1), recurring="1", weekdays=["0"],
+                                       repeat_until=_days(31)), community=world["areas"]["a1"], user=None)
+        assert set(info.value.errors) == {"repeat_until"}
+    finally:
+        app.config.pop("DEMAND_HORIZON_DAYS")
+
+
+@pytest.mark.parametrize("days_ago", [1, 7])
+def test_a_past_date_is_refused_naming_the_date(world, db, days_ago):
+    """Issue 9, 12: the form accepted past dates without a word."""
+    with pytest.raises(ValidationError) as info:
+        create_demand(_demand_data(world, None, date=_days(-days_ago)), community=world["areas"]["a1"], user=None)
+    assert info.value.errors == {"date": f"The date {_days(-days_ago)} has passed: choose today ({_days(0)}) "
+                                         f"or a later day."}
+    assert create_demand(_demand_data(world, None, date=_days(0)), community=world["areas"]["a1"], user=None)
+
+
+def test_a_service_already_given_may_be_recorded_outside_the_form(world, db):
+    demand = create_demand(_demand_data(world, None, date=_days(-7)), community=world["areas"]["a1"], user=None,
+                           allow_past=True)
     assert demand.starts_on.isoformat() == _days(-7) and len(demand.occurrences) == 1
+
+
+def test_a_weekly_demand_with_past_occurrences_can_still_be_edited(world, db):
+    demand = create_demand(_demand_data(world, None, date=_days(-14), recurring="1", weekdays=["0", "3"]),
+                           community=world["areas"]["a1"], user=world["users"]["worker_a1"], allow_past=True)
+    db.session.commit()
+    data = _demand_data(world, None, date=_days(-14), recurring="1", weekdays=["0", "3"], title="Moved", end="20:30")
+    update_demand(demand, data, user=world["users"]["worker_a1"], version=demand.version)
+    assert demand.title == "Moved" and demand.starts_on.isoformat() == _days(-14)
 
 
 def test_the_date_a_demand_already_has_is_kept_wherever_it_lies(world, db):

@@ -205,7 +205,7 @@ def test_editing_a_published_demand_tells_its_volunteers_and_cancelling_withdraw
     db.session.commit()
     assert [n.kind for n in notices(world["users"]["vol_a"])] == ["offer_changed"]
     assert [n.kind for n in notices(other.user)] == ["offer_changed"]
-    cancel_demand(demand, user=world["users"]["worker_a1"], version=demand.version)
+    cancel_demand(demand, user=world["users"]["worker_a1"], version=demand.version, reason="The family moved")
     db.session.commit()
     assert [n.kind for n in notices(world["users"]["vol_a"])] == ["offer_changed", "service_cancelled"]
     assert [n.kind for n in notices(other.user)] == ["offer_changed", "offer_withdrawn"]

@@ -225,3 +225,15 @@ def test_a_hand_assignment_says_pin_or_override_and_a_solve_keeps_just_that(worl
     written = problem.apply_solution(schedule, instance, solution, published=False, now=datetime.now())
     assert len(written.changes.kept) == 2
     assert chosen.reasons == ["pinned"] and excepted.reasons == ["override"]
+
+
+def test_a_week_the_district_schedules_is_covered_for_its_streets(world, db, next_monday):
+    from datetime import timedelta
+
+    from matcher.schedules import covering_schedule
+
+    assert covering_schedule(world["areas"]["town_a"], next_monday) is None
+    district = get_schedule(world["areas"]["district"], next_monday)
+    assert covering_schedule(world["areas"]["town_a"], next_monday) == district
+    assert covering_schedule(world["areas"]["district"], next_monday) is None  # not its own cover
+    assert covering_schedule(world["areas"]["town_b"], next_monday + timedelta(days=7)) is None

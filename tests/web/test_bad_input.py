@@ -121,23 +121,41 @@ DEMAND_WHEN = {
     "weekdays": {"recurring": "1"}, "repeat_until": {"recurring": "1", "weekdays": "0"},
     "skills": {"skills_override": "1"}, "skills_any": {"skills_override": "1"},
 }
-PROFILE_BASE = {"availability": "0 08:00-12:00; 4 14:00-18:00", "exceptions": "away {next_monday} 08:00-12:00 trip",
-                "max_minutes_per_week": "300", "preferred_minutes_per_week": "120", "max_travel_km": "6",
+PROFILE_BASE = {"slot_day": Many(["0", "4"]), "slot_start": Many(["08:00", "14:00"]),
+                "slot_end": Many(["12:00", "18:00"]), "exc_date": "{next_monday}", "exc_kind": "away",
+                "exc_start": "08:00", "exc_end": "12:00", "exc_note": "trip",
+                "max_hours_per_week": "5", "preferred_hours_per_week": "2", "max_travel_km": "6",
                 "skills": "elder_care", "lat": "29.347", "lon": "107.707", "address": "桂花社区5栋"}
+
+GUARDIAN_FORM = {"guardian_name": "text", "guardian_phone": "text", "guardian_relation": "text",
+                 "guardian_consent": "text"}
+REGISTER_FORM = {"real_name": "text", "phone": "text", "password": "text", "repeat": "text", "birth_date": "date",
+                 "home_area": "number", "organizations": "number", "skills": "text", "address": "text",
+                 "slot_day": "number", "slot_start": "clock", "slot_end": "clock", "availability": "lines",
+                 **GUARDIAN_FORM}
+REGISTER_BASE = {"real_name": "刘新", "phone": "13955556666", "password": "lantern-orchard-cobalt",
+                 "repeat": "lantern-orchard-cobalt", "birth_date": "1980-05-01", "home_area": "{community_a1}",
+                 "skills": "elder_care", "slot_day": "0", "slot_start": "09:00", "slot_end": "12:00"}
+# The guardian's fields are read for someone under 18 only.
+MINOR = {"birth_date": "{minor_birth_date}", "guardian_name": "刘母", "guardian_phone": "13955557777",
+         "guardian_relation": "母亲", "guardian_consent": "1"}
+REGISTER_WHEN = {key: MINOR for key in GUARDIAN_FORM}
 
 ROUTES = [
     # --- lists and weeks (query strings)
     Route("GET", "/dashboard", "vol", WEEK),
-    Route("GET", "/demands", "coord", {**LIST_PAGE, "status": "text", "category": "text"}),
+    Route("GET", "/demands", "coord", {**LIST_PAGE, "status": "text", "category": "text", "review": "text"}),
     Route("GET", "/volunteers", "coord", {**LIST_PAGE, "skill": "text"}),
     Route("GET", "/organizations", "coord", {**LIST_PAGE, "type": "text"}),
     Route("GET", "/residents", "coord", LIST_PAGE),
     Route("GET", "/admin/audit", "admin", {"page": "number"}),
+    Route("GET", "/accounts", "coord", {**LIST_PAGE, "role": "text", "area": "number", "state": "text"}),
     Route("GET", "/community/week", "worker", WEEK),
     Route("GET", "/team", "leader", WEEK),
     Route("GET", "/me/week", "vol", WEEK),
     Route("GET", "/checkin", "vol", {"occurrence": "number", "code": "text", "t": "text"}),
-    Route("GET", "/schedules/<int:schedule_id>", "coord", {"category": "text", "priority": "text", "organization": "number"}),
+    Route("GET", "/schedules/<int:schedule_id>", "coord", {"category": "text", "priority": "text", "organization": "number",
+                                                        "street": "number"}),
     Route("GET", "/schedules/<int:schedule_id>/occurrences/<int:occurrence_id>", "coord", {"q": "text"}),
     Route("GET", "/login", "anon", {"next": "text"}),
     # --- sign-in, language, password
@@ -156,6 +174,29 @@ ROUTES = [
            "default_min_people": "number", "skills": "text", "skills_any": "text", "active": "text"},
           base={"name_zh": "助老服务", "name_en": "Elderly care", "default_minutes": "90", "default_people": "1",
                 "default_min_people": "1", "skills": "elder_care", "active": "1"}),
+    # --- accounts (administrators and coordinators; the reset link is public)
+    Route("POST", "/accounts/new", "coord", {"username": "text", "display_name": "text", "role": "text",
+                                             "area": "number", "organization": "number"},
+          base={"username": "worker_new", "display_name": "新社工", "role": "worker", "area": "{community_a1}"},
+          when={"organization": {"role": "org_leader"}}),
+    Route("POST", "/accounts/<int:user_id>/edit", "coord", {"role": "text", "area": "number", "organization": "number"},
+          base={"role": "worker", "area": "{community_a2}"}, when={"organization": {"role": "org_leader"}}),
+    Route("POST", "/accounts/<int:user_id>/lock", "coord", {"reason": "text"}, base={"reason": "Left the office"}),
+    Route("POST", "/reset/<token>", "anon", {"password": "text", "repeat": "text"},
+          base={"password": "another-horse-battery", "repeat": "another-horse-battery"}),
+    # --- people in: registering, invitations, activation, guardian consent
+    Route("POST", "/register", "anon", REGISTER_FORM, base={**REGISTER_BASE, "organizations": "{org_a}"},
+          when=REGISTER_WHEN),
+    Route("POST", "/join/<token>", "anon", {k: v for k, v in REGISTER_FORM.items() if k != "organizations"},
+          base=REGISTER_BASE, when=REGISTER_WHEN),
+    Route("POST", "/activate/<token>", "anon", {"phone_last4": "text", "birth_date": "date", "password": "text",
+                                                "repeat": "text"},
+          base={"phone_last4": "6666", "birth_date": "1980-05-01", "password": "lantern-orchard-cobalt",
+                "repeat": "lantern-orchard-cobalt"}),
+    Route("POST", "/invitations", "leader", {"note": "text"}, base={"note": "王阿姨"}),
+    Route("POST", "/team/members/<int:membership_id>/guardian-consent", "leader", GUARDIAN_FORM,
+          base={"guardian_name": "陈母", "guardian_phone": "13600007777", "guardian_relation": "母亲",
+                "guardian_consent": "1"}),
     # --- residents and demands (the community worker)
     Route("POST", "/residents/new", "worker",
           {"name": "text", "phone": "text", "address": "text", "lat": "number", "lon": "number", "gender": "text",
@@ -165,7 +206,12 @@ ROUTES = [
     Route("POST", "/demands/new", "worker", DEMAND_FORM, base=DEMAND_BASE, when=DEMAND_WHEN),
     Route("POST", "/demands/<int:demand_id>/edit", "worker", {**DEMAND_FORM, "version": "number"},
           base={**DEMAND_BASE, "version": "{demand_a_version}"}, when=DEMAND_WHEN),
-    Route("POST", "/demands/<int:demand_id>/cancel", "worker", {"version": "number"}, base={"version": "{demand_a_version}"}),
+    Route("POST", "/demands/<int:demand_id>/cancel", "worker", {"version": "number", "reason": "text"},
+          base={"version": "{demand_a_version}", "reason": "Nobody needs it"}),
+    Route("POST", "/demands/<int:demand_id>/return", "coord", {"reason": "text"}),
+    Route("POST", "/demands/review/approve", "coord", {"demand": "number"}),
+    Route("POST", "/demands/review-settings", "coord", {"area": "number", "review": "text"},
+          base={"area": "{town_a}", "review": "1"}),
     Route("POST", "/community/occurrences/<int:occurrence_id>/confirm", "worker", {"present": "number"},
           base={"present": "{past_accepted}"}, args={"occurrence_id": "past_occurrence"}),
     Route("POST", "/community/assignments/<int:assignment_id>/rate", "worker", {"rating": "number", "comment": "text"},
@@ -177,12 +223,17 @@ ROUTES = [
           base={"reason": "Our members are away that day"}),
     # --- the volunteer
     Route("POST", "/me/offers/<int:assignment_id>/accept", "vol", {"reason": "text"}),
-    Route("POST", "/me/offers/<int:assignment_id>/decline", "vol", {"reason": "text"}, base={"reason": "Away"}),
+    Route("POST", "/me/offers/<int:assignment_id>/decline", "vol", {"reason": "text", "kind": "text"},
+          base={"reason": "Away", "kind": "other"}),
+    Route("POST", "/me/offers/series/<int:demand_id>", "vol",
+          {"answer": "text", "offer": "number", "kind": "text", "reason": "text"},
+          base={"answer": "decline", "offer": "{assignment_a}", "kind": "other", "reason": "Away"}),
     Route("POST", "/checkin", "vol", {"occurrence": "number", "code": "text", "t": "text"},
           base={"occurrence": "{occurrence_a}", "code": "123456"}, may_log=GUESSES),
     Route("POST", "/me/profile", "vol",
-          {"availability": "lines", "exceptions": "lines", "max_minutes_per_week": "number",
-           "preferred_minutes_per_week": "number", "max_travel_km": "number", "skills": "text", "lat": "number",
+          {"slot_day": "number", "slot_start": "clock", "slot_end": "clock", "exc_date": "date", "exc_kind": "text",
+           "exc_start": "clock", "exc_end": "clock", "exc_note": "text", "max_hours_per_week": "number",
+           "preferred_hours_per_week": "number", "max_travel_km": "number", "skills": "text", "lat": "number",
            "lon": "number", "address": "text"}, base=PROFILE_BASE),
     Route("POST", "/notifications/<int:notification_id>/read", "vol", {"open": "text"}),
     # --- the coordinator's schedule
@@ -222,7 +273,7 @@ def _scene(world, next_monday) -> dict:
     past = create_demand({"category": "culture_sports", "location_kind": "station",
                           "station": world["stations"]["C1"].id, "date": yesterday.isoformat(),
                           "start": "09:00", "end": "10:00", "people": "2", "min_people": "1"},
-                         community=world["areas"]["a1"], user=world["users"]["worker_a1"])
+                         community=world["areas"]["a1"], user=world["users"]["worker_a1"], allow_past=True)
     occ = past.occurrences[0]
     accepted = Assignment(occurrence_id=occ.id, volunteer_id=world["volunteers"]["a"].id,
                           status=AssignmentStatus.ACCEPTED)
@@ -235,6 +286,7 @@ def _scene(world, next_monday) -> dict:
         "station_a1": world["stations"]["C1"].id, "next_monday": next_monday.isoformat(),
         "town_a": world["areas"]["town_a"].id, "volunteer_b": world["volunteers"]["b"].id,
         "demand_a_version": world["demands"]["a1"].version, "notification_vol": scene["notifications"]["vol"],
+        "minor_birth_date": f"{yesterday.year - 15}-06-01",
     })
     return scene
 
@@ -271,6 +323,8 @@ NO_INPUT = {
     ("GET", "/calendar/<token>.ics"), ("POST", "/logout"), ("GET", "/account/password"),
     ("GET", "/admin/catalogue"), ("GET", "/admin/categories/<int:category_id>"),
     ("GET", "/demands/<int:demand_id>"), ("GET", "/demands/<int:demand_id>/edit"), ("GET", "/demands/new"),
+    ("GET", "/demands/<int:demand_id>/cancel"), ("POST", "/demands/<int:demand_id>/approve"),
+    ("GET", "/demands/review-settings"),
     ("GET", "/residents/<int:resident_id>"), ("GET", "/residents/<int:resident_id>/reveal"),
     ("POST", "/residents/<int:resident_id>/reveal"), ("GET", "/residents/new"),
     ("GET", "/volunteers/<int:volunteer_id>"), ("GET", "/organizations/<int:organization_id>"),
@@ -282,6 +336,10 @@ NO_INPUT = {
     ("POST", "/notifications/read-all"), ("GET", "/schedules"), ("GET", "/runs/<int:run_id>.json"),
     ("GET", "/runs/<int:run_id>/instance.json"), ("GET", "/runs/<int:run_id>/solution.json"),
     ("POST", "/runs/<int:run_id>/apply"),
+    ("GET", "/accounts/new"), ("GET", "/accounts/<int:user_id>"), ("POST", "/accounts/<int:user_id>/unlock"),
+    ("POST", "/accounts/<int:user_id>/link"), ("POST", "/accounts/<int:user_id>/revoke"), ("GET", "/reset/<token>"),
+    ("GET", "/register"), ("GET", "/join/<token>"), ("GET", "/activate/<token>"), ("GET", "/invitations"),
+    ("POST", "/invitations/<int:link_id>/revoke"), ("POST", "/volunteers/<int:volunteer_id>/activation-link"),
 }
 
 
@@ -478,16 +536,17 @@ def test_a_residents_overlong_consent_note_is_refused_not_stored(client, auth, w
 
 
 def test_a_demand_form_dated_9999_is_a_400_naming_the_date(client, auth, world, next_monday):
-    """Used to overflow expanding the occurrences (a 500); a date is now within a month ago to two years ahead."""
+    """Used to overflow expanding the occurrences (a 500); a date is now from today to the horizon (a year)."""
     auth.login("worker_a1")
     before = table_state()
     data = {"category": "culture_sports", "location_kind": "station", "station": world["stations"]["C1"].id,
             "date": "9999-12-31", "start": "19:00", "end": "21:00", "priority": "normal"}
     response = client.post("/demands/new", data=data)
     assert response.status_code == 400
-    assert "请输入" in response.get_data(as_text=True) and "之间的日期" in response.get_data(as_text=True)
+    assert 'id="err-date"' in response.get_data(as_text=True)
+    assert not changed_tables(before, table_state())
     client.post("/language/en")
     before = table_state()
     response = client.post("/demands/new", data=data)
-    assert response.status_code == 400 and "Enter a date from" in response.get_data(as_text=True)
+    assert response.status_code == 400 and "The date is too far ahead" in response.get_data(as_text=True)
     assert not changed_tables(before, table_state())

@@ -94,8 +94,9 @@ def test_checkin_code_page_shows_changing_codes_and_qr_codes_in_scope_only(clien
     db.session.commit()
     occ_id = monday.id
     auth.login("worker_a1")
+    week = rules.week_monday((now + timedelta(minutes=30)).date())  # the service's week (late at night: the next)
     assert f"/community/occurrences/{occ_id}/code" in client.get(
-        f"/community/week?week={rules.week_monday(now.date()).isoformat()}").get_data(as_text=True)
+        f"/community/week?week={week.isoformat()}").get_data(as_text=True)
     response = client.get(f"/community/occurrences/{occ_id}/code")
     page = response.get_data(as_text=True)
     assert response.status_code == 200 and "<svg" in page
@@ -228,3 +229,45 @@ def test_notifications_list_badge_and_mark_read_own_only(client, auth, world, db
     assert db.session.get(Notification, other_id).read_at is None
     assert 'class="badge"' not in client.get("/notifications").get_data(as_text=True)
     assert db.session.scalar(select(Notification.read_at).where(Notification.id == other_id)) is None
+
+
+def test_confirming_on_the_previous_week_works_and_refusals_show_at_the_service(client, auth, world, db):
+    """Issue 9, defect 9: from the previous week's page a service that took place is confirmed; one not
+    started yet has no confirm button, and confirming it (or confirming twice) answers on the week page,
+    next to the service, not as a bare error page."""
+    demand = world["demands"]["a1"]
+    past, later = demand.occurrences[0], demand.occurrences[1]
+    last_monday = rules.week_monday(clock.local_today()) - timedelta(days=7)
+    past.starts_at = datetime.combine(last_monday, datetime.min.time()).replace(hour=9)
+    past.ends_at = past.starts_at + timedelta(minutes=90)
+    later.starts_at = clock.local_now().replace(second=0, microsecond=0) + timedelta(hours=2)
+    later.ends_at = later.starts_at + timedelta(minutes=90)
+    served = assign(db, past, world["volunteers"]["a"], AssignmentStatus.ACCEPTED)
+    waiting = assign(db, later, world["volunteers"]["a"], AssignmentStatus.ACCEPTED)
+    db.session.commit()
+    ids = {"past": past.id, "later": later.id, "served": served.id, "waiting": waiting.id}
+    auth.login("worker_a1")
+    client.post("/language/en", data={"next": "/dashboard"})
+    page = client.get(f"/community/week?week={last_monday.isoformat()}").get_data(as_text=True)
+    assert f"/community/occurrences/{ids['past']}/confirm" in page
+    response = client.post(f"/community/occurrences/{ids['past']}/confirm", data={"present": ids["served"]})
+    assert response.status_code == 302 and f"week={last_monday.isoformat()}" in response.headers["Location"]
+    db.session.expire_all()
+    assert db.session.get(Assignment, ids["served"]).status == AssignmentStatus.COMPLETED
+
+    # Confirmed already: said on the week page, at the service.
+    response = client.post(f"/community/occurrences/{ids['past']}/confirm", data={"present": ids["served"]})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 409 and f'id="occ-{ids["past"]}"' in body
+    assert "confirmed already" in field_message(response, "confirm")
+
+    # Not started yet: no button; posting anyway is answered at the service, and nothing changes.
+    week = rules.week_monday(later.starts_at.date()).isoformat()
+    page = client.get(f"/community/week?week={week}").get_data(as_text=True)
+    assert f"/community/occurrences/{ids['later']}/confirm" not in page
+    assert "Can be confirmed once it has started" in page
+    response = client.post(f"/community/occurrences/{ids['later']}/confirm", data={"present": ids["waiting"]})
+    assert response.status_code == 400 and f'id="occ-{ids["later"]}"' in response.get_data(as_text=True)
+    assert "has not started yet" in field_message(response, "confirm")
+    db.session.expire_all()
+    assert db.session.get(Assignment, ids["waiting"]).status == AssignmentStatus.ACCEPTED

@@ -42,3 +42,24 @@ def test_configured_tiles_appear_on_the_map_and_in_the_csp(make_app, world, db, 
     page = client.get(f"/schedules/{schedule_id}")
     assert 'href="https://tiles.example.org/' in page.get_data(as_text=True)
     assert "img-src 'self' data: https://tiles.example.org" in page.headers["Content-Security-Policy"]
+
+
+def test_configured_tiles_appear_under_the_demand_forms_place_picker(make_app, world, db):
+    client = make_app(MAP_TILE_URL="https://tiles.example.org/{z}/{x}/{y}.png").test_client()
+    client.post("/login", data={"username": "worker_a1", "password": "correct-horse-battery"})
+    page = client.get("/demands/new").get_data(as_text=True)
+    picker = page[page.index('id="point-map"'):page.index("</svg>")]
+    assert '<image href="https://tiles.example.org/' in picker
+
+
+def test_the_schedule_map_still_fits_its_points():
+    from datetime import datetime
+    from types import SimpleNamespace
+
+    from web.mapview import build_map
+
+    demand = SimpleNamespace(lat=29.345, lon=107.705, title="Visit", people=1)
+    occ = SimpleNamespace(id=1, demand=demand, starts_at=datetime(2026, 12, 7, 9))
+    vol = SimpleNamespace(lat=29.35, lon=107.71)
+    m = build_map([occ], [SimpleNamespace(occurrence_id=1, volunteer=vol)], {1: 1})
+    assert m["demands"][0]["state"] == "full" and len(m["lines"]) == 1 and m["tiles"] == []

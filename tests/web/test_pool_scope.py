@@ -158,3 +158,49 @@ def test_a_saved_instance_with_outside_volunteers_is_not_downloaded(client, auth
     assert download.status_code == 200
     assert [v["id"] for v in download.get_json()["volunteers"]] == [f"v{world['volunteers']['a'].id}"]
     assert db.session.scalar(select(func.count(AuditEntry.id)).where(AuditEntry.action == "export_instance")) == 1
+
+
+def test_the_district_schedule_seen_in_part_keeps_to_the_street_and_its_pool(client, auth, world, db, next_monday):
+    """A street's coordinator on the district's schedule: candidates, search, assigning and the map's
+    homes stay within the street's pool, as on a street schedule; the district's coordinator sees all."""
+    world["volunteers"]["b"].max_travel_km = 40.0
+    schedule = get_schedule(world["areas"]["district"], next_monday)
+    db.session.commit()
+    occ = sorted(world["demands"]["a1"].occurrences, key=lambda o: o.starts_at)[0]
+    url = f"/schedules/{schedule.id}/occurrences/{occ.id}"
+    _login(client, auth, "coord")
+    assert "王强" in _candidates(client.get(url, query_string={"q": "王"}).get_data(as_text=True))
+    client.post("/logout")
+    _login(client, auth, "coord_a")
+    page = client.get(url).get_data(as_text=True)
+    assert "李秀英" in _candidates(page) and "王强" not in _candidates(page)
+    assert "王强" not in _candidates(client.get(url, query_string={"q": "王"}).get_data(as_text=True))
+    outside = client.post(url, data={"volunteer": world["volunteers"]["b"].id, "override_reason": "asked"})
+    assert outside.status_code == 400 and db.session.scalar(select(func.count(Assignment.id))) == 0
+    # Someone the district put on the street's service: their home is not drawn on the street's map.
+    assign_by_hand(schedule, occ, world["volunteers"]["b"], user=None, override_reason="district decision")
+    db.session.commit()
+    view = client.get(f"/schedules/{schedule.id}").get_data(as_text=True)
+    assert view.count('class="map-line"') == 0
+    client.post("/logout")
+    _login(client, auth, "coord")
+    assert client.get(f"/schedules/{schedule.id}").get_data(as_text=True).count('class="map-line"') == 1
+
+
+def test_hand_edits_outside_the_street_s_part_are_refused_in_the_domain(world, db, next_monday):
+    from matcher.errors import DomainError
+    from matcher.schedules import remove_assignment, set_pinned
+
+    schedule = get_schedule(world["areas"]["district"], next_monday)
+    b1 = world["demands"]["b1"].occurrences[0]
+    world["volunteers"]["a"].max_travel_km = 40.0
+    with pytest.raises(DomainError):
+        assign_by_hand(schedule, b1, world["volunteers"]["a"], user=world["users"]["coord_a"],
+                       override_reason="any reason")
+    theirs = assign_by_hand(schedule, b1, world["volunteers"]["a"], user=world["users"]["coord"],
+                            override_reason="any reason")
+    with pytest.raises(DomainError):
+        set_pinned(theirs, False, user=world["users"]["coord_a"])
+    with pytest.raises(DomainError):
+        remove_assignment(theirs, user=world["users"]["coord_a"])
+    assert theirs.pinned and theirs.status == AssignmentStatus.PROPOSED

@@ -53,11 +53,13 @@ from sqlalchemy import event, select
 from matcher.accounts import create_user
 from matcher.db import db as _db
 from matcher.demands import create_demand
+from matcher.links import make_link
 from matcher.models import (
     AreaLevel,
     Assignment,
     AssignmentStatus,
     Category,
+    LinkPurpose,
     Membership,
     MemberStatus,
     Notification,
@@ -83,6 +85,17 @@ MATRIX = """
 GET  /                                                           L       302      302      302      302      302      302
 GET  /account/password                                           L       200      200      200      200      200      200
 POST /account/password                                           L       400      400      400      400      400      400
+GET  /accounts                                                   L       200      200      200      403      403      403
+GET  /accounts/<int:user_id>                                     L       200      200/404  200/404  403      403      403
+POST /accounts/<int:user_id>/edit                                L       400      400/404  400/404  403      403      403
+POST /accounts/<int:user_id>/link                                L       200      200/404  200/404  403      403      403
+POST /accounts/<int:user_id>/lock                                L       400      400/404  400/404  403      403      403
+POST /accounts/<int:user_id>/revoke                              L       302      302/404  302/404  403      403      403
+POST /accounts/<int:user_id>/unlock                              L       400      400/404  400/404  403      403      403
+GET  /accounts/new                                               L       200      200      200      403      403      403
+POST /accounts/new                                               L       400      400      400      403      403      403
+GET  /activate/<token>                                           200/404 302      302      302      302      302      302
+POST /activate/<token>                                           400/404 302      302      302      302      302      302
 GET  /admin/audit                                                L       200      403      403      403      403      403
 GET  /admin/catalogue                                            L       200      403      403      403      403      403
 GET  /admin/categories/<int:category_id>                         L       200/404  403      403      403      403      403
@@ -101,13 +114,24 @@ GET  /community/week                                             L       403    
 GET  /dashboard                                                  L       200      200      200      200      200      200
 GET  /demands                                                    L       200      200      200      200      200      200
 GET  /demands/<int:demand_id>                                    L       200      200/404  200/404  200/404  200/404  200/404
-POST /demands/<int:demand_id>/cancel                             L       302      403/404  403/404  302/404  403/404  403/404
+POST /demands/<int:demand_id>/approve                            L       409      409/404  409/404  403      403      403
+GET  /demands/<int:demand_id>/cancel                             L       200      403/404  403/404  200/404  403/404  403/404
+POST /demands/<int:demand_id>/cancel                             L       400      403/404  403/404  400/404  403/404  403/404
 GET  /demands/<int:demand_id>/edit                               L       403      403      403      200/404  403      403
 POST /demands/<int:demand_id>/edit                               L       403      403      403      400/404  403      403
 GET  /demands/new                                                L       403      403      403      200      403      403
 POST /demands/new                                                L       403      403      403      400      403      403
+POST /demands/<int:demand_id>/return                             L       409      409/404  409/404  403      403      403
+POST /demands/review/approve                                     L       400      400      400      403      403      403
+GET  /demands/review-settings                                    L       200      200      200      403      403      403
+POST /demands/review-settings                                    L       400      400      400      403      403      403
 GET  /favicon.ico                                                301     301      301      301      301      301      301
 GET  /healthz                                                    200     200      200      200      200      200      200
+GET  /invitations                                                L       403      403      403      200      200      403
+POST /invitations                                                L       403      403      403      200      200      403
+POST /invitations/<int:link_id>/revoke                           L       403      403      403      404      302/404  403
+GET  /join/<token>                                               200/404 302      302      302      302      302      302
+POST /join/<token>                                               400/404 302      302      302      302      302      302
 POST /language/<code>                                            302/404 302/404  302/404  302/404  302/404  302/404  302/404
 GET  /login                                                      200     302      302      302      302      302      302
 POST /login                                                      200     302      302      302      302      302      302
@@ -118,6 +142,7 @@ POST /me/calendar/regenerate                                     L       404    
 GET  /me/offers                                                  L       404      404      404      404      404      200
 POST /me/offers/<int:assignment_id>/accept                       L       404      404      404      404      404      302/404
 POST /me/offers/<int:assignment_id>/decline                      L       404      404      404      404      404      400/404
+POST /me/offers/series/<int:demand_id>                           L       404      404      404      404      404      400/404
 GET  /me/profile                                                 L       404      404      404      404      404      200
 POST /me/profile                                                 L       404      404      404      404      404      400
 GET  /me/record                                                  L       404      404      404      404      404      200
@@ -127,6 +152,10 @@ POST /notifications/<int:notification_id>/read                   L       302/404
 POST /notifications/read-all                                     L       302      302      302      302      302      302
 GET  /organizations                                              L       200      200      200      200      200      200
 GET  /organizations/<int:organization_id>                        L       200      200/404  200/404  200/404  200/404  200/404
+GET  /reset/<token>                                              200/404 200/404  200/404  200/404  200/404  200/404  200/404
+POST /reset/<token>                                              400/404 400/404  400/404  400/404  400/404  400/404  400/404
+GET  /register                                                   200     302      302      302      302      302      302
+POST /register                                                   400     302      302      302      302      302      302
 GET  /residents                                                  L       200      200      200      200      403      403
 GET  /residents/<int:resident_id>                                L       200      200/404  200/404  200/404  404      404
 GET  /residents/<int:resident_id>/reveal                         L       302      302      302      302      302      302
@@ -150,9 +179,11 @@ GET  /team/assignments/<int:assignment_id>/swap                  L       403    
 POST /team/assignments/<int:assignment_id>/swap                  L       403      403      403      403      400/404  403
 GET  /team/members                                               L       403      403      403      403      200      403
 POST /team/members/<int:membership_id>/<any(approve, reject):action>  L  403      403      403      403      302/404  403
+POST /team/members/<int:membership_id>/guardian-consent          L       403      403      403      403      400/404  403
 POST /team/occurrences/<int:occurrence_id>/hand-back             L       403      403      403      403      400/404  403
 GET  /volunteers                                                 L       200      200      200      200      200      200
 GET  /volunteers/<int:volunteer_id>                              L       200      200/404  200/404  200/404  200/404  200/404
+POST /volunteers/<int:volunteer_id>/activation-link              L       200/302  200/404  200/404  200/404  200/404  403
 """
 
 # Cells where the application answers otherwise today, in files of other engineers:
@@ -176,10 +207,21 @@ ARGS = {
     "membership_id": ("membership_a", "membership_x"),
     "action": ("approve", "approve"),
     "volunteer_id": ("volunteer_a", "volunteer_x"),
+    # An account: the community worker of 桂花社区 / a volunteer living in the far district.
+    "user_id": ("account_a", "account_x"),
+    "link_id": ("invite_a", "invite_x"),
 }
 RULE_ARGS = {
     # Publishing needs a draft: the published week of the scene would answer 409 "published already".
     "/schedules/<int:schedule_id>/publish": {"schedule_id": ("draft_a", "draft_x")},
+    # A reset link's token (of worker_b1, whom no cell signs in as), or one that does not exist.
+    "/reset/<token>": {"token": ("reset_token", "no_token")},
+    # People in: an invitation of 东城助老服务队's leader and an activation link of 陈申请 (no password yet);
+    # a link of nobody's (made by the system) that no cell may revoke; the far volunteer is active already.
+    "/join/<token>": {"token": ("invite_token", "no_token")},
+    "/activate/<token>": {"token": ("activate_token", "no_token")},
+    "/invitations/<int:link_id>/revoke": {"link_id": ("invite_a", "invite_x")},
+    "/volunteers/<int:volunteer_id>/activation-link": {"volunteer_id": ("volunteer_c", "volunteer_x")},
 }
 
 
@@ -261,6 +303,11 @@ def build_scene(world, next_monday, *, runs: bool = True) -> dict:
     note_x = Notification(user_id=users["vol_b"].id, kind="info", text="note for vol_b")
     _db.session.add_all([*notes.values(), note_x])
     category = _db.session.scalar(select(Category).order_by(Category.id))
+    _reset_link, reset_token = make_link(LinkPurpose.RESET, created_by=None, user=users["worker_b1"])
+    vol_c.user = create_user(username="13600006666", password=None, role=Role.VOLUNTEER)  # pre-registered
+    invite_a, invite_token = make_link(LinkPurpose.INVITE, created_by=users["leader_a"], organization=world["orgs"]["a"])
+    invite_x, _token_x = make_link(LinkPurpose.INVITE, created_by=None, organization=org_x)
+    _activate, activate_token = make_link(LinkPurpose.ACTIVATE, created_by=None, user=vol_c.user)
     _db.session.commit()
     scene = {
         "category": category.id, "no_category": category.id + 10_000,
@@ -277,6 +324,10 @@ def build_scene(world, next_monday, *, runs: bool = True) -> dict:
         "membership_a": membership_a.id, "membership_x": membership_x.id, "approve": "approve",
         "volunteer_a": world["volunteers"]["a"].id, "volunteer_x": vol_x.id, "volunteer_c": vol_c.id,
         "far_community": far_comm.id, "far_town": far_town.id,
+        "account_a": users["worker_a1"].id, "account_x": vol_x.user_id, "reset_token": reset_token,
+        "community_a1": world["areas"]["a1"].id, "community_a2": world["areas"]["a2"].id,
+        "invite_token": invite_token, "activate_token": activate_token, "invite_a": invite_a.id,
+        "invite_x": invite_x.id,
     }
     if runs:
         # A finished repair run on each published week, solved the way the background job does it.

@@ -6,7 +6,17 @@ import pytest
 from sqlalchemy import func, select
 
 from matcher.demo import DEMO_PASSWORD, load_demo
-from matcher.models import Area, AreaLevel, Assignment, AssignmentStatus, RunStatus, Schedule, SolveRun
+from matcher.models import (
+    FILLING,
+    Area,
+    AreaLevel,
+    Assignment,
+    AssignmentStatus,
+    RunStatus,
+    Schedule,
+    ScheduleStatus,
+    SolveRun,
+)
 from tests.conftest import PASSWORD, REDIS_TEST_URL
 
 
@@ -363,3 +373,154 @@ def test_the_schedule_list_shows_places_filled_and_the_gap_not_a_raw_score(clien
     row = client.get("/schedules").get_data(as_text=True).split(f"/schedules/{schedule.id}\"")[1].split("</tr>")[0]
     assert "297536" not in row
     assert "1 of 2 (50%)" in row and "gap to the bound 0.8%" in row
+
+
+# --------------------------------------------------------------------------- a district week, a street's part
+
+
+def _district_week(world, db, next_monday):
+    """The district's draft for the week: demand a1 (东城街道) and b1 (南山镇) are both on it."""
+    from matcher.schedules import get_schedule
+
+    schedule = get_schedule(world["areas"]["district"], next_monday)
+    db.session.commit()
+    return schedule
+
+
+def _grid(page: str) -> str:
+    return page.split('class="grid"')[1].split("</table>")[0]
+
+
+def test_a_street_coordinator_opening_a_week_the_district_schedules_gets_their_part(client, world, db, next_monday):
+    schedule = _district_week(world, db, next_monday)
+    _sign_in(client)  # coord_a, 东城街道
+    opened = client.post("/schedules/open", data={"area": world["areas"]["town_a"].id, "week": next_monday.isoformat()})
+    assert opened.status_code == 302 and opened.headers["Location"].endswith(f"/schedules/{schedule.id}")
+    assert db.session.scalar(select(func.count(Schedule.id))) == 1  # no street schedule beside the district's
+    page = client.get(opened.headers["Location"])
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="part-note"' in text and "东城街道" in text
+    assert "solving, applying repairs and publishing stay with the coordinator of 青溪区" in text
+    grid = _grid(text)
+    a1, b1 = world["demands"]["a1"].occurrences[0], world["demands"]["b1"].occurrences[0]
+    assert f"occurrences/{a1.id}\"" in grid and f"occurrences/{b1.id}\"" not in grid
+    assert f"occurrences/{b1.id}\"" not in text  # nor in the gaps
+    assert 'id="solve-button"' not in text and 'id="publish-button"' not in text
+    assert 'name="street"' not in text  # their part is fixed
+    listed = client.get("/schedules").get_data(as_text=True)
+    row = listed.split(f"/schedules/{schedule.id}\"")[1].split("</tr>")[0]
+    assert "青溪区 district schedule — your part: 东城街道" in row
+    assert "0 of 2 (0%)" in row  # the street's two services (a1 on Monday and Thursday), not the district's three
+
+
+def test_a_street_coordinator_adjusts_only_their_part_of_the_district_schedule(client, world, db, next_monday):
+    from datetime import timedelta
+
+    from matcher.schedules import assign_by_hand
+    from tests.matcher.builders import add_demand
+
+    schedule = _district_week(world, db, next_monday)
+    monday, thursday = sorted(world["demands"]["a1"].occurrences, key=lambda o: o.starts_at)[:2]
+    b1 = world["demands"]["b1"].occurrences[0]
+    tuesday = add_demand(world, next_monday + timedelta(days=1), "09:00", "10:00", community="a2")
+    world["volunteers"]["b"].max_travel_km = 40.0
+    theirs = assign_by_hand(schedule, b1, world["volunteers"]["b"], user=None, override_reason="test")
+    db.session.commit()
+    _sign_in(client)
+    base = f"/schedules/{schedule.id}"
+    assert client.get(f"{base}/occurrences/{b1.id}").status_code == 404
+    assert client.post(f"{base}/occurrences/{b1.id}", data={"volunteer": world["volunteers"]["a"].id}) \
+        .status_code == 404
+    for action in ("pin", "remove"):
+        assert client.post(f"/assignments/{theirs.id}/{action}", data={"pinned": "0"}).status_code == 404
+    assert client.post(f"{base}/solve", data={"time_limit": "5"}).status_code == 404
+    assert client.post(f"{base}/publish", data={"version": schedule.version}).status_code == 404
+    assert db.session.scalar(select(func.count(SolveRun.id))) == 0
+    # Their own services: assign, move within the street, pin, remove.
+    page = client.get(f"{base}/occurrences/{monday.id}").get_data(as_text=True)
+    assert 'id="pool-note"' in page and "From the pool of 东城街道" in page
+    assert client.post(f"{base}/occurrences/{monday.id}", data={"volunteer": world["volunteers"]["a"].id}) \
+        .status_code == 302
+    mine = db.session.scalar(select(Assignment).where(Assignment.occurrence_id == monday.id))
+    assert mine.schedule_id == schedule.id and mine.pinned
+    page = client.get(f"{base}/occurrences/{monday.id}").get_data(as_text=True)
+    move_targets = page.split('name="target"')[1].split("</select>")[0]
+    assert f'value="{tuesday.id}"' in move_targets and f'value="{b1.id}"' not in move_targets
+    assert client.post(f"/assignments/{mine.id}/move", data={"target": b1.id}).status_code == 404
+    assert client.post(f"/assignments/{mine.id}/pin", data={"pinned": "0", "version": mine.version}) \
+        .status_code == 302
+    db.session.expire_all()
+    assert not db.session.get(Assignment, mine.id).pinned
+    assert client.post(f"/assignments/{mine.id}/remove").status_code == 302
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count(Assignment.id)).where(
+        Assignment.occurrence_id == monday.id, Assignment.status.in_(FILLING))) == 0
+    assert db.session.get(Assignment, theirs.id).status == AssignmentStatus.PROPOSED  # the other street's: untouched
+    assert thursday.id not in {a.occurrence_id for a in db.session.scalars(select(Assignment))}
+
+
+def test_a_street_coordinator_follows_the_district_run_but_gets_none_of_its_files(client, world, db, next_monday):
+    schedule = _district_week(world, db, next_monday)
+    run = SolveRun(schedule=schedule, status=RunStatus.DONE, instance={"demands": [], "volunteers": []},
+                   solution={"assignments": []}, score=1.0, bound=1.0)
+    db.session.add(run)
+    db.session.commit()
+    _sign_in(client)
+    assert client.get(f"/runs/{run.id}.json").status_code == 200
+    assert client.get(f"/runs/{run.id}/instance.json").status_code == 404
+    assert client.get(f"/runs/{run.id}/solution.json").status_code == 404
+    assert client.post(f"/runs/{run.id}/apply").status_code == 404
+    page = client.get(f"/schedules/{schedule.id}").get_data(as_text=True)
+    assert "instance.json" not in page and "solution.json" not in page
+    client.post("/logout")
+    _sign_in(client, "coord_b")  # the other street: its own part only
+    text = client.get(f"/schedules/{schedule.id}").get_data(as_text=True)
+    a1, b1 = world["demands"]["a1"].occurrences[0], world["demands"]["b1"].occurrences[0]
+    assert f"occurrences/{b1.id}\"" in _grid(text) and f"occurrences/{a1.id}\"" not in text
+
+
+def test_the_district_schedule_filters_by_street(client, world, db, next_monday):
+    schedule = _district_week(world, db, next_monday)
+    _sign_in(client, "coord")
+    a1, b1 = world["demands"]["a1"].occurrences[0], world["demands"]["b1"].occurrences[0]
+    url = f"/schedules/{schedule.id}"
+    whole = client.get(url).get_data(as_text=True)
+    select_html = whole.split('name="street"')[1].split("</select>")[0]
+    assert "东城街道" in select_html and "南山镇" in select_html
+    assert f"occurrences/{a1.id}\"" in _grid(whole) and f"occurrences/{b1.id}\"" in _grid(whole)
+    street = client.get(f"{url}?street={world['areas']['town_b'].id}").get_data(as_text=True)
+    assert f"occurrences/{b1.id}\"" in _grid(street) and f"occurrences/{a1.id}\"" not in street
+    assert 'id="street-note"' in street and "石桥村" in _grid(street)  # rows: the street's communities
+    assert f'value="{world["areas"]["town_b"].id}" selected' in street
+    # A street outside the district or no number at all: the whole district, never an error.
+    for bad in ("abc", str(world["areas"]["a1"].id), "999999"):
+        response = client.get(f"{url}?street={bad}")
+        assert response.status_code == 200 and f"occurrences/{a1.id}\"" in _grid(response.get_data(as_text=True))
+
+
+def test_the_repair_preview_lists_the_services_and_volunteers_that_change(client, world, db, next_monday):
+    from tests.matcher.builders import member, offer
+
+    schedule, (monday, thursday) = _town_a_week(world, db, next_monday)
+    schedule.status = ScheduleStatus.PUBLISHED
+    other = member(world, db, "陈红", "13811112222")
+    kept = offer(schedule, monday, world["volunteers"]["a"])
+    gone = offer(schedule, thursday, other)
+    db.session.add(SolveRun(schedule=schedule, status=RunStatus.DONE, repair=True,
+                            instance={"demands": [{"id": f"d{monday.id}"}, {"id": f"d{thursday.id}"}]},
+                            solution={"assignments": [
+                                {"demand": f"d{monday.id}", "volunteer": f"v{world['volunteers']['a'].id}"},
+                                {"demand": f"d{monday.id}", "volunteer": f"v{other.id}"}]},
+                            score=1.0, bound=1.0))
+    db.session.commit()
+    _sign_in(client)
+    page = client.get(f"/schedules/{schedule.id}").get_data(as_text=True)
+    assert "1 assignments stay, 1 are added, 1 are removed." in page
+    table = page.split('id="changes"')[1].split("</table>")[0]
+    rows = table.split("<tr>")[2:]  # after the head
+    assert len(rows) == 2  # two services change; the kept pair is not listed
+    first, second = rows
+    assert f"occurrences/{monday.id}\"" in first and "+ 陈红" in first and "李秀英" not in first
+    assert f"occurrences/{thursday.id}\"" in second and "− 陈红" in second
+    assert "桂花社区" in first and monday.starts_at.strftime("%m-%d %H:%M") in first
+    assert kept.id and gone.id

@@ -124,3 +124,19 @@ def test_an_accepted_service_is_handed_to_another_member_from_the_swap_page(clie
     assert db.session.scalar(select(Assignment).where(Assignment.volunteer_id == world["volunteers"]["a"].id)) is None
     new = db.session.scalar(select(Assignment).where(Assignment.volunteer_id == team["fit"]))
     assert new.status == AssignmentStatus.ACCEPTED and new.occurrence_id == team["occ"]
+
+
+def test_the_team_page_puts_the_load_first_and_the_services_needing_the_leader_before_the_settled(
+        client, auth, world, db, team, next_monday):
+    monday, thursday = sorted(world["demands"]["a1"].occurrences, key=lambda o: o.starts_at)[:2]
+    thursday.responsible_organization_id = world["orgs"]["a"].id  # dispatched, nobody on it yet
+    db.session.commit()
+    auth.login("leader_a")
+    client.post("/language/en", data={"next": "/dashboard"})
+    page = client.get(f"/team?week={next_monday.isoformat()}").get_data(as_text=True)
+    assert page.index('id="load"') < page.index('id="services"') < page.index(f'id="occ-{monday.id}"')
+    assert page.index("<meter") < page.index('id="services"')  # vol_a's minutes, above the services
+    assert 'href="#load"' in page and 'href="#services"' in page
+    # Thursday is later in the week but still open: it comes before Monday's offered service.
+    assert page.index(f'id="occ-{thursday.id}"') < page.index(f'id="occ-{monday.id}"')
+    assert page.index('id="state-open"') < page.index(f'id="occ-{thursday.id}"') < page.index('id="state-scheduled"')

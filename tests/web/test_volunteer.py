@@ -14,7 +14,6 @@ from matcher import checkin, clock, volunteers
 from matcher.models import Assignment, AssignmentStatus, AuditEntry, Notification, Volunteer
 from tests.conftest import PASSWORD
 from tests.matcher.builders import (
-    GOOD_PROFILE,
     add_demand,
     code_at,
     first_occurrence,
@@ -22,6 +21,7 @@ from tests.matcher.builders import (
     publish,
     token_at,
 )
+from tests.matcher.test_volunteers import PROFILE
 
 SAME_SITE = {"Referer": "https://localhost/login"}  # CSRF over HTTPS checks the referrer
 PAGES = ["/me/offers", "/me/week", "/checkin", "/me/record", "/me/profile"]
@@ -140,7 +140,10 @@ def test_decline_needs_a_reason_then_tells_the_coordinator(client, auth, world, 
     oid = setup["offer"].id
     response = client.post(f"/me/offers/{oid}/decline", data={"reason": ""})
     assert response.status_code == 400
-    assert 'id="err-reason"' in response.get_data(as_text=True)
+    assert 'id="err-kind"' in response.get_data(as_text=True)  # why: not free, too far, or another reason
+    response = client.post(f"/me/offers/{oid}/decline", data={"kind": "other", "reason": ""})
+    assert response.status_code == 400
+    assert 'id="err-reason"' in response.get_data(as_text=True)  # another reason needs the words
     assert status_of(db, oid) == AssignmentStatus.OFFERED
     response = client.post(f"/me/offers/{oid}/decline", data={"reason": "Away that day"})
     assert response.status_code == 302
@@ -324,22 +327,33 @@ def test_check_in_for_someone_elses_service_is_refused(client, auth, world, db, 
 
 
 def test_profile_form(client, auth, world, db):
+    """Issue 9, defect 11: free time as weekday and time rows, dated rows, limits in hours."""
     login(client, auth, "vol_a")
     vol_id = world["volunteers"]["a"].id
     before = volunteers.profile_values(world["volunteers"]["a"])
-    bad = dict(GOOD_PROFILE, availability="mornings", max_travel_km="far", lat="39.9")
+    page = client.get("/me/profile").get_data(as_text=True)
+    # The world's volunteer is free Mondays 08:00-12:00 and Wednesdays 14:00-18:00: two rows, plus spare ones.
+    assert page.count('name="slot_day"') >= 3 and 'value="08:00"' in page and 'value="18:00"' in page
+    assert 'type="time"' in page and 'name="max_hours_per_week"' in page and 'step="0.5"' in page
+    assert "free_time.js" in page and "0 09:00-12:00" not in page  # no coded text any more
+    bad = dict(PROFILE, slot_day=["0", "2"], slot_start=["08:00", "15:00"], slot_end=["12:00", "14:00"],
+               max_travel_km="far", lat="39.9", max_hours_per_week="2.3")
     response = client.post("/me/profile", data=bad)
     assert response.status_code == 400
     page = response.get_data(as_text=True)
-    for field in ("availability", "max_travel_km", "lat"):
+    for field in ("availability", "max_hours_per_week", "max_travel_km", "lat"):
         assert f'id="err-{field}"' in page
+    assert "Row 2: the end (14:00) must be after the start (15:00)." in page
+    assert 'value="15:00"' in page  # the rows as sent, to correct them
     db.session.expire_all()
     assert volunteers.profile_values(db.session.get(Volunteer, vol_id)) == before
-    good = dict(GOOD_PROFILE, skills=["elder_care", "lecturing"])
+    good = dict(PROFILE, skills=["elder_care", "lecturing"])
     assert client.post("/me/profile", data=good).status_code == 302
     db.session.expire_all()
     vol = db.session.get(Volunteer, vol_id)
     assert vol.max_travel_km == 6.0 and [s.code for s in vol.skills] == ["elder_care", "lecturing"]
+    assert [(s.weekday, s.start_minute, s.end_minute) for s in vol.slots] == [(0, 480, 720), (4, 840, 1080)]
+    assert (vol.max_minutes_per_week, vol.preferred_minutes_per_week) == (300, 150)  # hours in, minutes stored
 
 
 def test_record_shows_hours_stars_and_rated_services(client, auth, world, db, setup):
@@ -394,3 +408,92 @@ def test_my_week_opens_on_the_current_week_and_on_the_coming_one_on_sunday(clien
     login(client, auth, "vol_a")
     page = client.get("/me/week").get_data(as_text=True)
     assert f"Week of {(monday + timedelta(days=opens_on)).isoformat()}" in page
+
+
+# --- a weekly service answered as a series (issue 9, defect 18) --------------------------------------------
+
+
+@pytest.fixture
+def series(world, db, next_monday):
+    """Volunteer a offered both dates of the weekly home visit a1 (Monday and Thursday 09:00)."""
+    schedule = publish(world, next_monday)
+    demand = world["demands"]["a1"]
+    week_occs = [o for o in demand.occurrences if o.starts_at.date() < next_monday + timedelta(days=7)]
+    offers = [offer(schedule, o, world["volunteers"]["a"]) for o in week_occs]
+    return {"schedule": schedule, "demand": demand, "offers": offers, "monday": next_monday}
+
+
+def _series_form(series, answer, **extra):
+    return {"answer": answer, "offer": [str(a.id) for a in series["offers"]], **extra}
+
+
+def test_a_weekly_service_is_one_card_with_its_dates_and_each_date_still_answerable(client, auth, world, db,
+                                                                                      series):
+    login(client, auth, "vol_a")
+    page = client.get("/me/offers").get_data(as_text=True)
+    card = page[page.index(f'id="series-{series["demand"].id}"'):]
+    assert len(series["offers"]) == 2
+    assert "Accept all 2 dates" in card and "Decline all 2 dates" in card
+    for a in series["offers"]:
+        assert a.occurrence.starts_at.strftime("%Y-%m-%d") in card
+        assert f'/me/offers/{a.id}/accept' in card  # one by one still possible
+    assert page.count('class="card offer') == 1
+    # One date on its own:
+    first, second = series["offers"]
+    assert client.post(f"/me/offers/{first.id}/accept").status_code == 302
+    assert status_of(db, first.id) == AssignmentStatus.ACCEPTED
+    page = client.get("/me/offers").get_data(as_text=True)
+    assert f'id="offer-{second.id}"' in page and "Accept all" not in page  # a single date left
+
+
+def test_accept_all_answers_each_date_and_reports_a_clash(client, auth, world, db, series):
+    first, second = series["offers"]
+    # Volunteer a already holds a service overlapping the Thursday visit.
+    thursday = second.occurrence.starts_at.date()
+    busy = offer(series["schedule"], add_demand(world, thursday, "09:30", "10:30", title="Film night"),
+                 world["volunteers"]["a"], status=AssignmentStatus.ACCEPTED)
+    login(client, auth, "vol_a")
+    response = client.post(f"/me/offers/series/{series['demand'].id}", data=_series_form(series, "accept"))
+    assert response.status_code == 302
+    assert (status_of(db, first.id), status_of(db, second.id)) == (AssignmentStatus.ACCEPTED,
+                                                                     AssignmentStatus.OFFERED)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Accepted 1 of 2 dates" in page
+    assert second.occurrence.starts_at.strftime("%Y-%m-%d %H:%M") in page and "Film night" in page
+    assert status_of(db, busy.id) == AssignmentStatus.ACCEPTED
+
+
+def test_accept_all_when_no_date_can_be_taken_changes_nothing(client, auth, world, db, series):
+    for a in series["offers"]:
+        offer(series["schedule"], add_demand(world, a.occurrence.starts_at.date(), "09:00", "10:00",
+                                              title=f"Busy {a.id}"), world["volunteers"]["a"],
+              status=AssignmentStatus.ACCEPTED)
+    login(client, auth, "vol_a")
+    response = client.post(f"/me/offers/series/{series['demand'].id}", data=_series_form(series, "accept"))
+    assert response.status_code == 409
+    assert "nothing was changed" in response.get_data(as_text=True)
+    assert {status_of(db, a.id) for a in series["offers"]} == {AssignmentStatus.OFFERED}
+
+
+def test_decline_all_needs_a_reason_then_declines_each_date_and_tells_once(client, auth, world, db, series):
+    login(client, auth, "vol_a")
+    url = f"/me/offers/series/{series['demand'].id}"
+    response = client.post(url, data=_series_form(series, "decline"))
+    assert response.status_code == 400 and 'id="err-kind"' in response.get_data(as_text=True)
+    assert client.post(url, data=_series_form(series, "maybe")).status_code == 400
+    assert {status_of(db, a.id) for a in series["offers"]} == {AssignmentStatus.OFFERED}
+    response = client.post(url, data=_series_form(series, "decline", kind="not_free", reason="周一周四上午要带孙子"))
+    assert response.status_code == 302
+    db.session.expire_all()
+    declined = [db.session.get(Assignment, a.id) for a in series["offers"]]
+    assert {(a.status, a.decline_kind.value) for a in declined} == {(AssignmentStatus.DECLINED, "not_free")}
+    told = db.session.scalars(select(Notification).where(Notification.user_id == world["users"]["coord_a"].id,
+                                                         Notification.kind == "offer_declined")).all()
+    assert len(told) == 1
+
+
+def test_series_of_another_volunteer_or_unknown_offers_is_not_found(client, auth, world, db, series):
+    login(client, auth, "vol_b")
+    url = f"/me/offers/series/{series['demand'].id}"
+    assert client.post(url, data=_series_form(series, "accept")).status_code == 404
+    assert {status_of(db, a.id) for a in series["offers"]} == {AssignmentStatus.OFFERED}
