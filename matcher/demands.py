@@ -358,9 +358,8 @@ def cancel_demand(demand: Demand, *, user: User, version: int | None = None, rea
     if demand.status in CLOSED:
         raise Conflict(str(_l("This demand is already closed (%(s)s).", s=demand.status.value)))
     f = Fields({"reason": reason})
-    why = f.text("reason", max_length=CANCEL_REASON_LIMIT)
-    if not why and "reason" not in f.errors:
-        f.fail("reason", _l("Say why the demand is cancelled: the volunteers and coordinators are told."))
+    why = f.text("reason", max_length=CANCEL_REASON_LIMIT, required=_l(
+        "Say why the demand is cancelled: the volunteers and coordinators are told."))
     f.check()
     demand.status = DemandStatus.CANCELLED
     now, cancelled, notified = local_now(), 0, 0
@@ -466,9 +465,8 @@ def return_demand(demand: Demand, *, user: User, reason: Any) -> None:
     """Send a demand waiting for review back to its community's workers with a reason (required)."""
     _check_reviewable(demand, user)
     f = Fields({"reason": reason})
-    why = f.text("reason", max_length=RETURN_REASON_LIMIT)
-    if not why and "reason" not in f.errors:
-        f.fail("reason", _l("Say what the worker should change: they see it on the demand."))
+    why = f.text("reason", max_length=RETURN_REASON_LIMIT, required=_l(
+        "Say what the worker should change: they see it on the demand."))
     f.check()
     demand.review = ReviewState.RETURNED
     demand.review_note = why

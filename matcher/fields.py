@@ -115,15 +115,18 @@ class Fields:
     def fail(self, field: str, message: Any) -> None:
         self.errors.setdefault(field, str(message))
 
-    def text(self, field: str, *, required: bool = False, max_length: int = 200) -> str:
-        """Stripped text; "" when it holds control characters (the field is reported)."""
+    def text(self, field: str, *, required: Any = False, max_length: int = 200) -> str:
+        """Stripped text; "" when it holds control characters (the field is reported).
+
+        `required` True refuses an empty value with "This field is required."; a message instead says
+        why this one is needed (a reason the people concerned are told, say)."""
         value = self.data.get(field)
         value = "" if value is None else str(value).strip()
         if has_control(value):
             self.fail(field, _l("Remove the control characters (such as NUL) from this text."))
             return ""
         if required and not value:
-            self.fail(field, _l("This field is required."))
+            self.fail(field, _l("This field is required.") if required is True else required)
         elif len(value) > max_length:
             self.fail(field, _l("At most %(n)d characters.", n=max_length))
         return value

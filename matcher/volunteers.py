@@ -556,7 +556,8 @@ def _read_guardian(f: Fields, *, required_consent: bool) -> tuple[str, str | Non
 
 def registration_address_limit() -> str:
     """Registrations allowed per client address (Flask-Limiter's notation)."""
-    return setting("RATELIMIT_REGISTER", "5 per hour;20 per day")
+    # A registration drive at a practice station signs up dozens of residents over one Wi-Fi address.
+    return setting("RATELIMIT_REGISTER", "30 per hour;100 per day")
 
 
 def registration_allowed(address: str):
