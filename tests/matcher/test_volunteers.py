@@ -4,6 +4,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import func, select
 
 from matcher import volunteers
@@ -69,7 +70,7 @@ def test_update_profile(world, db):
 def test_parse_slot_rows_names_each_bad_row_and_what_is_wrong():
     rows = {"slot_day": ["0", "", "7", "2", "3"], "slot_start": ["09:00", "", "09:00", "12:00", "9 am"],
             "slot_end": ["12:00", "", "10:00", "09:00", "11:00"]}
-    with pytest.raises(ValidationError) as err:
+    with force_locale("en"), pytest.raises(ValidationError) as err:
         volunteers.parse_slot_rows(rows)
     message = err.value.errors["availability"]
     assert "Row 1" not in message and "Row 2" not in message  # a good row, an empty one

@@ -212,14 +212,14 @@ def test_a_workers_invitation_leads_to_an_application(client, auth, world, db):
 
 
 def test_invitations_are_listed_and_revoked_by_their_maker_only(client, auth, world, db):
-    make_invitation(client, auth, "leader_a", note="王阿姨")
+    make_invitation(client, auth, "leader_a", note="李大爷")
     link = db.session.scalar(select(AccountLink))
     auth.login("worker_a1")
-    assert "王阿姨" not in client.get("/invitations").get_data(as_text=True)
+    assert "李大爷" not in client.get("/invitations").get_data(as_text=True)
     assert client.post(f"/invitations/{link.id}/revoke").status_code == 404
     auth.logout()
     auth.login("leader_a")
-    assert "王阿姨" in client.get("/invitations").get_data(as_text=True)
+    assert "李大爷" in client.get("/invitations").get_data(as_text=True)
     assert client.post(f"/invitations/{link.id}/revoke").status_code == 302
     db.session.expire_all()
     assert db.session.get(AccountLink, link.id).state == "revoked"
