@@ -23,6 +23,7 @@ from .models import (
     User,
     Volunteer,
 )
+from .models._types import CLOSED, ReviewState
 from .problem import schedule_occurrences
 
 
@@ -39,6 +40,7 @@ class WeekFigures:
     organizations: int
     residents: int
     pending_members: int
+    awaiting_review: int = 0
 
     @property
     def coverage(self) -> float:
@@ -73,6 +75,12 @@ def week_figures(user: User, week_start: date) -> WeekFigures:
     pending = db.session.scalar(
         visible(select(func.count(Membership.id)), Membership, user).where(Membership.status == MemberStatus.APPLIED)
     ) or 0
+    # Demands waiting in the review queue (审单), whatever their week: what a coordinator has to do.
+    awaiting_review = db.session.scalar(
+        visible(select(func.count(Demand.id)), Demand, user).where(
+            Demand.review == ReviewState.PENDING,
+            Demand.status.not_in(CLOSED))
+    ) or 0
     return WeekFigures(
         week_start=week_start,
         occurrences=len(occ_rows),
@@ -83,6 +91,7 @@ def week_figures(user: User, week_start: date) -> WeekFigures:
         organizations=count(Organization),
         residents=count(Resident),
         pending_members=pending,
+        awaiting_review=awaiting_review,
     )
 
 

@@ -17,10 +17,11 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from . import problem, rules
-from .access import team_assignment_filter, team_occurrence_filter
+from .access import serving_organizations, team_assignment_filter, team_occurrence_filter
 from .assignments import STALE_ASSIGNMENT, check_bookable, lock_booking, refresh_occurrence_status, withdraw
 from .audit import record_audit
 from .clock import local_now
@@ -45,7 +46,7 @@ from .models import (
     utcnow,
 )
 from .notifications import demand_link, notify, tell_coordinators, tell_volunteers
-from .volunteers import guardian_problem
+from .volunteers import guardian_problem, tell_of_applicant
 
 # What a leader may hand to another member: an unanswered offer, or a service accepted but not begun.
 SWAPPABLE = (*PENDING, AssignmentStatus.ACCEPTED)
@@ -228,6 +229,46 @@ def member_load(members: list[Volunteer], week_start: date) -> list[tuple[Volunt
 
 
 # --------------------------------------------------------------------------- memberships
+
+
+# Applications one volunteer may have open at once (a leader reviews each by hand).
+MAX_OPEN_APPLICATIONS = 3
+
+
+def joinable_organizations(volunteer: Volunteer) -> list[Organization]:
+    """Organizations serving the volunteer's home community that they have not joined or applied to."""
+    taken = {m.organization_id for m in volunteer.memberships}
+    serving = db.session.scalars(select(Organization).where(serving_organizations(volunteer.home_area))
+                                 .order_by(Organization.name))
+    return [o for o in serving if o.id not in taken]
+
+
+def apply_to_join(volunteer: Volunteer, data: Any, *, user: User) -> Membership:
+    """The volunteer applies to join an organization serving their community (its leader approves).
+
+    The way on for someone every organization turned down, or who wants to serve with another one.
+    Raises ValidationError naming `organization`; flushes, never commits; audited; the leaders and the
+    community's workers are told."""
+    f = Fields(data)
+    organization_id = f.integer("organization", minimum=1)
+    f.check()
+    organization = next((o for o in joinable_organizations(volunteer) if o.id == organization_id), None)
+    if organization is None:
+        raise ValidationError({"organization": str(_l(
+            "Choose an organization from the list: one serving your community that you have not joined yet."))})
+    open_count = sum(1 for m in volunteer.memberships if m.status == MemberStatus.APPLIED)
+    if open_count >= MAX_OPEN_APPLICATIONS:
+        raise ValidationError({"organization": str(_l(
+            "You have %(n)d applications waiting already; wait for an answer first.", n=open_count))})
+    membership = Membership(organization=organization, volunteer=volunteer, status=MemberStatus.APPLIED)
+    db.session.add(membership)
+    try:
+        db.session.flush()
+    except IntegrityError:  # the same application sent twice at once
+        raise Conflict(str(_l("This application was sent already."))) from None
+    record_audit(user, "apply_member", membership, organization=organization.id)
+    tell_of_applicant(volunteer, [organization])
+    return membership
 
 
 def approve_member(membership: Membership, *, user: User) -> None:

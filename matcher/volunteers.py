@@ -689,11 +689,11 @@ def register_volunteer(data: Mapping[str, Any], *, link: AccountLink | None = No
         record_audit(account, "approve_member" if vouched else "apply_member", m, organization=m.organization_id,
                      invitation=link.id if link is not None else None)
     if not vouched:
-        _tell_of_applicant(volunteer, organizations)
+        tell_of_applicant(volunteer, organizations)
     return volunteer
 
 
-def _tell_of_applicant(volunteer: Volunteer, organizations: list[Organization]) -> None:
+def tell_of_applicant(volunteer: Volunteer, organizations: list[Organization]) -> None:
     """The leaders of the organizations and the community's workers hear of a new applicant."""
     leaders = list(db.session.scalars(select(User).where(
         User.role == Role.ORG_LEADER, User.active, User.organization_id.in_([o.id for o in organizations]))))
@@ -704,6 +704,13 @@ def _tell_of_applicant(volunteer: Volunteer, organizations: list[Organization]) 
            Link("team.members"))
     notify(workers, "new_applicant", _l("%(n)s of your community registered as a volunteer and applied to join "
                                         "%(o)s.", n=volunteer.real_name, o=names))
+
+
+def unvetted(volunteer: Volunteer) -> bool:
+    """A self-registered volunteer no organization has approved nor still considers (all refused them):
+    in no pool, so never offered anything (`access.area_pool`)."""
+    return (volunteer.self_registered_at is not None
+            and not any(m.status in (MemberStatus.APPROVED, MemberStatus.APPLIED) for m in volunteer.memberships))
 
 
 def awaiting_approval(volunteer: Volunteer) -> list[Organization]:

@@ -17,12 +17,14 @@ from matcher.db import db
 from matcher.errors import NotFound, ValidationError
 from matcher.fields import parse_iso_date
 from matcher.models import (
+    Area,
     Assignment,
     AuditEntry,
     Category,
     Demand,
     DemandOccurrence,
     Membership,
+    Organization,
     Role,
     Schedule,
     Skill,
@@ -32,7 +34,7 @@ from matcher.models import (
 
 from .auth import roles_required
 from .inputs import page_arg, text_arg
-from .templating import local_name
+from .templating import label, local_name
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -169,9 +171,26 @@ def _detail_value(value: Any) -> str:
     return "–" if value is None or value == "" else str(value)
 
 
+# Details holding a code (a role, a priority) read as its label; an area or organization id as its name.
+CODED_DETAILS = {"role", "priority"}
+NAMED_DETAILS = {"area": Area, "organization": Organization}
+
+
+def _readable(key: str, value: Any) -> Any:
+    if key in CODED_DETAILS and isinstance(value, str):
+        return label(value)
+    if key in NAMED_DETAILS and isinstance(value, int) and not isinstance(value, bool):
+        row = db.session.get(NAMED_DETAILS[key], value)
+        return row.name if row is not None else value
+    if isinstance(value, dict):  # e.g. {"old": {...}, "new": {...}} of a change of role and place
+        return {str(DETAIL_LABELS.get(k, k)): _readable(k, v) for k, v in value.items()}
+    return value
+
+
 def detail_lines(details: dict[str, Any] | None) -> list[tuple[str, str]]:
     """An entry's details as (label, value) pairs, never raw JSON."""
-    return [(str(DETAIL_LABELS.get(key, key)), _detail_value(value)) for key, value in (details or {}).items()]
+    return [(str(DETAIL_LABELS.get(key, key)), _detail_value(_readable(key, value)))
+            for key, value in (details or {}).items()]
 
 
 def _occurrence_name(occ: DemandOccurrence) -> str:

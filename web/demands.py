@@ -199,9 +199,8 @@ def new():
             errors = exc.errors
         else:
             db.session.commit()
+            # A demand waiting for review says so on its page (#review-pending); no second notice here.
             flash(_("Demand posted: %(n)d occurrence(s) created.", n=len(item.occurrences)), "success")
-            if item.review == ReviewState.PENDING:
-                flash(_("It waits for the coordinators' review before it is dispatched."), "info")
             return redirect(url_for("demands.view", demand_id=item.id))
     return render_form(community, errors, values, request.form.getlist("weekdays"))
 

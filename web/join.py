@@ -27,14 +27,23 @@ from matcher import links, rules, volunteers
 from matcher.access import load_visible
 from matcher.db import db
 from matcher.errors import Conflict, NotFound, ValidationError
-from matcher.models import AccountLink, Area, AreaLevel, LinkPurpose, Organization, Role, Skill, Volunteer
+from matcher.models import (
+    AccountLink,
+    Area,
+    AreaLevel,
+    LinkPurpose,
+    Organization,
+    Role,
+    Skill,
+    Volunteer,
+    utcnow,
+)
 
 from .auth import roles_required, rotate_csrf_token, too_many_message, with_retry_after
 
 bp = Blueprint("join", __name__)
 
-WEEKDAY_CHOICES = range(7)
-STATE_LABELS = {"open": _l("Open"), "used": _l("Used"), "revoked": _l("Revoked"), "expired": _l("Expired")}
+STATE_LABELS = {"open": _l("Not used yet"), "used": _l("Used"), "revoked": _l("Revoked"), "expired": _l("Expired")}
 
 
 @bp.app_template_filter("beijing")
@@ -92,8 +101,9 @@ def _render_register(link: AccountLink | None, token: str | None, errors=None, s
     values = _form_data() if request.method == "POST" else {}
     values.pop("password", None)
     values.pop("repeat", None)
+    sent = volunteers.submitted_rows(request.form)[0] if request.method == "POST" else []
     return render_template("join/register.html", link=link, token=token, errors=errors or {}, values=values,
-                           weekdays=WEEKDAY_CHOICES, **_form_choices(link)), status
+                           slot_rows_sent=sent, **_form_choices(link)), status
 
 
 def _register(link: AccountLink | None, token: str | None):
@@ -110,15 +120,12 @@ def _register(link: AccountLink | None, token: str | None):
         db.session.rollback()
         return _render_register(link, token, exc.errors, 400)
     account = volunteer.user
+    account.last_login_at = utcnow()  # they are signed in now (the accounts pages show it)
     db.session.commit()
     login_user(account)
     rotate_csrf_token()
-    waiting = volunteers.awaiting_approval(volunteer)
-    if waiting:
-        flash(_("Welcome! You sign in with your phone number. You can be offered services once %(o)s "
-                "approves you.", o=", ".join(o.name for o in waiting)), "success")
-    else:
-        flash(_("Welcome! You sign in with your phone number."), "success")
+    # Whose approval they wait for is said by the offers page itself (every time), not twice here.
+    flash(_("Welcome! You sign in with your phone number."), "success")
     return redirect(url_for("volunteer.offers"))
 
 
@@ -175,6 +182,7 @@ def activate(token: str):
             db.session.rollback()
             raise NotFound(exc.message) from None
         else:
+            account.last_login_at = utcnow()
             db.session.commit()
             login_user(account)
             rotate_csrf_token()

@@ -19,7 +19,7 @@ from icalendar import Calendar, Event
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from matcher import assignments, clock, rules, volunteers
+from matcher import assignments, clock, rules, teams, volunteers
 from matcher.access import load_own_assignment
 from matcher.audit import record_audit
 from matcher.clock import local_now
@@ -111,6 +111,7 @@ def _render_offers(volunteer: Volunteer, errors: dict | None = None, message: st
                            reason_texts=reason_texts, errors=errors or {}, message=message, results=results or [],
                            decline_reasons=assignments.DECLINE_REASONS,
                            waiting_for=volunteers.awaiting_approval(volunteer),
+                           unvetted=volunteers.unvetted(volunteer),
                            values=request.form if request.method == "POST" else {}), status
 
 
@@ -475,6 +476,28 @@ def profile():
     else:
         values = volunteers.profile_values(volunteer)
         values["skills"] = [s.code for s in volunteer.skills]
+    return _render_profile(volunteer, values, errors)
+
+
+def _render_profile(volunteer: Volunteer, values: dict, errors: dict):
     skills = db.session.scalars(select(Skill).order_by(Skill.code)).all()
     return render_template("volunteer/profile.html", volunteer=volunteer, values=values, errors=errors,
-                           skills=skills), 400 if errors else 200
+                           skills=skills, joinable=teams.joinable_organizations(volunteer)), 400 if errors else 200
+
+
+@bp.route("/me/organizations", methods=["POST"])
+@login_required
+def apply_to_organization():
+    """Apply to join another organization serving one's community (its leader approves)."""
+    volunteer = own_volunteer()
+    try:
+        teams.apply_to_join(volunteer, request.form, user=current_user)
+    except (ValidationError, Conflict) as exc:
+        db.session.rollback()
+        errors = exc.errors if isinstance(exc, ValidationError) else {"organization": exc.message}
+        values = volunteers.profile_values(volunteer)
+        values["skills"] = [s.code for s in volunteer.skills]
+        return _render_profile(volunteer, values, errors)
+    db.session.commit()
+    flash(_("Application sent. The organization's leader will answer."), "success")
+    return redirect(url_for("volunteer.profile") + "#organizations")

@@ -53,7 +53,11 @@ def test_register_on_a_phone_approved_offered_accepted(page_for, shot, instance_
     vol.fill("input[name=repeat]", PASSWORD)
     vol.fill("input[name=birth_date]", "1985-04-12")
     assert vol.locator("#guardian").is_hidden()  # an adult: no guardian's fields
+    # No list of the district's every organization before the community is chosen; then those serving it.
+    assert vol.locator("#orgs-choose").is_visible()
+    assert vol.locator(f"input[name=organizations][value='{org_id}']").is_hidden()
     vol.select_option("select[name=home_area]", str(community_id))
+    assert vol.locator("#orgs-choose").is_hidden() and vol.locator("#orgs-none").is_hidden()
     vol.check(f"input[name=organizations][value='{org_id}']")
     vol.check("input[name=skills][value=elder_care]")
     vol.locator("select[name=slot_day]").first.select_option(str(tuesday.weekday()))
@@ -68,7 +72,10 @@ def test_register_on_a_phone_approved_offered_accepted(page_for, shot, instance_
 
     # 2. The leader sees the application with what was entered, and approves it.
     leader = page_for("leader", mobile=True)
-    leader.goto("/team/members")
+    leader.goto("/dashboard")  # the count of applications leads to them
+    with leader.expect_navigation():
+        leader.click("#stat-applications")
+    assert leader.url.endswith("/team/members")
     row = leader.locator("tr", has_text="郑新来").first
     assert "08:00" in row.inner_text()
     assert leader.evaluate("document.documentElement.scrollWidth") <= 390

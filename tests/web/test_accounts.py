@@ -59,6 +59,15 @@ def test_a_coordinator_cannot_make_a_coordinator_but_an_administrator_can(app, w
     assert "/activate/" in text and "<svg" in text  # the one-time link, with its QR code
     account = db.session.scalar(select(User).where(User.username == "coord_new"))
     assert account.role == Role.COORDINATOR and account.password_hash is None
+    # Its activity reads as words: the role's label and the area's name, not codes and ids.
+    activity = text[text.index('id="account-audit"'):]
+    assert "role: Coordinator" in activity and f"area: {world['areas']['town_a'].name}" in activity
+    assert "role: coordinator" not in activity and f"area: {town_a}<" not in activity
+    changed = admin.post(f"/accounts/{account.id}/edit", data={"role": "worker", "area": world["areas"]["a1"].id})
+    assert changed.status_code == 302
+    activity = admin.get(f"/accounts/{account.id}").get_data(as_text=True)
+    activity = activity[activity.index('id="account-audit"'):]
+    assert "before: role: Coordinator; area: " in activity and "after: role: Community worker" in activity
 
 
 def test_bad_account_input_says_what_is_wrong_and_changes_nothing(app, world, db):

@@ -86,7 +86,9 @@ def test_the_audit_log_reads_as_sentences_in_beijing_time(client, auth, world, d
     assert "2026-03-02 04:30:00" in page  # 20:30 UTC is 04:30 the next morning in Beijing
     assert "Override reason: known to the family" in page and "added: 2" in page
     client.post("/language/zh_CN", data={"next": "/dashboard"})
-    assert "<th>操作人</th>" in client.get("/admin/audit").get_data(as_text=True)
+    chinese = client.get("/admin/audit").get_data(as_text=True)
+    assert "<th>操作人</th>" in chinese
+    assert "<th>时间</th>" in chinese and "<th>服务时间</th>" not in chinese  # when it was done, not a service's time
 
 
 def test_the_audit_log_filters_by_action_user_and_dates(client, auth, world, db, next_monday):

@@ -223,6 +223,7 @@ ROUTES = [
           base={"reason": "Our members are away that day"}),
     # --- the volunteer
     Route("POST", "/me/offers/<int:assignment_id>/accept", "vol", {"reason": "text"}),
+    Route("POST", "/me/organizations", "vol", {"organization": "number"}),
     Route("POST", "/me/offers/<int:assignment_id>/decline", "vol", {"reason": "text", "kind": "text"},
           base={"reason": "Away", "kind": "other"}),
     Route("POST", "/me/offers/series/<int:demand_id>", "vol",

@@ -223,3 +223,51 @@ def test_the_workers_week_marks_a_demand_waiting_for_review(client, auth, world,
     page = client.get("/community/week", query_string={"week": next_monday.isoformat()}).get_data(as_text=True)
     card = page[page.index("Waiting film"):]
     assert "review-state" not in card[:600]
+
+
+def test_a_demand_posted_under_review_says_so_once(client, auth, world, db, next_monday):
+    set_area_review(world["areas"]["town_a"], True, user=world["users"]["coord_a"])
+    db.session.commit()
+    auth.login("worker_a1")
+    client.post("/language/en")
+    station = world["stations"][world["areas"]["a1"].code]
+    response = client.post("/demands/new", data={
+        "category": "culture_sports", "location_kind": "station", "station": station.id, "title": "Chess club",
+        "date": next_monday.isoformat(), "start": "19:00", "end": "21:00", "priority": "normal"},
+        follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Demand posted" in page
+    assert 'id="review-pending"' in page
+    assert "before it is dispatched" not in page  # no second notice saying the same
+
+
+def test_the_coordinators_dashboard_counts_and_links_the_queue(client, auth, world, db, next_monday):
+    auth.login("coord_a")
+    assert 'id="stat-review"' not in client.get("/dashboard").get_data(as_text=True)  # nothing waits
+    set_area_review(world["areas"]["town_a"], True, user=world["users"]["coord_a"])
+    _post(world, next_monday)
+    _post(world, next_monday, title="Second film")
+    db.session.commit()
+    page = client.get("/dashboard").get_data(as_text=True)
+    assert ('<a class="stat" id="stat-review" href="/demands?review=pending"><span class="num">2</span>'
+            in page)
+    auth.logout()
+    auth.login("coord_b")  # another township's coordinator has nothing to review
+    assert 'id="stat-review"' not in client.get("/dashboard").get_data(as_text=True)
+
+
+def test_a_returned_demand_cancelled_asks_for_no_edit(client, auth, world, db, next_monday):
+    set_area_review(world["areas"]["town_a"], True, user=world["users"]["coord_a"])
+    demand = _post(world, next_monday)
+    return_demand(demand, user=world["users"]["coord_a"], reason="Which film?")
+    db.session.commit()
+    auth.login("worker_a1")
+    client.post("/language/en")
+    assert 'id="review-note"' in client.get(f"/demands/{demand.id}").get_data(as_text=True)
+    response = client.post(f"/demands/{demand.id}/cancel", data={"reason": "The resident moved away",
+                                                                 "version": demand.version})
+    assert response.status_code == 302
+    page = client.get(f"/demands/{demand.id}").get_data(as_text=True)
+    main = page[page.index("<main"):]  # (the unread notice in the header may still quote the return)
+    assert 'id="review-note"' not in main and "send it for review again" not in main
+    assert 'id="review-state"' not in main

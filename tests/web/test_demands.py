@@ -46,6 +46,9 @@ def test_the_date_picker_offers_today_to_the_horizon(client, auth, world):
     page = client.get("/demands/new").get_data(as_text=True)
     today = local_today()
     assert f'min="{today.isoformat()}"' in page and f'max="{(today + timedelta(days=366)).isoformat()}"' in page
+    # The end of a weekly recurrence has the same limits.
+    limits = f'min="{today.isoformat()}" max="{(today + timedelta(days=366)).isoformat()}"'
+    assert f'name="repeat_until" value="" {limits}' in page
 
 
 # ------------------------------------------------------------------ the place picker

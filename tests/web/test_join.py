@@ -56,6 +56,7 @@ def test_a_person_registers_applies_and_is_signed_in(client, world, db):
     assert response.status_code == 302 and response.headers["Location"].endswith("/me/offers")
     volunteer = db.session.scalar(select(Volunteer).where(Volunteer.phone == "+8613955556666"))
     assert volunteer.user.username == "13955556666" and volunteer.user.role == Role.VOLUNTEER
+    assert volunteer.user.last_login_at is not None  # signed in at once, and the accounts pages say so
     assert volunteer.birth_date == date.fromisoformat(adult_birth_date())
     assert volunteer.birth_year == volunteer.birth_date.year
     assert [(s.weekday, s.start_minute, s.end_minute) for s in volunteer.slots] == [(0, 540, 720), (3, 840, 1020)]
@@ -64,7 +65,8 @@ def test_a_person_registers_applies_and_is_signed_in(client, world, db):
     assert [(m.organization_id, m.status) for m in volunteer.memberships] == [
         (world["orgs"]["a"].id, MemberStatus.APPLIED)]
     page = client.get("/me/offers").get_data(as_text=True)
-    assert "东城助老服务队" in page and "approves you" in page
+    assert "Welcome!" in page and "waits for approval by 东城助老服务队" in page
+    assert "once 东城助老服务队 approves you" not in page  # said once on the page, not again in the welcome
     # The offers page keeps saying what they wait for (not only in the one-time welcome).
     again = client.get("/me/offers").get_data(as_text=True)
     assert "Welcome!" not in again and "waits for approval by 东城助老服务队" in again
@@ -100,6 +102,16 @@ def test_bad_registrations_name_the_field_and_write_nothing(client, world, db, c
     assert field_message(response, field)
     assert db.session.scalar(select(func.count(User.id))) == before
     assert db.session.scalar(select(func.count(AuditEntry.id)).where(AuditEntry.action == "register")) == 0
+
+
+def test_registration_uses_the_free_time_picker_and_keeps_its_rows(client, world):
+    page = client.get("/register").get_data(as_text=True)
+    assert "data-time-rows" in page and "free_time.js" in page
+    response = client.post("/register", data=form(world, real_name=""))
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert 'name="slot_start" step="300" value="09:00"' in page and 'value="14:00"' in page
+    assert '<option value="3" selected>' in page
 
 
 def test_an_organization_must_serve_the_home_community(client, world, db):
@@ -155,6 +167,45 @@ def test_the_members_page_shows_what_applicants_entered(client, auth, world, db)
     english(client)
     page = client.get("/team/members").get_data(as_text=True)
     assert "刘新" in page and "18 or older" in page and "09:00" in page and "14:00" in page
+    # The dashboard's count of applications leads to them.
+    dashboard = client.get("/dashboard").get_data(as_text=True)
+    assert re.search(r'<a class="stat" id="stat-applications" href="/team/members"><span class="num">1</span>',
+                     dashboard)
+
+
+def test_a_refused_applicant_is_told_they_get_no_offers(client, auth, world, db):
+    english(client)
+    client.post("/register", data=form(world))
+    page = client.get("/me/offers").get_data(as_text=True)
+    assert "waits for approval" in page and 'id="unvetted"' not in page
+    client.post("/logout")
+    membership = db.session.scalar(select(Membership).join(Volunteer).where(Volunteer.phone == "+8613955556666"))
+    auth.login("leader_a")
+    assert client.post(f"/team/members/{membership.id}/reject").status_code == 302
+    client.post("/logout")
+    client.post("/login", data={"username": "13955556666", "password": NEW_PASSWORD})
+    english(client)
+    page = client.get("/me/offers").get_data(as_text=True)
+    # Not "offers appear when a coordinator publishes": none will while no organization approved them.
+    assert 'id="unvetted"' in page and "the offers appear here" not in page
+    # ... and the way on: apply again (or to another organization serving the community) on the profile.
+    assert 'href="/me/profile#organizations"' in page
+    profile = client.get("/me/profile").get_data(as_text=True)
+    assert f'<option value="{world["orgs"]["a"].id}">东城助老服务队</option>' in profile
+    assert "南山调解队" not in profile  # it does not serve their community
+    before = db.session.scalar(select(func.count()).select_from(Membership))
+    response = client.post("/me/organizations", data={"organization": str(world["orgs"]["b"].id)})
+    assert response.status_code == 400 and 'id="err-organization"' in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Membership)) == before
+    assert client.post("/me/organizations", data={"organization": str(world["orgs"]["a"].id)}).status_code == 302
+    volunteer = db.session.scalar(select(Volunteer).where(Volunteer.phone == "+8613955556666"))
+    db.session.refresh(volunteer)
+    assert [(m.organization_id, m.status) for m in volunteer.memberships] == [(world["orgs"]["a"].id, MemberStatus.APPLIED)]
+    told = db.session.scalars(select(Notification.user_id).where(Notification.kind == "new_applicant")).all()
+    assert told.count(world["users"]["leader_a"].id) == 2  # at registering, and now
+    # Applied already: not offered again, and a second post is refused without a change.
+    assert client.post("/me/organizations", data={"organization": str(world["orgs"]["a"].id)}).status_code == 400
+    assert 'id="unvetted"' not in client.get("/me/offers").get_data(as_text=True)
 
 
 def test_registrations_are_throttled_per_address(make_app, world, db, monkeypatch):
@@ -274,6 +325,7 @@ def test_an_imported_volunteer_activates_by_link(client, auth, world, db, import
     client.post("/logout")
     assert client.post("/login", data={"username": "13811119999", "password": NEW_PASSWORD}).status_code == 302
     assert db.session.get(Volunteer, imported).birth_date == date.fromisoformat(adult_birth_date())
+    assert db.session.get(Volunteer, imported).user.last_login_at is not None
     client.post("/logout")
     assert client.get(path).status_code == 404  # used up
     actions = set(db.session.scalars(select(AuditEntry.action)))

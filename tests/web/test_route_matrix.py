@@ -140,6 +140,7 @@ GET  /me/assignments/<int:assignment_id>/reveal-phone            L       302    
 POST /me/assignments/<int:assignment_id>/reveal-phone            L       404      404      404      404      404      404
 POST /me/calendar/regenerate                                     L       404      404      404      404      404      302
 GET  /me/offers                                                  L       404      404      404      404      404      200
+POST /me/organizations                                           L       404      404      404      404      404      400
 POST /me/offers/<int:assignment_id>/accept                       L       404      404      404      404      404      302/404
 POST /me/offers/<int:assignment_id>/decline                      L       404      404      404      404      404      400/404
 POST /me/offers/series/<int:demand_id>                           L       404      404      404      404      404      400/404

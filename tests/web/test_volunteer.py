@@ -141,6 +141,9 @@ def test_decline_needs_a_reason_then_tells_the_coordinator(client, auth, world, 
     response = client.post(f"/me/offers/{oid}/decline", data={"reason": ""})
     assert response.status_code == 400
     assert 'id="err-kind"' in response.get_data(as_text=True)  # why: not free, too far, or another reason
+    # The page says so at the top, linking to the offer; the form posts to the offer's anchor.
+    assert f'id="offer-errors"><a href="#offer-{oid}">' in response.get_data(as_text=True)
+    assert f'action="/me/offers/{oid}/decline#offer-{oid}"' in response.get_data(as_text=True)
     response = client.post(f"/me/offers/{oid}/decline", data={"kind": "other", "reason": ""})
     assert response.status_code == 400
     assert 'id="err-reason"' in response.get_data(as_text=True)  # another reason needs the words
@@ -480,6 +483,7 @@ def test_decline_all_needs_a_reason_then_declines_each_date_and_tells_once(clien
     url = f"/me/offers/series/{series['demand'].id}"
     response = client.post(url, data=_series_form(series, "decline"))
     assert response.status_code == 400 and 'id="err-kind"' in response.get_data(as_text=True)
+    assert f'id="offer-errors"><a href="#series-{series["demand"].id}">' in response.get_data(as_text=True)
     assert client.post(url, data=_series_form(series, "maybe")).status_code == 400
     assert {status_of(db, a.id) for a in series["offers"]} == {AssignmentStatus.OFFERED}
     response = client.post(url, data=_series_form(series, "decline", kind="not_free", reason="周一周四上午要带孙子"))

@@ -11,11 +11,16 @@
 
   function filterOrganizations() {
     var id = home ? home.value : "";
+    var shown = 0;
     form.querySelectorAll("[data-serves]").forEach(function (label) {
       var serves = (" " + label.getAttribute("data-serves") + " ").indexOf(" " + id + " ") >= 0;
-      label.hidden = Boolean(id) && !serves;
-      if (label.hidden) { label.querySelector("input").checked = false; }
+      // Until a community is chosen no list is shown (all the district's organizations are too many).
+      label.hidden = !id || !serves;
+      if (label.hidden) { label.querySelector("input").checked = false; } else { shown += 1; }
     });
+    var choose = document.getElementById("orgs-choose"), none = document.getElementById("orgs-none");
+    if (choose) { choose.hidden = Boolean(id); }
+    if (none) { none.hidden = !id || shown > 0; }
   }
 
   function toggleGuardian() {
