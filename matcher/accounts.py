@@ -128,6 +128,21 @@ def password_problem(password: str, min_length: int = 8, *, personal: Iterable[s
     return None
 
 
+MOBILE_RE = re.compile(r"^1[3-9][0-9]{9}$")
+
+
+def find_account(name: str) -> User | None:
+    """The account signed in to with `name`: its username, or a volunteer's 11-digit mainland mobile
+    (people remember their phone, not the username an import gave them: "v3723")."""
+    user = db.session.scalar(select(User).where(User.username == name))
+    if user is None and MOBILE_RE.match(name):
+        from .models import Volunteer
+
+        user = db.session.scalar(select(User).join(Volunteer, Volunteer.user_id == User.id)
+                                 .where(Volunteer.phone == "+86" + name))
+    return user
+
+
 def create_user(*, username: str, password: str | None, role: Role, display_name: str = "",
                 area_id: int | None = None, organization_id: int | None = None,
                 min_length: int = 8) -> User:

@@ -22,12 +22,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_fresh, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from matcher import throttle
-from matcher.accounts import check_password, end_sessions, set_password
+from matcher.accounts import check_password, end_sessions, find_account, set_password
 from matcher.audit import record_audit
 from matcher.db import db
 from matcher.errors import ValidationError
@@ -79,7 +78,7 @@ def safe_next(target: str | None) -> str | None:
 
 
 class LoginForm(FlaskForm):
-    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
+    username = StringField(_l("Username or mobile number"), validators=[DataRequired(), Length(max=64)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=256)])
     remember = BooleanField(_l("Keep me signed in on this device"))
 
@@ -120,7 +119,7 @@ def login():
         if has_control(username):  # no account has such a name (and NUL cannot reach the database)
             username = "".join(ch for ch in username if not has_control(ch))
         address = request.remote_addr or ""
-        user = db.session.scalar(select(User).where(User.username == username))
+        user = find_account(username)
         verdict = throttle.password_guess(address, username)
         if not verdict.allowed:
             if verdict.first_refusal:  # one entry per closed window, not one per hammering request

@@ -186,7 +186,8 @@ def activate(token: str):
             db.session.commit()
             login_user(account)
             rotate_csrf_token()
-            flash(_("Your account is active. You sign in with the username %(u)s.", u=account.username), "success")
+            flash(_("Your account is active. You sign in with your mobile number %(p)s (or the username %(u)s).",
+                    p=rules.national_phone(volunteer.phone), u=account.username), "success")
             return redirect(url_for("main.dashboard"))
     hint = volunteer.real_name[:1] + "*" * max(1, len(volunteer.real_name) - 1)
     return render_template("join/activate.html", hint=hint, errors=errors,

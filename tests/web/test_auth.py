@@ -16,6 +16,18 @@ def test_login_with_right_password_reaches_dashboard(client, auth, world):
     assert client.get("/dashboard").status_code == 200
 
 
+def test_a_volunteer_signs_in_with_their_mobile_number_too(client, world, db):
+    """Imported volunteers get usernames like "v3723"; they remember their phone (vol_a: 13812345678)."""
+    response = client.post("/login", data={"username": "13812345678", "password": PASSWORD})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/dashboard")
+    assert db.session.scalar(select(User.last_login_at).where(User.username == "vol_a")) is not None
+    client.post("/logout")
+    # Not with the wrong password, a landline-shaped or unknown number.
+    for name in ("13812345678", "02312345678", "13899999999"):
+        password = "not-the-password" if name == "13812345678" else PASSWORD
+        assert client.post("/login", data={"username": name, "password": password}).status_code == 401
+
+
 def test_wrong_password_is_refused_with_a_message(client, auth, world):
     response = auth.login("coord", "not-the-password")
     assert response.status_code == 401
