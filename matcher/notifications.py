@@ -91,6 +91,13 @@ def _words(value: Any) -> Any:
     return value
 
 
+def worded_params(params: dict[str, Any] | None, locale: str) -> dict[str, Any]:
+    """The parameters with every translatable message worded in `locale` (what an SMS or WeChat
+    template receives: plain text in the recipient's language)."""
+    with force_locale(locale):
+        return {key: _words(value) for key, value in (params or {}).items()}
+
+
 def _message(p: dict[str, Any]) -> Any:
     return p["message"]
 
@@ -158,6 +165,8 @@ def notify(users: Iterable[User], kind: str, text: Any = None, link: Link | None
     function returning one (its arguments are then the parameters; for an event not in EVENTS the
     whole message is kept). A plain string is stored as text only, shown as written.
     """
+    from .outbox import enqueue_for  # the outbox renders with this module's render_notice
+
     if params is not None:
         params = _plain(params)
     count = 0
@@ -171,9 +180,11 @@ def notify(users: Iterable[User], kind: str, text: Any = None, link: Link | None
                 if isinstance(message, LazyString) and message._func is gettext and message._args:
                     row_params = _plain(dict(message._kwargs)) if kind in EVENTS else {"message": _plain(message)}
         written = render_notice(kind, row_params, user_locale(user)) if row_params is not None else ""
-        db.session.add(Notification(user_id=user.id, kind=kind, text=written or _render(text or "", user),
-                                    params=row_params, link_endpoint=link.endpoint if link else "",
-                                    link_args=dict(link.args) if link else {}))
+        note = Notification(user_id=user.id, kind=kind, text=written or _render(text or "", user),
+                            params=row_params, link_endpoint=link.endpoint if link else "",
+                            link_args=dict(link.args) if link else {})
+        db.session.add(note)
+        enqueue_for(note, user)  # its outside channel, if the user chose one (same transaction)
         count += 1
     return count
 

@@ -35,3 +35,73 @@ def running_app() -> Any:
 def log_exception(message: str, *args: Any) -> None:
     """Log an unexpected failure with its traceback through the application's logger."""
     current_app.logger.exception(message, *args)
+
+
+# The SMS channel (`matcher/channels/sms.py`): off until SMS_GATEWAY_URL, SMS_ACCESS_KEY, SMS_SECRET
+# and SMS_SIGN_NAME are set (`LINLI_SMS_*`); SMS_TEMPLATES maps an event to the provider's template id.
+SMS_TIMEOUT_SECONDS = 5.0          # the whole request, connect included (SMS_TIMEOUT_SECONDS)
+SMS_SIGNATURE_MAX_AGE = 300        # seconds a signed request or receipt stays valid (SMS_SIGNATURE_MAX_AGE)
+SMS_PARAM_MAX_LENGTH = 0           # cut each template parameter to this many characters; 0: as they are
+
+
+def sms_settings() -> dict[str, Any]:
+    """The SMS gateway's settings as plain values (a numeric secret read from JSON stays text)."""
+    templates = setting("SMS_TEMPLATES", None) or {}
+    if isinstance(templates, str):
+        import json
+
+        try:
+            templates = json.loads(templates)
+        except ValueError:
+            templates = {}
+    return {
+        "url": str(setting("SMS_GATEWAY_URL", "") or ""),
+        "access_key": str(setting("SMS_ACCESS_KEY", "") or ""),
+        "secret": str(setting("SMS_SECRET", "") or ""),
+        "sign_name": str(setting("SMS_SIGN_NAME", "") or ""),
+        "templates": {str(k): str(v) for k, v in templates.items()} if isinstance(templates, dict) else {},
+        "timeout": float(setting("SMS_TIMEOUT_SECONDS", SMS_TIMEOUT_SECONDS)),
+        "max_age": int(setting("SMS_SIGNATURE_MAX_AGE", SMS_SIGNATURE_MAX_AGE)),
+        "param_max_length": int(setting("SMS_PARAM_MAX_LENGTH", SMS_PARAM_MAX_LENGTH) or 0),
+    }
+
+
+# The outbox and its sender (`matcher/outbox.py`), each `LINLI_OUTBOX_*`:
+OUTBOX_RATE_LIMITS = {"sms": 20, "email": 60, "wechat": 60}  # messages per minute and channel
+OUTBOX_BACKOFF_MINUTES = [1, 5, 30, 120]  # wait after the 1st, 2nd, ... failed attempt (the last repeats)
+OUTBOX_MAX_ATTEMPTS = 5                   # then the row is given up
+OUTBOX_QUIET_HOURS = ["21:00", "08:00"]   # local time: no message on OUTBOX_QUIET_CHANNELS unless urgent
+OUTBOX_QUIET_CHANNELS = ["sms"]
+OUTBOX_STALE_CLAIM_MINUTES = 10           # a claim older than this is a sender that died mid-way
+
+
+def outbox_settings() -> dict[str, Any]:
+    """The sender's settings as plain values."""
+    return {
+        "rate_limits": dict(setting("OUTBOX_RATE_LIMITS", OUTBOX_RATE_LIMITS) or {}),
+        "backoff": [int(m) for m in setting("OUTBOX_BACKOFF_MINUTES", OUTBOX_BACKOFF_MINUTES)] or [1],
+        "max_attempts": max(1, int(setting("OUTBOX_MAX_ATTEMPTS", OUTBOX_MAX_ATTEMPTS))),
+        "quiet_hours": list(setting("OUTBOX_QUIET_HOURS", OUTBOX_QUIET_HOURS) or []),
+        "quiet_channels": list(setting("OUTBOX_QUIET_CHANNELS", OUTBOX_QUIET_CHANNELS) or []),
+        "stale_claim": int(setting("OUTBOX_STALE_CLAIM_MINUTES", OUTBOX_STALE_CLAIM_MINUTES)),
+        # Extra channel instances by name (tests and plug-ins); they win over the built-in ones.
+        "extra_channels": dict(setting("OUTBOX_CHANNELS", None) or {}),
+    }
+
+
+# The email channel (`matcher/channels/email.py`): off until SMTP_HOST and SMTP_FROM are set (`LINLI_SMTP_*`).
+SMTP_PORT = 587
+SMTP_TIMEOUT_SECONDS = 10.0
+
+
+def smtp_settings() -> dict[str, Any]:
+    """The SMTP server's settings as plain values."""
+    return {
+        "host": str(setting("SMTP_HOST", "") or ""),
+        "port": int(setting("SMTP_PORT", SMTP_PORT)),
+        "user": str(setting("SMTP_USER", "") or ""),
+        "password": str(setting("SMTP_PASSWORD", "") or ""),
+        "from": str(setting("SMTP_FROM", "") or ""),
+        "starttls": bool(setting("SMTP_STARTTLS", True)),
+        "timeout": float(setting("SMTP_TIMEOUT_SECONDS", SMTP_TIMEOUT_SECONDS)),
+    }

@@ -161,6 +161,7 @@ def register_blueprints(app: Flask) -> None:
         demands,
         directory,
         health,
+        hooks,
         join,
         main,
         notifications,
@@ -170,7 +171,7 @@ def register_blueprints(app: Flask) -> None:
     )
 
     for module in (auth, main, demands, directory, admin, accounts, schedule, community, team, notifications, volunteer,
-                   health, join):
+                   health, join, hooks):
         app.register_blueprint(module.bp)
 
 

@@ -186,6 +186,28 @@ def schedule_solve(area_code: str | None, week: str | None, time_limit: int, pub
         click.echo(f"published: {offered} offers sent")
 
 
+outbox_cli = AppGroup("outbox", help="Notices sent outside the app (SMS, email, WeChat).")
+
+
+@outbox_cli.command("send")
+@click.option("--loop", "every", type=click.IntRange(min=1), default=None,
+              help="Keep running: look again every SECONDS (a service instead of cron).")
+def outbox_send(every: int | None) -> None:
+    """Send the outbox's due messages (retries and the end of the quiet hours included)."""
+    import time
+
+    from matcher.outbox import send_all
+
+    while True:
+        counts = send_all()
+        db.session.remove()
+        if every is None or counts:
+            click.echo(", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing due")
+        if every is None:
+            return
+        time.sleep(every)
+
+
 def register(app: Flask) -> None:
     """Attach the commands to the app's CLI."""
     app.cli.add_command(create_admin)
@@ -193,3 +215,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(catalogue_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(schedule_cli)
+    app.cli.add_command(outbox_cli)

@@ -19,11 +19,16 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
+from datetime import UTC, datetime, timedelta
 
 from flask import Flask, current_app, has_app_context
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from matcher.db import db
 from matcher.models import RunStatus, SolveRun, utcnow
+from matcher.outbox import WRITTEN, next_due_at, send_all
 from matcher.schedules import ACTIVE, give_up, keep_alive, reap_if_dead, run_solve
 
 log = logging.getLogger(__name__)
@@ -243,6 +248,132 @@ def solve_job(run_id: int) -> None:
         try:
             with keep_alive(run_id):
                 run_solve(run_id)
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+# --- The outbox sender (matcher/outbox.py) --------------------------------------------------------
+# A commit that wrote outbox rows starts the sender: an RQ job on the `linli` queue when REDIS_URL is
+# set (Redis down: a thread instead), else one sender thread per process, which keeps looking while
+# rows wait for a retry or the end of the quiet hours. OUTBOX_AUTOSEND=false leaves sending to
+# `flask outbox send [--loop SECONDS]` (cron or a service). Sending twice is harmless: rows are claimed.
+
+OUTBOX_NEXT_JOB = "linli-outbox-next"  # the one scheduled look at the next retry (RQ scheduler)
+OUTBOX_IDLE_MAX = 300  # seconds the sender thread sleeps at most before looking again
+_outbox_lock = threading.Lock()
+_outbox_running = False
+_outbox_again = False
+
+
+@event.listens_for(Session, "after_commit")
+def _outbox_after_commit(session: Session) -> None:
+    """Start the sender once a transaction that wrote outbox rows is committed (never inside it)."""
+    if not session.info.pop(WRITTEN, False) or not has_app_context():
+        return
+    if not current_app.config.get("OUTBOX_AUTOSEND", True):
+        return
+    try:
+        enqueue_outbox()
+    except Exception:  # the rows are safe in the database: the next commit or `flask outbox send` sends them
+        log.exception("outbox: the sender could not be started")
+
+
+@event.listens_for(Session, "after_rollback")
+def _outbox_after_rollback(session: Session) -> None:
+    session.info.pop(WRITTEN, None)
+
+
+def enqueue_outbox() -> str:
+    """Start the sender in the background: 'rq' or 'thread'."""
+    url = current_app.config.get("REDIS_URL")
+    if url and _enqueue_outbox_rq(url):
+        return "rq"
+    start_outbox_thread(current_app._get_current_object())
+    return "thread"
+
+
+def _enqueue_outbox_rq(url: str, at: datetime | None = None) -> bool:
+    from redis.exceptions import RedisError
+    from rq import Queue
+
+    try:
+        queue = Queue(QUEUE, connection=_redis(url))
+        if at is None:
+            queue.enqueue(outbox_job, job_timeout=900, result_ttl=600, failure_ttl=86400,
+                          description="send the outbox")
+        else:  # needs `rq worker --with-scheduler`; one scheduled job, moved to the earliest time
+            queue.enqueue_at(at.replace(tzinfo=UTC), outbox_job, job_id=OUTBOX_NEXT_JOB, job_timeout=900,
+                             result_ttl=600, failure_ttl=86400, description="send the outbox (retries)")
+    except RedisError as exc:
+        log.warning("Redis unreachable (%s): the outbox is sent by a thread of this process", type(exc).__name__)
+        return False
+    return True
+
+
+def start_outbox_thread(app: Flask) -> bool:
+    """Start this process's sender thread, or ask the running one to look again; True if started."""
+    global _outbox_running, _outbox_again
+    with _outbox_lock:
+        if _outbox_running:
+            _outbox_again = True
+            return False
+        _outbox_running = True
+    try:
+        threading.Thread(target=_outbox_thread, args=(app,), name="outbox", daemon=True).start()
+    except Exception:
+        with _outbox_lock:
+            _outbox_running = False
+        raise
+    return True
+
+
+def _outbox_thread(app: Flask) -> None:
+    """Send everything due; then sleep until the next retry (at most OUTBOX_IDLE_MAX) while rows wait."""
+    global _outbox_running, _outbox_again
+    while True:
+        wait = None
+        try:
+            with app.app_context():
+                try:
+                    send_all()
+                    due = next_due_at()
+                    if due is not None:
+                        wait = min(max((due - utcnow()).total_seconds(), 1.0), OUTBOX_IDLE_MAX)
+                finally:
+                    db.session.remove()
+        except Exception:
+            log.exception("outbox: the sender thread failed")
+            wait = OUTBOX_IDLE_MAX
+        with _outbox_lock:
+            if _outbox_again:
+                _outbox_again = False
+                continue
+            if wait is None:
+                _outbox_running = False
+                return
+        time.sleep(wait)
+
+
+def outbox_job() -> None:
+    """The RQ job: send everything due, then schedule a look at the next retry."""
+    def run() -> None:
+        send_all()
+        due = next_due_at()
+        url = current_app.config.get("REDIS_URL")
+        if due is not None and url:
+            _enqueue_outbox_rq(url, at=max(due, utcnow() + timedelta(seconds=5)))
+
+    if has_app_context():
+        run()
+        return
+    from web import create_app
+
+    app = create_app()
+    with app.app_context():
+        db.engine.dispose(close=False)  # never reuse connections inherited through fork
+        try:
+            run()
         finally:
             db.session.remove()
             db.engine.dispose()

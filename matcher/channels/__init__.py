@@ -60,3 +60,11 @@ class Channel(Protocol):
     def address(self, user: Any) -> str | None: ...
 
     def send(self, message: Message) -> Receipt: ...
+
+
+def channels() -> dict[str, Channel]:
+    """Every outside channel by name (configured or not: ask each one `configured()`)."""
+    from .email import EmailChannel
+    from .sms import SmsChannel
+
+    return {"email": EmailChannel(), "sms": SmsChannel()}

@@ -27,6 +27,7 @@ from .audit import AuditEntry
 from .catalogue import Category, Skill, category_skills
 from .demands import Demand, DemandOccurrence, demand_organizations, demand_skills, demand_skills_any
 from .links import AccountLink, LinkPurpose
+from .outbox import OutboxMessage, OutboxState
 from .people import (
     AvailabilityException,
     AvailabilitySlot,
@@ -50,7 +51,7 @@ __all__ = [
     "ExceptionKind", "Gender", "Handback", "Notification", "LocationKind", "MemberRole", "MemberStatus", "Membership",
     "OrgType", "Organization", "Priority", "Resident", "Role", "RunGap", "RunStatus", "Schedule",
     "ScheduleStatus", "Skill", "SolveRun", "Station", "User", "Volunteer", "category_skills",
-    "ThrottleCounter", "AccountLink", "LinkPurpose",
+    "ThrottleCounter", "AccountLink", "LinkPurpose", "OutboxMessage", "OutboxState",
     "demand_organizations", "demand_skills", "demand_skills_any", "organization_areas",
     "organization_categories", "utcnow", "volunteer_skills",
 ]

@@ -6,7 +6,17 @@ import secrets
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Numeric, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import db
@@ -52,6 +62,10 @@ class User(db.Model):
     locked_at: Mapped[datetime | None]
     locked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     lock_reason: Mapped[str] = mapped_column(String(200), default="")
+    # Outside channels in the person's order of preference ("sms", "email", "wechat"): a notice goes
+    # out on the first one that is configured and reaches them. None or empty: in-app only.
+    channels: Mapped[list[str] | None] = mapped_column(JSON)
+    email: Mapped[str | None] = mapped_column(String(254))
 
     area: Mapped[Area | None] = relationship()
     organization: Mapped[Organization | None] = relationship(foreign_keys=[organization_id])

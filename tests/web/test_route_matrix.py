@@ -22,7 +22,9 @@ object of a second district (远山区) that only the administrator may reach; f
 What the review wanted:
 
 - anonymous: "L", except the public pages (sign-in, language, health, icon, static files, the
-  calendar feed whose token is the secret);
+  calendar feed whose token is the secret) and the providers' webhooks (/hooks/..., no session: a
+  signature, `web/hooks.py`; 404 for everyone while the channel is off, as in the test configuration;
+  signed requests are tested in `tests/web/test_sms_receipts.py`);
 - a role the page is not for: 403 (`roles_required`); the volunteer's own pages (/me/..., /checkin)
   answer 404 to a signed-in user without a volunteer profile, as they are "my profile's page" and
   there is no such profile (`web/volunteer.py`, documented there);
@@ -127,6 +129,7 @@ GET  /demands/review-settings                                    L       200    
 POST /demands/review-settings                                    L       400      400      400      403      403      403
 GET  /favicon.ico                                                301     301      301      301      301      301      301
 GET  /healthz                                                    200     200      200      200      200      200      200
+POST /hooks/sms/receipts                                          404     404      404      404      404      404      404
 GET  /invitations                                                L       403      403      403      200      200      403
 POST /invitations                                                L       403      403      403      200      200      403
 POST /invitations/<int:link_id>/revoke                           L       403      403      403      404      302/404  403
