@@ -54,8 +54,8 @@ def main() -> None:
     from matcher import outbox
     from matcher.db import db
     from matcher.models import (
-        AreaLevel,
         Area,
+        AreaLevel,
         Assignment,
         AssignmentStatus,
         Notification,

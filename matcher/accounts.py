@@ -15,6 +15,7 @@ from zxcvbn import zxcvbn
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from . import rules
+from .access import user_area
 from .audit import record_audit
 from .db import db
 from .errors import NotFound, ValidationError
@@ -136,8 +137,6 @@ def find_account(name: str) -> User | None:
     (people remember their phone, not the username an import gave them: "v3723")."""
     user = db.session.scalar(select(User).where(User.username == name))
     if user is None and MOBILE_RE.match(name):
-        from .models import Volunteer
-
         user = db.session.scalar(select(User).join(Volunteer, Volunteer.user_id == User.id)
                                  .where(Volunteer.phone == "+86" + name))
     return user
@@ -266,7 +265,7 @@ def assignable_areas(actor: User) -> list[Area]:
     """Areas `actor` may place an account in: every area for an administrator, their subtree for a coordinator."""
     stmt = select(Area).order_by(Area.path)
     if actor.role != Role.ADMIN:
-        area = db.session.get(Area, actor.area_id) if actor.role == Role.COORDINATOR and actor.area_id else None
+        area = user_area(actor) if actor.role == Role.COORDINATOR else None
         if area is None:
             return []
         stmt = stmt.where(Area.path.startswith(area.path))
@@ -277,7 +276,7 @@ def assignable_organizations(actor: User) -> list[Organization]:
     """Organizations whose leaders `actor` may appoint: all, or those based in a coordinator's area."""
     stmt = select(Organization).order_by(Organization.name)
     if actor.role != Role.ADMIN:
-        area = db.session.get(Area, actor.area_id) if actor.role == Role.COORDINATOR and actor.area_id else None
+        area = user_area(actor) if actor.role == Role.COORDINATOR else None
         if area is None:
             return []
         stmt = stmt.where(Organization.home_area_id.in_(_subtree_ids(area)))
