@@ -158,17 +158,29 @@ def notice_text(notification: Notification, locale: str) -> str:
 
 
 def notify(users: Iterable[User], kind: str, text: Any = None, link: Link | None = None, *,
-           params: dict[str, Any] | None = None) -> int:
+           params: dict[str, Any] | None = None, dedup_key: str | None = None,
+           urgent: bool | None = None) -> int:
     """Add one notice per user for the event `kind`, leading to `link`; returns how many.
 
     Give the event's `params` (its wording is `EVENTS[kind]`), or a lazy message `text`, or a
     function returning one (its arguments are then the parameters; for an event not in EVENTS the
     whole message is kept). A plain string is stored as text only, shown as written.
+
+    `dedup_key` (one user only) makes the notice a once-only one: it is stored in the unique
+    `Notification.dedup_key`, and a notice with that key already written is not written again
+    (returns 0); two writers racing on the same key meet the unique constraint at commit. `urgent`
+    lets its outside message break the quiet hours (default: the event's own urgency).
     """
     from .outbox import enqueue_for  # the outbox renders with this module's render_notice
 
     if params is not None:
         params = _plain(params)
+    users = list(users)
+    if dedup_key is not None:
+        if len(users) != 1:
+            raise ValueError("a dedup_key names one notice to one user")
+        if db.session.scalar(select(Notification.id).where(Notification.dedup_key == dedup_key)) is not None:
+            return 0
     count = 0
     for user in users:
         row_params = params
@@ -182,9 +194,9 @@ def notify(users: Iterable[User], kind: str, text: Any = None, link: Link | None
         written = render_notice(kind, row_params, user_locale(user)) if row_params is not None else ""
         note = Notification(user_id=user.id, kind=kind, text=written or _render(text or "", user),
                             params=row_params, link_endpoint=link.endpoint if link else "",
-                            link_args=dict(link.args) if link else {})
+                            link_args=dict(link.args) if link else {}, dedup_key=dedup_key)
         db.session.add(note)
-        enqueue_for(note, user)  # its outside channel, if the user chose one (same transaction)
+        enqueue_for(note, user, urgent=urgent)  # its outside channel, if the user has one (same transaction)
         count += 1
     return count
 

@@ -68,8 +68,11 @@ def channel_registry() -> dict[str, Channel]:
 
 
 def preferred(user: User) -> list[str]:
-    """The user's outside channels in their order of preference (empty: in-app only)."""
+    """The user's outside channels in their order of preference (empty: in-app only); a person who
+    never chose (`User.channels` NULL) has OUTBOX_DEFAULT_CHANNELS."""
     value = user.channels
+    if value is None:
+        value = outbox_settings()["default_channels"]
     if isinstance(value, str):
         value = [part.strip() for part in value.split(",")]
     return [name for name in (value or []) if isinstance(name, str) and name]

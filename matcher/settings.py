@@ -73,6 +73,9 @@ OUTBOX_MAX_ATTEMPTS = 5                   # then the row is given up
 OUTBOX_QUIET_HOURS = ["21:00", "08:00"]   # local time: no message on OUTBOX_QUIET_CHANNELS unless urgent
 OUTBOX_QUIET_CHANNELS = ["sms"]
 OUTBOX_STALE_CLAIM_MINUTES = 10           # a claim older than this is a sender that died mid-way
+# The order of outside channels for a person who has not chosen (`User.channels` NULL); an empty
+# choice ([]) on the profile means in-app only.
+OUTBOX_DEFAULT_CHANNELS = ["sms", "wechat", "email"]
 
 
 def outbox_settings() -> dict[str, Any]:
@@ -86,6 +89,7 @@ def outbox_settings() -> dict[str, Any]:
         "stale_claim": int(setting("OUTBOX_STALE_CLAIM_MINUTES", OUTBOX_STALE_CLAIM_MINUTES)),
         # Extra channel instances by name (tests and plug-ins); they win over the built-in ones.
         "extra_channels": dict(setting("OUTBOX_CHANNELS", None) or {}),
+        "default_channels": list(setting("OUTBOX_DEFAULT_CHANNELS", OUTBOX_DEFAULT_CHANNELS) or []),
     }
 
 

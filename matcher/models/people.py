@@ -66,6 +66,10 @@ class User(db.Model):
     # out on the first one that is configured and reaches them. None or empty: in-app only.
     channels: Mapped[list[str] | None] = mapped_column(JSON)
     email: Mapped[str | None] = mapped_column(String(254))
+    # The person's WeChat identity in the service's official account / mini-program (bound by the phone
+    # client), and whether they agreed to receive subscription messages there.
+    wechat_openid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    wechat_subscribed: Mapped[bool] = mapped_column(default=False)
 
     area: Mapped[Area | None] = relationship()
     organization: Mapped[Organization | None] = relationship(foreign_keys=[organization_id])

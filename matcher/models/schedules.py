@@ -114,6 +114,8 @@ class Assignment(db.Model):
     decline_kind: Mapped[DeclineReason | None] = mapped_column(str_enum(DeclineReason, "decline_reason"))
     offered_at: Mapped[datetime | None]
     responded_at: Mapped[datetime | None]
+    # When the volunteer first saw this offer on their offers page (set without bumping `version`).
+    seen_at: Mapped[datetime | None]
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     distance_km: Mapped[float | None]
     checked_in_at: Mapped[datetime | None]
@@ -178,3 +180,7 @@ class Notification(db.Model):
     params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     read_at: Mapped[datetime | None]
+    # When its short link (`matcher.shortlinks`) was first opened from an SMS, e-mail or WeChat message.
+    opened_at: Mapped[datetime | None]
+    # Set for notices written at most once (reminders: "remind:<assignment>:<kind>"); NULL otherwise.
+    dedup_key: Mapped[str | None] = mapped_column(String(120), unique=True)

@@ -79,10 +79,22 @@ def test_nothing_is_written_without_a_configured_channel(world, db, app):
     vol.channels, vol.email = ["email", "sms"], "li@example.org"
     tell(db, vol)  # chosen, but no SMTP settings and no SMS gateway
     app.config.update(SMTP_HOST="127.0.0.1", SMTP_FROM="noreply@linli.test")
-    world["users"]["vol_b"].email = "wang@example.org"
-    tell(db, world["users"]["vol_b"])  # configured, but vol_b chose none
+    world["users"]["vol_b"].email, world["users"]["vol_b"].channels = "wang@example.org", []
+    tell(db, world["users"]["vol_b"])  # configured, but vol_b chose in-app only
     assert rows(db) == []
     assert db.session.scalar(select(func.count(Notification.id))) == 3
+
+
+def test_someone_who_never_chose_is_reached_by_the_default_order(world, db, app, email, sms):
+    vol = world["users"]["vol_a"]
+    assert vol.channels is None
+    vol.email = "li@example.org"
+    tell(db, vol)  # OUTBOX_DEFAULT_CHANNELS: SMS first
+    app.config.update(OUTBOX_DEFAULT_CHANNELS=["email", "sms"])
+    tell(db, vol)
+    app.config.update(OUTBOX_DEFAULT_CHANNELS=[])
+    tell(db, vol)
+    assert [r.channel for r in rows(db)] == ["sms", "email"]
 
 
 def test_the_row_is_written_and_rolled_back_with_the_notice(world, db, email):
