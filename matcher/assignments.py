@@ -63,7 +63,7 @@ from .models import (
     utcnow,
 )
 from .models._types import DeclineReason
-from .notifications import demand_link, tell_coordinators, tell_volunteers
+from .notifications import MY_RECORD, demand_link, notify, tell_coordinators, tell_volunteers
 from .settings import setting
 from .volunteers import volunteer_of
 
@@ -711,3 +711,8 @@ def rate_service(assignment: Assignment, rating: Any, comment: Any, *, user: Use
     assignment.rating, assignment.rating_comment, assignment.rated_by_id = value, text, user.id
     record_audit(user, "rate", assignment, rating=value)
     flush_or_conflict(STALE_ASSIGNMENT)
+    volunteer_user = assignment.volunteer.user
+    if volunteer_user is not None:  # the volunteer hears of it, with a link to their record
+        occ = assignment.occurrence
+        notify([volunteer_user], "rated", link=MY_RECORD,
+               params={"t": occ.demand.title, "d": f"{occ.starts_at:%Y-%m-%d}", "stars": value})

@@ -52,6 +52,17 @@ def demand_link(demand_id: int) -> Link:
 
 OFFERS = Link("volunteer.offers")
 MY_WEEK = Link("volunteer.week")
+MY_RECORD = Link("volunteer.record")
+
+
+def checkin_code_link(occurrence_id: int) -> Link:
+    """The community worker's page that shows a service's check-in code."""
+    return Link("community.checkin_code", {"occurrence_id": occurrence_id})
+
+
+def community_week_link(week_start: str) -> Link:
+    """The community worker's week (each service with its check-in code button); `week_start` YYYY-MM-DD."""
+    return Link("community.week", {"week": week_start})
 
 
 def _cut(text: str) -> str:
@@ -134,6 +145,16 @@ EVENTS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "service_given": lambda p: _l("Your organization gave you this service: %(items)s. It is in your week.",
                                   items=p["items"]),
     "service_taken": lambda p: _l("No longer yours: %(items)s. %(why)s", items=p["items"], why=p["why"]),
+    # Reminders (`matcher.reminders`), short enough for one SMS segment with a service or two.
+    # items: "09:00 “Title” (Community)" joined by "; ".
+    "reminder": lambda p: _l("Tomorrow, %(d)s: %(items)s. Thank you for coming!", d=p["d"], items=p["items"]),
+    "reminder_urgent": lambda p: _l("Urgent service at %(time)s: “%(t)s” (%(c)s). Please be on time.",
+                                    time=p["time"], t=p["t"], c=p["c"]),
+    "checkin_today": lambda p: _l("Services today in %(c)s: %(items)s. Show the check-in code on site.",
+                                  c=p["c"], items=p["items"]),
+    # Written by `assignments.rate_service`.
+    "rated": lambda p: _l("The resident rated “%(t)s” on %(d)s: %(stars)s of 5 stars.", t=p["t"], d=p["d"],
+                          stars=p["stars"]),
 }
 
 

@@ -49,6 +49,7 @@ from .models import Notification, OutboxMessage, OutboxState, User, utcnow
 from .models.outbox import DUE_STATES
 from .notifications import render_notice, user_locale, worded_params
 from .settings import outbox_settings, setting
+from .shortlinks import short_url
 
 log = logging.getLogger(__name__)
 
@@ -277,6 +278,17 @@ def _give_up(row: OutboxMessage, answer: str, now: datetime, registry: dict[str,
     return "given_up"
 
 
+def link_for(row: OutboxMessage) -> str:
+    """The short signed link to the page of the row's notice (`matcher.shortlinks`), made when it is sent
+    (the notice's id is known by then); empty for a row without a notice or a notice that leads nowhere."""
+    if row.notification_id is None:
+        return ""
+    note = row.notification if row.notification is not None else db.session.get(Notification, row.notification_id)
+    if note is None or not note.link_endpoint:
+        return ""
+    return short_url(note.id)
+
+
 def attempt(row: OutboxMessage, now: datetime, config: dict[str, Any], registry: dict[str, Channel]) -> str:
     """Hand a claimed row to its channel and record the outcome (not committed): 'sent', 'failed'
     or 'given_up'."""
@@ -284,7 +296,7 @@ def attempt(row: OutboxMessage, now: datetime, config: dict[str, Any], registry:
     if channel is None or not channel.configured():
         return _give_up(row, f"the {row.channel} channel is off", now, registry)
     message = Message(key=row.key, address=row.address, event=row.event, text=row.text, subject=row.subject,
-                      url=row.url, params=dict(row.params or {}))
+                      url=row.url or link_for(row), params=dict(row.params or {}))
     try:
         receipt = channel.send(message)
     except PermanentFailure as exc:

@@ -66,6 +66,46 @@ def sms_settings() -> dict[str, Any]:
     }
 
 
+
+# The WeChat channel (`matcher/channels/wechat.py`): off until WECHAT_APP_ID and WECHAT_APP_SECRET are
+# set (`LINLI_WECHAT_*`); WECHAT_TEMPLATES maps an event to a subscription-message template:
+# {"offer": {"id": "<template id>", "page": "pages/offers/index", "fields": {"thing1": "items", ...}}}.
+WECHAT_API_URL = "https://api.weixin.qq.com"
+WECHAT_TIMEOUT_SECONDS = 5.0          # the whole request, connect included
+WECHAT_MINIPROGRAM_STATE = "formal"   # which version of the mini-program a message opens: formal/trial/developer
+WECHAT_DEFAULT_PAGE = "pages/index/index"  # opened with ?url=<link> when a template names no page
+WECHAT_SIGNATURE_MAX_AGE = 300        # seconds a signed push from WeChat stays valid
+
+
+def wechat_settings() -> dict[str, Any]:
+    """The WeChat mini-program's settings as plain values (a numeric secret read from JSON stays text)."""
+    templates = setting("WECHAT_TEMPLATES", None) or {}
+    if isinstance(templates, str):
+        import json
+
+        try:
+            templates = json.loads(templates)
+        except ValueError:
+            templates = {}
+    readable = {}
+    for event, template in (templates.items() if isinstance(templates, dict) else ()):
+        if not isinstance(template, dict) or not template.get("id"):
+            continue
+        fields = template.get("fields") if isinstance(template.get("fields"), dict) else {}
+        readable[str(event)] = {"id": str(template["id"]), "page": str(template.get("page") or ""),
+                                "fields": {str(k): str(v) for k, v in fields.items()}}
+    return {
+        "api": str(setting("WECHAT_API_URL", WECHAT_API_URL) or WECHAT_API_URL).rstrip("/"),
+        "app_id": str(setting("WECHAT_APP_ID", "") or ""),
+        "secret": str(setting("WECHAT_APP_SECRET", "") or ""),
+        "token": str(setting("WECHAT_TOKEN", "") or ""),
+        "templates": readable,
+        "state": str(setting("WECHAT_MINIPROGRAM_STATE", WECHAT_MINIPROGRAM_STATE) or WECHAT_MINIPROGRAM_STATE),
+        "default_page": str(setting("WECHAT_DEFAULT_PAGE", WECHAT_DEFAULT_PAGE) or ""),
+        "timeout": float(setting("WECHAT_TIMEOUT_SECONDS", WECHAT_TIMEOUT_SECONDS)),
+        "max_age": int(setting("WECHAT_SIGNATURE_MAX_AGE", WECHAT_SIGNATURE_MAX_AGE)),
+    }
+
 # The outbox and its sender (`matcher/outbox.py`), each `LINLI_OUTBOX_*`:
 OUTBOX_RATE_LIMITS = {"sms": 20, "email": 60, "wechat": 60}  # messages per minute and channel
 OUTBOX_BACKOFF_MINUTES = [1, 5, 30, 120]  # wait after the 1st, 2nd, ... failed attempt (the last repeats)
@@ -90,6 +130,34 @@ def outbox_settings() -> dict[str, Any]:
         # Extra channel instances by name (tests and plug-ins); they win over the built-in ones.
         "extra_channels": dict(setting("OUTBOX_CHANNELS", None) or {}),
         "default_channels": list(setting("OUTBOX_DEFAULT_CHANNELS", OUTBOX_DEFAULT_CHANNELS) or []),
+    }
+
+
+# Reminders (`matcher/reminders.py`), each `LINLI_REMINDER_*`; clock times are local (TIMEZONE):
+REMINDER_DAY_BEFORE_AT = "18:00"        # the evening before: each volunteer's accepted services of tomorrow
+REMINDER_URGENT_BEFORE_MINUTES = 120    # before each accepted service of an urgent demand
+REMINDER_CHECKIN_AT = "07:30"           # the service day's morning: the community worker's list of services
+REMINDER_GRACE_MINUTES = 120            # a reminder not written this long after its time is dropped
+
+
+def reminder_settings() -> dict[str, Any]:
+    """The reminders' settings as plain values (clock times as (hour, minute)); a bad value says which."""
+    def clock(name: str, default: str) -> tuple[int, int]:
+        value = str(setting(name, default)).strip()
+        hours, _, minutes = value.partition(":")
+        try:
+            hour, minute = int(hours), int(minutes)
+        except ValueError:
+            hour = minute = -1
+        if not (0 <= hour < 24 and 0 <= minute < 60):
+            raise ValueError(f"{name}: {value!r} is not a time of day (HH:MM)")
+        return hour, minute
+
+    return {
+        "day_before_at": clock("REMINDER_DAY_BEFORE_AT", REMINDER_DAY_BEFORE_AT),
+        "urgent_before": max(1, int(setting("REMINDER_URGENT_BEFORE_MINUTES", REMINDER_URGENT_BEFORE_MINUTES))),
+        "checkin_at": clock("REMINDER_CHECKIN_AT", REMINDER_CHECKIN_AT),
+        "grace": max(1, int(setting("REMINDER_GRACE_MINUTES", REMINDER_GRACE_MINUTES))),
     }
 
 

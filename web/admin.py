@@ -1,4 +1,4 @@
-"""Administration: the catalogue of categories and skills, and the audit log."""
+"""Administration: the catalogue of categories and skills, the audit log, and the message templates."""
 
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -31,6 +31,7 @@ from matcher.models import (
     User,
     Volunteer,
 )
+from matcher.notice_templates import SAMPLE_URL, channel_states, preview_all, sign_name
 
 from .auth import roles_required
 from .inputs import page_arg, text_arg
@@ -280,3 +281,15 @@ def audit():
                            action_label=action_label, object_labels=OBJECT_LABELS, detail_lines=detail_lines,
                            when=lambda moment: format_datetime(moment, "yyyy-MM-dd HH:mm:ss"),
                            filters={"action": action, "user": username, "from": start, "to": end})
+
+
+@bp.route("/notices")
+@roles_required(Role.ADMIN)
+def notices():
+    """Every notice's template in Chinese and English, an example with its SMS length, the provider
+    templates configured for it, and which channels are on (`matcher.notice_templates`)."""
+    previews = preview_all()
+    return render_template("admin/notices.html", previews=previews, channels=channel_states(),
+                           sign_name=sign_name(), sample_url=SAMPLE_URL,
+                           locale_names={"zh_CN": _("Chinese"), "en": _("English")},
+                           over=[p for p in previews if p.over_one_segment])

@@ -59,6 +59,9 @@ class Defaults:
     # Optional map tiles under the schedule map, e.g. "https://tiles.example.org/{z}/{x}/{y}.png".
     # Unset by default: the map is drawn from the service's own data and fetches nothing.
     MAP_TILE_URL = None
+    # Where people reach the service, for links in SMS, e-mail and WeChat messages (the short links
+    # `/n/<code>`), e.g. "https://linli.example.org". Unset: http://127.0.0.1:8000 (the demo).
+    PUBLIC_URL = None
     # Star thresholds in hours (1..5 stars) and hour rounding, configurable per deployment.
     STAR_THRESHOLDS = [100, 300, 600, 1000, 1500]
     HSTS = False  # turn on when served over HTTPS

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import format_datetime, get_locale
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.routing import BuildError
@@ -12,6 +13,7 @@ from matcher.db import db
 from matcher.errors import NotFound
 from matcher.models import Notification
 from matcher.notifications import mark_all_read, mark_read, notice_text, unread_count
+from matcher.shortlinks import notification_for, record_open
 
 bp = Blueprint("notifications", __name__)
 LIST_LIMIT = 200
@@ -74,6 +76,20 @@ def link_url(note: Notification) -> str | None:
         return url_for(note.link_endpoint, **(note.link_args or {}))
     except (BuildError, TypeError, ValueError):
         return None
+
+
+@bp.route("/n/<code>")
+def short_link(code: str):
+    """A message's short link (`matcher.shortlinks`): record that it was opened, then go to the notice's
+    page. Nobody is signed in by it: a visitor who is not signed in meets the page's login like anyone."""
+    note = notification_for(code)
+    if note is None:
+        raise NotFound(str(_l("This link is not valid. Open Linli and look at your notifications.")))
+    record_open(note)
+    if current_user.is_authenticated and current_user.id == note.user_id and note.read_at is None:
+        mark_read(note, user=current_user)
+    db.session.commit()
+    return redirect(link_url(note) or url_for("notifications.index"))
 
 
 @bp.route("/notifications/read-all", methods=["POST"])

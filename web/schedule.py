@@ -17,12 +17,14 @@ from collections import defaultdict
 from datetime import date, timedelta
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import format_datetime
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, fresh_login_required
 from sqlalchemy import and_, select
 from sqlalchemy.orm import selectinload
 
-from matcher import access, problem, rules
+from matcher import access, delivery, problem, rules
 from matcher.audit import record_audit
 from matcher.clock import local_today
 from matcher.db import db
@@ -46,6 +48,7 @@ from matcher.models import (
     SolveRun,
     Volunteer,
 )
+from matcher.outbox import channel_registry
 from matcher.schedules import (
     ACTIVE,
     apply_run,
@@ -62,7 +65,7 @@ from matcher.schedules import (
 )
 
 from .auth import roles_required
-from .inputs import int_arg, text_arg
+from .inputs import int_arg, page_arg, text_arg
 from .jobs import check_run, enqueue_solve
 from .main import parse_week
 from .mapview import build_map
@@ -212,6 +215,7 @@ def view(schedule_id: int):
     shown = _filtered(occurrences, request.args)
     gaps = _gaps(shown, counts, finished)
     proposals = sum(1 for a in assignments if a.status == AssignmentStatus.PROPOSED)
+    told = delivery_summary(delivery.schedule_reach(assignments))
     changes = changed = None
     if part is None and run is not None and run.repair and run.status == RunStatus.DONE and run.applied_at is None:
         changes = planned_changes(run)
@@ -229,8 +233,101 @@ def view(schedule_id: int):
         organizations=db.session.scalars(select(Organization).where(Organization.id.in_(
             {o.responsible_organization_id for o in occurrences if o.responsible_organization_id}))).all(),
         priorities=list(Priority), filters=request.args, rule_labels=RULE_LABELS, shown=len(shown),
-        solved=finished is not None, proposals=proposals, phase_label=_phase_label(run),
+        solved=finished is not None, proposals=proposals, phase_label=_phase_label(run), told=told,
     )
+
+
+def delivery_summary(reach: list[delivery.Reach]) -> dict:
+    """The review page's line on notices: volunteers by delivery state, how many saw their offers, and
+    how many no outside channel reaches (flagged before publishing)."""
+    states = defaultdict(int)
+    for r in reach:
+        states[r.state] += 1
+    return {"volunteers": len(reach), "states": dict(states), "seen": sum(1 for r in reach if r.seen_at),
+            "reached": sum(1 for r in reach if r.reached), "unreachable": len(delivery.no_working_channel(reach))}
+
+
+DELIVERY_FILTERS = ("all", "not_reached", "unreachable")
+DELIVERY_LABELS = {
+    "draft": _l("not offered yet"), "no_account": _l("no account: cannot be told"),
+    "not_told": _l("not told"), "in_app": _l("in the app only"), "queued": _l("waiting to be sent"),
+    "sending": _l("being sent"), "sent": _l("sent"), "delivered": _l("delivered"),
+    "failed": _l("failed, will retry"), "given_up": _l("not delivered"),
+}
+FILTER_LABELS = {"all": _l("Everyone"), "not_reached": _l("Not reached yet"),
+                 "unreachable": _l("No working channel")}
+CHANNEL_LABELS = {"sms": _l("SMS"), "email": _l("E-mail"), "wechat": _l("WeChat")}
+DELIVERY_PAGE = 100
+
+
+def _delivery_reach(schedule: Schedule, part) -> list[delivery.Reach]:
+    occurrences = problem.schedule_occurrences(schedule)
+    if part is not None:
+        occurrences = [o for o in occurrences if access.in_part(o, part)]
+    assignments = db.session.scalars(select(Assignment).where(
+        Assignment.occurrence_id.in_([o.id for o in occurrences]), Assignment.status.in_(delivery.SHOWN))
+        .options(selectinload(Assignment.occurrence).selectinload(DemandOccurrence.demand))).all()
+    reach = delivery.schedule_reach(assignments)
+    if part is not None:  # a street's coordinator follows only the volunteers within their reach
+        pool = set(db.session.scalars(select(Volunteer.id).where(
+            Volunteer.id.in_([r.volunteer.id for r in reach]), access.user_pool(current_user))))
+        reach = [r for r in reach if r.volunteer.id in pool]
+    return reach
+
+
+@bp.route("/schedules/<int:schedule_id>/delivery")
+@roles_required(*COORDINATING)
+def delivery_view(schedule_id: int):
+    """Who was told of their offers, how (channel, delivery), who opened the link and saw the offers; the
+    volunteers no outside channel reaches; re-send to those not reached."""
+    schedule, part = load_part(schedule_id)
+    show = request.args.get("show", "all")
+    if show not in DELIVERY_FILTERS:
+        show = "all"
+    reach = _delivery_reach(schedule, part)
+    summary = delivery_summary(reach)
+    if show == "not_reached":
+        reach = [r for r in reach if not r.reached and r.state != "draft"]
+    elif show == "unreachable":
+        reach = delivery.no_working_channel(reach)
+    page = page_arg()
+    pages = max(1, -(-len(reach) // DELIVERY_PAGE))
+    page = min(page, pages)
+    shown = reach[(page - 1) * DELIVERY_PAGE: page * DELIVERY_PAGE]
+    channels = {name: channel.configured() for name, channel in channel_registry().items()}
+    return render_template("schedule/delivery.html", schedule=schedule, part=part, rows=shown, show=show,
+                           summary=summary, page=page, pages=pages, total=len(reach), channels=channels,
+                           filters=FILTER_LABELS, resendable=_resendable, labels=DELIVERY_LABELS,
+                           channel_labels=CHANNEL_LABELS, any_resendable=any(_resendable(r) for r in reach),
+                           when=lambda moment: format_datetime(moment, "MM-dd HH:mm") if moment else "–")
+
+
+def _resendable(r: delivery.Reach) -> bool:
+    return r.notice is not None and not r.reached and r.channel_now is not None and r.pending > 0
+
+
+@bp.route("/schedules/<int:schedule_id>/delivery/resend", methods=["POST"])
+@roles_required(*COORDINATING)
+def resend(schedule_id: int):
+    """Send the offer notice again to the chosen volunteers not reached (or to all of them: `all`)."""
+    schedule, part = load_part(schedule_id)
+    reach = _delivery_reach(schedule, part)
+    if request.form.get("all"):
+        chosen = reach
+    else:
+        wanted = {int(x) for x in request.form.getlist("volunteer") if x.isascii() and x.isdigit() and len(x) <= 18}
+        if not wanted:
+            flash(_("Choose the volunteers to send to again."), "error")
+            return redirect(url_for("schedule.delivery_view", schedule_id=schedule.id, show="not_reached")), 303
+        chosen = [r for r in reach if r.volunteer.id in wanted]
+    count = delivery.resend([r for r in chosen if _resendable(r)], user=current_user, schedule=schedule)
+    db.session.commit()
+    if count:
+        flash(_("%(n)d messages queued again.", n=count), "success")
+    else:
+        flash(_("Nobody to send to again: everyone chosen was reached, answered, or has no working channel."),
+              "info")
+    return redirect(url_for("schedule.delivery_view", schedule_id=schedule.id, show="not_reached")), 303
 
 
 def _gaps(shown: list[DemandOccurrence], counts, finished: SolveRun | None) -> list[tuple]:

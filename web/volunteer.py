@@ -19,7 +19,7 @@ from icalendar import Calendar, Event
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from matcher import assignments, clock, rules, teams, volunteers
+from matcher import assignments, clock, delivery, rules, teams, volunteers
 from matcher.access import load_own_assignment
 from matcher.audit import record_audit
 from matcher.clock import local_now
@@ -126,8 +126,13 @@ def decline_label(assignment: Assignment) -> str:
 def offers():
     """The volunteer's open offers: what, when, roughly where, why chosen; accept or decline.
 
-    The dates of one weekly service form one card, answered together or date by date."""
-    return _render_offers(own_volunteer())
+    The dates of one weekly service form one card, answered together or date by date. Opening it records
+    that the volunteer saw these offers (the coordinator's delivery page shows it)."""
+    volunteer = own_volunteer()
+    shown = _offers(volunteer)
+    if delivery.mark_seen(shown):
+        db.session.commit()
+    return _render_offers(volunteer)
 
 
 def _respond(assignment_id: int, accept: bool):

@@ -66,5 +66,6 @@ def channels() -> dict[str, Channel]:
     """Every outside channel by name (configured or not: ask each one `configured()`)."""
     from .email import EmailChannel
     from .sms import SmsChannel
+    from .wechat import WeChatChannel
 
-    return {"email": EmailChannel(), "sms": SmsChannel()}
+    return {"email": EmailChannel(), "sms": SmsChannel(), "wechat": WeChatChannel()}
