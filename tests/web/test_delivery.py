@@ -1,0 +1,174 @@
+"""Delivery you can see (issue 10): the short signed link in each outside message, offers seen on the
+volunteer's page, the coordinator's "who was told" page, re-sending to those not reached, and the flag
+for volunteers no channel reaches, before publishing. SMS goes to the local gateway
+(`tests/servers/sms_gateway.py`) over HTTP, receipts come back signed through the hook."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from matcher import outbox, shortlinks
+from matcher.db import db as _db
+from matcher.models import (
+    AssignmentStatus,
+    AuditEntry,
+    Notification,
+    OutboxMessage,
+    Schedule,
+    ScheduleStatus,
+)
+from tests.conftest import PASSWORD
+from tests.matcher.builders import offer
+from tests.servers.sms_gateway import SmsGateway
+
+
+@pytest.fixture
+def gateway():
+    with SmsGateway(access_key="delivery-key", secret="delivery-secret") as gw:
+        yield gw
+
+
+@pytest.fixture
+def sms_app(app, gateway):
+    app.config.update(SMS_GATEWAY_URL=gateway.url, SMS_ACCESS_KEY=gateway.access_key, SMS_SECRET=gateway.secret,
+                      SMS_SIGN_NAME="邻里", SMS_TEMPLATES={"offer": "SMS_0001", "offer_changed": "SMS_0002"},
+                      OUTBOX_AUTOSEND=False, PUBLIC_URL="https://linli.example.org/",
+                      OUTBOX_QUIET_HOURS=[])  # the quiet hours have their own tests; these run at any hour
+    return app
+
+
+@pytest.fixture
+def draft(world, next_monday):
+    """A district draft with a proposal for 李秀英 (SMS reaches her) and one for 王强 (in-app only)."""
+    world["users"]["vol_b"].channels = []
+    schedule = Schedule(area=world["areas"]["district"], week_start=next_monday, status=ScheduleStatus.DRAFT)
+    _db.session.add(schedule)
+    _db.session.commit()
+    a = offer(schedule, world["demands"]["a1"].occurrences[0], world["volunteers"]["a"], AssignmentStatus.PROPOSED)
+    b = offer(schedule, world["demands"]["b1"].occurrences[0], world["volunteers"]["b"], AssignmentStatus.PROPOSED)
+    return schedule, a, b
+
+
+def login(auth, client, username):
+    client.post("/language/en")
+    assert auth.login(username).status_code == 302
+
+
+def send_now() -> dict:
+    _db.session.expire_all()
+    return outbox.send_all()
+
+
+def test_the_review_page_flags_who_no_channel_reaches_before_publishing(sms_app, auth, client, draft):
+    schedule, _, _ = draft
+    login(auth, client, "coord")
+    page = client.get(f"/schedules/{schedule.id}").get_data(as_text=True)
+    assert 'id="told-unreachable"' in page and "1 volunteers with proposals have no working channel" in page
+    listing = client.get(f"/schedules/{schedule.id}/delivery?show=unreachable").get_data(as_text=True)
+    assert "王强" in listing and "李秀英" not in listing
+    everyone = client.get(f"/schedules/{schedule.id}/delivery").get_data(as_text=True)
+    assert "will be told by SMS" in everyone and "SMS on" in everyone and "E-mail off" in everyone
+
+
+def test_publish_send_receipt_open_and_see(sms_app, auth, client, world, draft, gateway):
+    schedule, a, b = draft
+    login(auth, client, "coord")
+    assert client.post(f"/schedules/{schedule.id}/publish", data={"version": schedule.version}).status_code == 302
+    (row,) = _db.session.scalars(select(OutboxMessage)).all()
+    assert row.url == ""  # the link is made when it is sent, from the committed notice's id
+    assert send_now() == {"sent": 1}
+    (message,) = gateway.messages
+    assert message["phone"] == "+8613812345678" and message["template_id"] == "SMS_0001"
+    url = message["params"]["url"]
+    note = _db.session.scalars(select(Notification).where(Notification.user_id == world["users"]["vol_a"].id)).one()
+    assert url == f"https://linli.example.org/n/{shortlinks.code_for(note.id)}" and len(url) < 45
+
+    page = client.get(f"/schedules/{schedule.id}/delivery").get_data(as_text=True)
+    assert re.search(r'id="reach-%d" data-state="sent" data-seen="0"' % a.volunteer_id, page)
+    assert re.search(r'id="reach-%d" data-state="in_app"' % b.volunteer_id, page)
+
+    body, headers = gateway.receipt_request([gateway.receipt(row.provider_id or "", out_id=row.key)])
+    assert client.post("/hooks/sms/receipts", data=body, headers=headers).status_code == 200
+
+    # Someone holding the message follows the link: it is recorded as opened, and they meet the login page.
+    visitor = sms_app.test_client()
+    path = url.removeprefix("https://linli.example.org")
+    answer = visitor.get(path)
+    assert answer.status_code == 302 and "/me/offers" in answer.headers["Location"]
+    assert "/login" in visitor.get(answer.headers["Location"]).headers["Location"]
+    _db.session.expire_all()
+    assert _db.session.get(Notification, note.id).opened_at is not None
+    assert _db.session.get(Notification, note.id).read_at is None  # nobody signed in: not read
+
+    # The volunteer signs in and opens the offers: seen, without changing the offer's version.
+    version = a.version
+    volunteer = sms_app.test_client()
+    assert volunteer.post("/login", data={"username": "vol_a", "password": PASSWORD}).status_code \
+        == 302
+    assert f'id="offer-{a.id}"' in volunteer.get("/me/offers").get_data(as_text=True)
+    _db.session.expire_all()
+    seen = _db.session.get(type(a), a.id)
+    assert seen.seen_at is not None and seen.version == version
+    assert volunteer.post(f"/me/offers/{a.id}/accept", data={"version": version}).status_code in (302, 303)
+
+    page = client.get(f"/schedules/{schedule.id}/delivery").get_data(as_text=True)
+    assert re.search(r'id="reach-%d" data-state="delivered" data-seen="1"' % a.volunteer_id, page)
+    summary = client.get(f"/schedules/{schedule.id}").get_data(as_text=True)
+    assert "1 of 2 volunteers reached; 1 saw their offers" in summary
+
+
+def test_send_again_to_those_not_reached(sms_app, auth, client, world, draft, gateway):
+    schedule, a, b = draft
+    login(auth, client, "coord")
+    client.post(f"/schedules/{schedule.id}/publish", data={"version": schedule.version})
+    send_now()
+    assert len(gateway.messages) == 1
+    listing = client.get(f"/schedules/{schedule.id}/delivery?show=not_reached").get_data(as_text=True)
+    assert f'name="volunteer" value="{a.volunteer_id}"' in listing  # sent, but not delivered, opened or seen
+    assert f'name="volunteer" value="{b.volunteer_id}"' not in listing  # no channel to send again on
+    assert client.post(f"/schedules/{schedule.id}/delivery/resend", data={}).status_code == 303  # none chosen
+    answer = client.post(f"/schedules/{schedule.id}/delivery/resend", data={"volunteer": [str(a.volunteer_id)]})
+    assert answer.status_code == 303
+    rows = _db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    assert [r.key.split(":", 1)[1] for r in rows] == ["sms", "sms:again1"]
+    assert send_now() == {"sent": 1} and len(gateway.messages) == 2
+    assert gateway.messages[1]["params"]["url"] == gateway.messages[0]["params"]["url"]
+    assert _db.session.scalars(select(AuditEntry).where(AuditEntry.action == "resend_notices")).one().details == \
+        {"messages": 1}
+
+    # Once the volunteer has seen the offers, nobody is sent anything again.
+    volunteer = sms_app.test_client()
+    volunteer.post("/login", data={"username": "vol_a", "password": PASSWORD})
+    volunteer.get("/me/offers")
+    client.post(f"/schedules/{schedule.id}/delivery/resend", data={"all": "1"})
+    assert len(_db.session.scalars(select(OutboxMessage)).all()) == 2
+
+
+def test_a_street_coordinator_follows_only_their_part(sms_app, auth, client, draft):
+    schedule, a, b = draft
+    login(auth, client, "coord_a")
+    page = client.get(f"/schedules/{schedule.id}/delivery").get_data(as_text=True)
+    assert "李秀英" in page and "王强" not in page
+    login(auth, client, "coord_b")
+    assert client.get(f"/schedules/{schedule.id}/delivery").status_code in (200, 404)
+
+
+@pytest.mark.parametrize("code", ["", "abc", "1" + "0" * 8, "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", "１２３４５６７８９"])
+def test_a_short_link_that_is_not_ours_is_404(sms_app, client, world, code):
+    assert client.get(f"/n/{code}").status_code == 404
+
+
+def test_a_tampered_short_link_is_404(sms_app, client, world):
+    from matcher.notifications import notify
+
+    notify([world["users"]["vol_a"]], "membership_approved", params={"o": "东城助老服务队"})
+    _db.session.commit()
+    note = _db.session.scalars(select(Notification)).one()
+    code = shortlinks.code_for(note.id)
+    assert client.get(f"/n/{code}").status_code == 302
+    other = shortlinks.code_for(note.id + 1)[:-8] + code[-8:]
+    assert client.get(f"/n/{other}").status_code == 404
+    assert client.get(f"/n/{code[:-1]}{'A' if code[-1] != 'A' else 'B'}").status_code == 404
