@@ -157,6 +157,8 @@ ROUTES = [
     Route("GET", "/schedules/<int:schedule_id>", "coord", {"category": "text", "priority": "text", "organization": "number",
                                                         "street": "number"}),
     Route("GET", "/schedules/<int:schedule_id>/occurrences/<int:occurrence_id>", "coord", {"q": "text"}),
+    Route("GET", "/schedules/<int:schedule_id>/delivery", "coord", {"show": "text", "page": "number"}),
+    Route("POST", "/schedules/<int:schedule_id>/delivery/resend", "coord", {"volunteer": "number", "all": "text"}),
     Route("GET", "/login", "anon", {"next": "text"}),
     # --- sign-in, language, password
     Route("POST", "/login", "anon", {"username": "text", "password": "text", "remember": "text", "next": "text"},
@@ -322,7 +324,7 @@ def _request(client, route: Route, scene: dict, param: str | None = None, value=
 NO_INPUT = {
     ("GET", "/"), ("GET", "/favicon.ico"), ("GET", "/healthz"), ("GET", "/static/<path:filename>"),
     ("GET", "/calendar/<token>.ics"), ("POST", "/logout"), ("GET", "/account/password"),
-    ("GET", "/admin/catalogue"), ("GET", "/admin/categories/<int:category_id>"),
+    ("GET", "/admin/catalogue"), ("GET", "/admin/categories/<int:category_id>"), ("GET", "/admin/notices"),
     ("GET", "/demands/<int:demand_id>"), ("GET", "/demands/<int:demand_id>/edit"), ("GET", "/demands/new"),
     ("GET", "/demands/<int:demand_id>/cancel"), ("POST", "/demands/<int:demand_id>/approve"),
     ("GET", "/demands/review-settings"),
@@ -344,6 +346,8 @@ NO_INPUT = {
     # A signed JSON body, not a form: off (404) in the test configuration; its bad bodies are in
     # tests/web/test_sms_receipts.py.
     ("POST", "/hooks/sms/receipts"),
+    # The code is the path itself (a bad one is 404: tests/web/test_delivery.py).
+    ("GET", "/n/<code>"),
 }
 
 

@@ -56,6 +56,7 @@ from matcher.accounts import create_user
 from matcher.db import db as _db
 from matcher.demands import create_demand
 from matcher.links import make_link
+from matcher.shortlinks import code_for
 from matcher.models import (
     AreaLevel,
     Assignment,
@@ -102,6 +103,7 @@ GET  /admin/audit                                                L       200    
 GET  /admin/catalogue                                            L       200      403      403      403      403      403
 GET  /admin/categories/<int:category_id>                         L       200/404  403      403      403      403      403
 POST /admin/categories/<int:category_id>                         L       400/404  403      403      403      403      403
+GET  /admin/notices                                              L       200      403      403      403      403      403
 POST /admin/skills                                               L       400      403      403      403      403      403
 POST /assignments/<int:assignment_id>/move                       L       400      400/404  400/404  403      403      403
 POST /assignments/<int:assignment_id>/pin                        L       302      302/404  302/404  403      403      403
@@ -151,6 +153,7 @@ GET  /me/profile                                                 L       404    
 POST /me/profile                                                 L       404      404      404      404      404      400
 GET  /me/record                                                  L       404      404      404      404      404      200
 GET  /me/week                                                    L       404      404      404      404      404      200
+GET  /n/<code>                                                    302/404 302/404  302/404  302/404  302/404  302/404  302/404
 GET  /notifications                                              L       200      200      200      200      200      200
 POST /notifications/<int:notification_id>/read                   L       302/404  302/404  302/404  302/404  302/404  302/404
 POST /notifications/read-all                                     L       302      302      302      302      302      302
@@ -174,6 +177,8 @@ GET  /schedules                                                  L       200    
 GET  /schedules/<int:schedule_id>                                L       200      200/404  200/404  403      403      403
 GET  /schedules/<int:schedule_id>/occurrences/<int:occurrence_id>  L     200      200/404  200/404  403      403      403
 POST /schedules/<int:schedule_id>/occurrences/<int:occurrence_id>  L     400      400/404  400/404  403      403      403
+GET  /schedules/<int:schedule_id>/delivery                       L       200      200/404  200/404  403      403      403
+POST /schedules/<int:schedule_id>/delivery/resend                L       303      303/404  303/404  403      403      403
 POST /schedules/<int:schedule_id>/publish                        L       302      302/404  302/404  403      403      403
 POST /schedules/<int:schedule_id>/solve                          L       302      302/404  302/404  403      403      403
 POST /schedules/open                                             L       400      400      400      403      403      403
@@ -218,6 +223,9 @@ ARGS = {
 RULE_ARGS = {
     # Publishing needs a draft: the published week of the scene would answer 409 "published already".
     "/schedules/<int:schedule_id>/publish": {"schedule_id": ("draft_a", "draft_x")},
+    # A message's short link (public: it leads to the notice's page, whose own login applies) to vol_a's
+    # notice, or a code this service never signed.
+    "/n/<code>": {"code": ("short_code", "no_short_code")},
     # A reset link's token (of worker_b1, whom no cell signs in as), or one that does not exist.
     "/reset/<token>": {"token": ("reset_token", "no_token")},
     # People in: an invitation of 东城助老服务队's leader and an activation link of 陈申请 (no password yet);
@@ -332,6 +340,7 @@ def build_scene(world, next_monday, *, runs: bool = True) -> dict:
         "community_a1": world["areas"]["a1"].id, "community_a2": world["areas"]["a2"].id,
         "invite_token": invite_token, "activate_token": activate_token, "invite_a": invite_a.id,
         "invite_x": invite_x.id,
+        "short_code": code_for(notes["vol"].id), "no_short_code": "1AbCdEfGh",
     }
     if runs:
         # A finished repair run on each published week, solved the way the background job does it.
