@@ -19,7 +19,7 @@ from .access import user_area
 from .audit import record_audit
 from .db import db
 from .errors import NotFound, ValidationError
-from .fields import has_control, parse_int, shown
+from .fields import Fields, has_control, parse_int, shown
 from .models import AccountLink, Area, AreaLevel, LinkPurpose, Organization, Role, User, Volunteer, utcnow
 from .models.people import new_token
 
@@ -535,3 +535,44 @@ def reset_password(link: AccountLink, password: Any, repeat: Any, min_length: in
     use_link(link)
     record_audit(account, "reset_password", account, link=link.id)
     return account
+
+
+# --- how a person is told (notification settings) ---------------------------------------------------
+
+NOTICE_CHANNELS = ("sms", "wechat", "email")
+CHOICE_FIELDS = ("first", "second", "third")
+
+
+def set_notice_channels(user: User, data: Mapping[str, Any]) -> None:
+    """Save the person's outside channels in their order (`first`, `second`, `third`: "sms", "wechat",
+    "email" or empty; none at all means in the app only), their e-mail address (`email`, required when
+    e-mail is chosen) and their consent to WeChat subscription messages (`wechat_subscribed`, only
+    for an account whose WeChat identity is bound). Nothing is saved when a field is wrong."""
+    from .channels.email import valid_address
+
+    f = Fields(data)
+    order: list[str] = []
+    for name in CHOICE_FIELDS:
+        value = f.text(name, max_length=10)
+        if not value:
+            continue
+        if value not in NOTICE_CHANNELS:
+            f.fail(name, _l("Choose SMS, WeChat, e-mail or nothing."))
+        elif value in order:
+            f.fail(name, _l("This channel is chosen already; choose another or nothing."))
+        else:
+            order.append(value)
+    email = f.text("email", max_length=254)
+    address = valid_address(email) if email else None
+    if email and address is None:
+        f.fail("email", _l("This is not an e-mail address (such as name@example.org)."))
+    elif "email" in order and not email:
+        f.fail("email", _l("Give your e-mail address to be told by e-mail."))
+    subscribed = f.flag("wechat_subscribed")
+    if subscribed and not user.wechat_openid:
+        f.fail("wechat_subscribed", _l("Bind your WeChat in the Linli mini-program first."))
+    f.check()
+    user.channels, user.email = order, address
+    user.wechat_subscribed = subscribed
+    record_audit(user, "notice_channels", user, channels=order, email=bool(address), wechat=subscribed)
+    db.session.flush()

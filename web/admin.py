@@ -31,7 +31,7 @@ from matcher.models import (
     User,
     Volunteer,
 )
-from matcher.notice_templates import SAMPLE_URL, channel_states, preview_all, sign_name
+from matcher.notice_templates import LOCALES, SAMPLE_URL, channel_states, preview_all, sign_name
 
 from .auth import roles_required
 from .inputs import page_arg, text_arg
@@ -126,6 +126,8 @@ ACTION_LABELS = {
     "record_guardian_consent": _l("Recorded a guardian's consent"),
     "submit_review": _l("Sent a demand for review"), "approve_demand": _l("Approved a demand"),
     "return_demand": _l("Returned a demand to the worker"), "set_review": _l("Changed an area's demand review"),
+    "notice_channels": _l("Changed how they are told (channels)"),
+    "resend_notices": _l("Sent offer notices again"),
 }
 
 OBJECT_LABELS = {
@@ -152,6 +154,7 @@ DETAIL_LABELS = {
     "relation": _l("relation"),
     "priority": _l("priority"), "on": _l("review on"), "released": _l("let through"),
     "decline_kind": _l("why declined"),
+    "channels": _l("channels"), "email": _l("e-mail"), "wechat": _l("WeChat"), "messages": _l("messages"),
 }
 
 AUDIT_DATE_MESSAGE = _l("Enter a date as YYYY-MM-DD.")
@@ -292,4 +295,5 @@ def notices():
     return render_template("admin/notices.html", previews=previews, channels=channel_states(),
                            sign_name=sign_name(), sample_url=SAMPLE_URL,
                            locale_names={"zh_CN": _("Chinese"), "en": _("English")},
-                           over=[p for p in previews if p.over_one_segment])
+                           over={locale: [p for p in previews if p.over_one_segment_in(locale)]
+                                 for locale in LOCALES})

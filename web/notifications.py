@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.routing import BuildError
 
+from matcher import accounts
 from matcher.db import db
-from matcher.errors import NotFound
+from matcher.errors import NotFound, ValidationError
 from matcher.models import Notification
+from matcher.models.outbox import mask_address
 from matcher.notifications import mark_all_read, mark_read, notice_text, unread_count
+from matcher.outbox import channel_registry, preferred, reachable
 from matcher.shortlinks import notification_for, record_open
 
 bp = Blueprint("notifications", __name__)
@@ -76,6 +79,60 @@ def link_url(note: Notification) -> str | None:
         return url_for(note.link_endpoint, **(note.link_args or {}))
     except (BuildError, TypeError, ValueError):
         return None
+
+
+CHANNEL_NAMES = {"sms": _l("SMS"), "wechat": _l("WeChat"), "email": _l("E-mail")}
+
+
+def _channel_rows(user) -> list[dict]:
+    """Each outside channel for the settings page: its name, whether the service has it, and where it
+    would reach this person (masked) or why it cannot."""
+    registry = channel_registry()
+    rows = []
+    for name in accounts.NOTICE_CHANNELS:
+        channel = registry.get(name)
+        on = channel is not None and channel.configured()
+        address = channel.address(user) if channel is not None else None
+        if name == "sms":
+            why = _l("Your mobile number on your volunteer profile.") if address else \
+                _l("SMS goes to a volunteer's mobile number; this account has none.")
+        elif name == "wechat":
+            why = _l("Your bound WeChat.") if user.wechat_openid else \
+                _l("Not bound: open the Linli mini-program in WeChat and sign in once.")
+        else:
+            why = _l("The address below.") if address else _l("Give your e-mail address below.")
+        rows.append({"name": name, "label": CHANNEL_NAMES[name], "on": on,
+                     "address": mask_address(name, address) if address else "", "why": why})
+    return rows
+
+
+def _render_settings(values: dict, errors: dict, status: int = 200):
+    user = current_user
+    order = preferred(user)
+    found = reachable(user)
+    return render_template("notifications/settings.html", rows=_channel_rows(user), values=values, errors=errors,
+                           order=order, names=CHANNEL_NAMES, now_by=found[0] if found else None,
+                           chosen=user.channels is not None, fields=accounts.CHOICE_FIELDS), status
+
+
+@bp.route("/notifications/settings", methods=["GET", "POST"])
+@login_required
+def settings():
+    """How the person is told outside the app: channels in their order of preference, e-mail address,
+    WeChat subscription messages. Every notice is also in the app's list."""
+    if request.method == "POST":
+        try:
+            accounts.set_notice_channels(current_user, request.form)
+        except ValidationError as exc:
+            db.session.rollback()
+            return _render_settings(request.form.to_dict(), exc.errors, 400)
+        db.session.commit()
+        flash(_l("Saved. Your notices go out as you chose."), "success")
+        return redirect(url_for("notifications.settings"))
+    order = preferred(current_user)
+    values = {field: order[i] if i < len(order) else "" for i, field in enumerate(accounts.CHOICE_FIELDS)}
+    values.update(email=current_user.email or "", wechat_subscribed="1" if current_user.wechat_subscribed else "")
+    return _render_settings(values, {})
 
 
 @bp.route("/n/<code>")

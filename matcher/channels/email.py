@@ -20,6 +20,8 @@ from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from typing import Any
 
+from email_validator import EmailNotValidError, validate_email
+
 from ..settings import smtp_settings
 from . import Message, PermanentFailure, Receipt, TemporaryFailure
 
@@ -28,14 +30,15 @@ _ANSWER_LENGTH = 180
 
 
 def valid_address(value: Any) -> str | None:
-    """A plain e-mail address (one @, a dot in the domain, no spaces or angle brackets), else None."""
+    """The address in its normalized form when it is a valid one for sending (email-validator's syntax
+    rules, internationalized addresses included; no DNS lookup), else None."""
     text = str(value or "").strip()
-    local, at, domain = text.rpartition("@")
-    if not at or not local or "." not in domain.strip(".") or len(text) > 254:
+    if not text or len(text) > 254:
         return None
-    if any(c.isspace() or c in "<>,;\"()[]\\" for c in text) or any(ord(c) < 32 for c in text):
+    try:
+        return validate_email(text, check_deliverability=False).normalized
+    except EmailNotValidError:
         return None
-    return text
 
 
 def masked(address: str) -> str:

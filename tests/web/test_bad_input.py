@@ -157,6 +157,8 @@ ROUTES = [
     Route("GET", "/schedules/<int:schedule_id>", "coord", {"category": "text", "priority": "text", "organization": "number",
                                                         "street": "number"}),
     Route("GET", "/schedules/<int:schedule_id>/occurrences/<int:occurrence_id>", "coord", {"q": "text"}),
+    Route("POST", "/notifications/settings", "vol", {"first": "text", "second": "text", "third": "text", "email": "text",
+                                                      "wechat_subscribed": "text"}, base={"first": "sms"}),
     Route("GET", "/schedules/<int:schedule_id>/delivery", "coord", {"show": "text", "page": "number"}),
     Route("POST", "/schedules/<int:schedule_id>/delivery/resend", "coord", {"volunteer": "number", "all": "text"}),
     Route("GET", "/login", "anon", {"next": "text"}),
@@ -346,8 +348,11 @@ NO_INPUT = {
     # A signed JSON body, not a form: off (404) in the test configuration; its bad bodies are in
     # tests/web/test_sms_receipts.py.
     ("POST", "/hooks/sms/receipts"),
+    # WeChat's signed URL check and JSON pushes: off (404) in the test configuration; their bad
+    # signatures and bodies are in tests/web/test_wechat_events.py.
+    ("GET", "/hooks/wechat/events"), ("POST", "/hooks/wechat/events"),
     # The code is the path itself (a bad one is 404: tests/web/test_delivery.py).
-    ("GET", "/n/<code>"),
+    ("GET", "/n/<code>"), ("GET", "/notifications/settings"),
 }
 
 

@@ -24,7 +24,7 @@ What the review wanted:
 - anonymous: "L", except the public pages (sign-in, language, health, icon, static files, the
   calendar feed whose token is the secret) and the providers' webhooks (/hooks/..., no session: a
   signature, `web/hooks.py`; 404 for everyone while the channel is off, as in the test configuration;
-  signed requests are tested in `tests/web/test_sms_receipts.py`);
+  signed requests are tested in `tests/web/test_sms_receipts.py` and `tests/web/test_wechat_events.py`);
 - a role the page is not for: 403 (`roles_required`); the volunteer's own pages (/me/..., /checkin)
   answer 404 to a signed-in user without a volunteer profile, as they are "my profile's page" and
   there is no such profile (`web/volunteer.py`, documented there);
@@ -132,6 +132,8 @@ POST /demands/review-settings                                    L       400    
 GET  /favicon.ico                                                301     301      301      301      301      301      301
 GET  /healthz                                                    200     200      200      200      200      200      200
 POST /hooks/sms/receipts                                          404     404      404      404      404      404      404
+GET  /hooks/wechat/events                                          404     404      404      404      404      404      404
+POST /hooks/wechat/events                                          404     404      404      404      404      404      404
 GET  /invitations                                                L       403      403      403      200      200      403
 POST /invitations                                                L       403      403      403      200      200      403
 POST /invitations/<int:link_id>/revoke                           L       403      403      403      404      302/404  403
@@ -156,6 +158,8 @@ GET  /me/week                                                    L       404    
 GET  /n/<code>                                                    302/404 302/404  302/404  302/404  302/404  302/404  302/404
 GET  /notifications                                              L       200      200      200      200      200      200
 POST /notifications/<int:notification_id>/read                   L       302/404  302/404  302/404  302/404  302/404  302/404
+GET  /notifications/settings                                     L       200      200      200      200      200      200
+POST /notifications/settings                                     L       302      302      302      302      302      302
 POST /notifications/read-all                                     L       302      302      302      302      302      302
 GET  /organizations                                              L       200      200      200      200      200      200
 GET  /organizations/<int:organization_id>                        L       200      200/404  200/404  200/404  200/404  200/404
