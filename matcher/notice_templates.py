@@ -224,10 +224,14 @@ class NoticePreview:
     sms_template: str = ""
     wechat: dict[str, Any] | None = None
 
+    def over_one_segment_in(self, locale: str) -> bool:
+        """Whether its SMS in `locale` takes more than one segment."""
+        return any(w.locale == locale and w.length is not None and not w.length.single for w in self.wordings)
+
     @property
     def over_one_segment(self) -> bool:
         """Whether its SMS takes more than one segment in any language."""
-        return any(w.length is not None and not w.length.single for w in self.wordings)
+        return any(self.over_one_segment_in(w.locale) for w in self.wordings)
 
 
 def wechat_templates() -> dict[str, dict[str, Any]]:

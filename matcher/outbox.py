@@ -187,7 +187,7 @@ def reclaim_stale(now: datetime, config: dict[str, Any]) -> int:
     return given_up + retried
 
 
-def _begin_write() -> None:
+def begin_write() -> None:
     """On SQLite, take the write lock now (BEGIN IMMEDIATE), so a second sender waits here."""
     connection = db.session.connection()
     if connection.dialect.name == "sqlite":
@@ -198,7 +198,7 @@ def _begin_write() -> None:
 
 def claim_next(now: datetime, skip_channels: set[str] | frozenset[str] = frozenset()) -> OutboxMessage | None:
     """Claim the next due row (urgent first, then oldest) and commit the claim; None when none is due."""
-    _begin_write()
+    begin_write()
     stmt = (select(OutboxMessage.id)
             .where(OutboxMessage.state.in_(DUE_STATES), OutboxMessage.next_attempt_at <= now)
             .order_by(OutboxMessage.urgent.desc(), OutboxMessage.next_attempt_at, OutboxMessage.id).limit(1))
@@ -217,7 +217,7 @@ def claim_next(now: datetime, skip_channels: set[str] | frozenset[str] = frozens
 def claim(row_id: int, now: datetime) -> OutboxMessage | None:
     """Claim one row for an attempt (state 'sending', one more attempt) if it is still due; commit.
     None when another sender has it, or it was sent or given up meanwhile."""
-    _begin_write()
+    begin_write()
     result = db.session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == row_id, OutboxMessage.state.in_(DUE_STATES))

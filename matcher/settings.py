@@ -107,7 +107,7 @@ def wechat_settings() -> dict[str, Any]:
     }
 
 # The outbox and its sender (`matcher/outbox.py`), each `LINLI_OUTBOX_*`:
-OUTBOX_RATE_LIMITS = {"sms": 20, "email": 60, "wechat": 60}  # messages per minute and channel
+OUTBOX_RATE_LIMITS = {"sms": 600, "email": 120, "wechat": 600}  # messages per minute and channel (all senders)
 OUTBOX_BACKOFF_MINUTES = [1, 5, 30, 120]  # wait after the 1st, 2nd, ... failed attempt (the last repeats)
 OUTBOX_MAX_ATTEMPTS = 5                   # then the row is given up
 OUTBOX_QUIET_HOURS = ["21:00", "08:00"]   # local time: no message on OUTBOX_QUIET_CHANNELS unless urgent

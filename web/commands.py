@@ -189,23 +189,51 @@ def schedule_solve(area_code: str | None, week: str | None, time_limit: int, pub
 outbox_cli = AppGroup("outbox", help="Notices sent outside the app (SMS, email, WeChat).")
 
 
+def _counts(counts: dict[str, int], nothing: str) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or nothing
+
+
 @outbox_cli.command("send")
 @click.option("--loop", "every", type=click.IntRange(min=1), default=None,
               help="Keep running: look again every SECONDS (a service instead of cron).")
 def outbox_send(every: int | None) -> None:
-    """Send the outbox's due messages (retries and the end of the quiet hours included)."""
+    """Write the reminders that are due, then send the outbox's due messages (retries and the end of
+    the quiet hours included)."""
     import time
 
     from matcher.outbox import send_all
+    from matcher.reminders import remind_due
 
     while True:
+        try:
+            reminded = remind_due()
+        except ValueError as exc:  # a REMINDER_* setting that is not a time of day
+            _fail(str(exc))
         counts = send_all()
         db.session.remove()
-        if every is None or counts:
-            click.echo(", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing due")
+        if every is None or counts or reminded:
+            if reminded:
+                click.echo("reminders: " + _counts(reminded, ""))
+            click.echo(_counts(counts, "nothing due"))
         if every is None:
             return
         time.sleep(every)
+
+
+@outbox_cli.command("remind")
+def outbox_remind() -> None:
+    """Write the reminders that are due now (each once; their messages are sent by `outbox send` or the
+    background sender)."""
+    from matcher.reminders import next_reminder_at, remind_due, to_local
+
+    try:
+        counts = remind_due()
+    except ValueError as exc:  # a REMINDER_* setting that is not a time of day
+        _fail(str(exc))
+    click.echo("reminders written: " + _counts(counts, "none due"))
+    upcoming = next_reminder_at()
+    click.echo(f"next look: {to_local(upcoming):%Y-%m-%d %H:%M} local time" if upcoming
+               else "no service to come is offered or accepted: no reminder to come")
 
 
 def register(app: Flask) -> None:

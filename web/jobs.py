@@ -22,13 +22,14 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app, has_app_context, request_started
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from matcher.db import db
 from matcher.models import RunStatus, SolveRun, utcnow
 from matcher.outbox import WRITTEN, next_due_at, send_all
+from matcher.reminders import next_reminder_at, remind_due
 from matcher.schedules import ACTIVE, give_up, keep_alive, reap_if_dead, run_solve
 
 log = logging.getLogger(__name__)
@@ -253,17 +254,23 @@ def solve_job(run_id: int) -> None:
             db.engine.dispose()
 
 
-# --- The outbox sender (matcher/outbox.py) --------------------------------------------------------
+# --- The outbox sender (matcher/outbox.py) and the reminders (matcher/reminders.py) ---------------
 # A commit that wrote outbox rows starts the sender: an RQ job on the `linli` queue when REDIS_URL is
-# set (Redis down: a thread instead), else one sender thread per process, which keeps looking while
-# rows wait for a retry or the end of the quiet hours. OUTBOX_AUTOSEND=false leaves sending to
-# `flask outbox send [--loop SECONDS]` (cron or a service). Sending twice is harmless: rows are claimed.
+# set (Redis down: a thread instead), else one sender thread per process. Each round first writes the
+# reminders that are due (`remind_due`), then sends, then looks again at the next retry, the end of the
+# quiet hours or the next reminder time, whichever comes first, and at least every OUTBOX_IDLE_MAX
+# seconds while services to come are offered or accepted (an offer accepted in the evening is still
+# reminded). So that reminders are written without any notice being sent first, a request also starts
+# the runner when this process has not started it for OUTBOX_IDLE_MAX seconds (REMINDERS_AUTOSTART,
+# on except under TESTING). OUTBOX_AUTOSEND=false leaves both to `flask outbox send [--loop SECONDS]`
+# (cron or a service). Sending or reminding twice is harmless: rows are claimed, reminders have keys.
 
-OUTBOX_NEXT_JOB = "linli-outbox-next"  # the one scheduled look at the next retry (RQ scheduler)
-OUTBOX_IDLE_MAX = 300  # seconds the sender thread sleeps at most before looking again
+OUTBOX_NEXT_JOB = "linli-outbox-next"  # the one scheduled next look (RQ scheduler)
+OUTBOX_IDLE_MAX = 300  # seconds the runner waits at most before looking again while anything may come
 _outbox_lock = threading.Lock()
 _outbox_running = False
 _outbox_again = False
+_last_kick: dict[int, float] = {}  # per app: when a request last started the runner (time.monotonic)
 
 
 @event.listens_for(Session, "after_commit")
@@ -282,6 +289,26 @@ def _outbox_after_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _outbox_after_rollback(session: Session) -> None:
     session.info.pop(WRITTEN, None)
+
+
+def _kick_on_request(app: Flask, **extra) -> None:
+    """A request starts the runner (reminders, then sending) when this process has not started it for
+    OUTBOX_IDLE_MAX seconds and no thread of its runs now."""
+    if not (app.config.get("OUTBOX_AUTOSEND", True) and app.config.get("REMINDERS_AUTOSTART", not app.testing)):
+        return
+    now = time.monotonic()
+    with _outbox_lock:
+        last = _last_kick.get(id(app))
+        if _outbox_running or (last is not None and now - last < OUTBOX_IDLE_MAX):
+            return
+        _last_kick[id(app)] = now
+    try:
+        enqueue_outbox()
+    except Exception:
+        log.exception("outbox: the runner could not be started")
+
+
+request_started.connect(_kick_on_request)
 
 
 def enqueue_outbox() -> str:
@@ -304,7 +331,7 @@ def _enqueue_outbox_rq(url: str, at: datetime | None = None) -> bool:
                           description="send the outbox")
         else:  # needs `rq worker --with-scheduler`; one scheduled job, moved to the earliest time
             queue.enqueue_at(at.replace(tzinfo=UTC), outbox_job, job_id=OUTBOX_NEXT_JOB, job_timeout=900,
-                             result_ttl=600, failure_ttl=86400, description="send the outbox (retries)")
+                             result_ttl=600, failure_ttl=86400, description="send the outbox (retries, reminders)")
     except RedisError as exc:
         log.warning("Redis unreachable (%s): the outbox is sent by a thread of this process", type(exc).__name__)
         return False
@@ -328,18 +355,33 @@ def start_outbox_thread(app: Flask) -> bool:
     return True
 
 
+def run_outbox_round() -> datetime | None:
+    """One round: write the due reminders, send what is due; returns when to look again (naive UTC),
+    None when nothing waits and no reminder can come. A failing reminder run never stops sending."""
+    try:
+        remind_due()
+    except Exception:
+        db.session.rollback()
+        log.exception("outbox: writing the reminders failed")
+    send_all()
+    now = utcnow()
+    times = [t for t in (next_due_at(), next_reminder_at(now)) if t is not None]
+    if not times:
+        return None
+    return min(min(times), now + timedelta(seconds=OUTBOX_IDLE_MAX))
+
+
 def _outbox_thread(app: Flask) -> None:
-    """Send everything due; then sleep until the next retry (at most OUTBOX_IDLE_MAX) while rows wait."""
+    """Rounds (`run_outbox_round`) until nothing waits; sleeps until the next look in between."""
     global _outbox_running, _outbox_again
     while True:
         wait = None
         try:
             with app.app_context():
                 try:
-                    send_all()
-                    due = next_due_at()
-                    if due is not None:
-                        wait = min(max((due - utcnow()).total_seconds(), 1.0), OUTBOX_IDLE_MAX)
+                    look = run_outbox_round()
+                    if look is not None:
+                        wait = max((look - utcnow()).total_seconds(), 1.0)
                 finally:
                     db.session.remove()
         except Exception:
@@ -356,13 +398,12 @@ def _outbox_thread(app: Flask) -> None:
 
 
 def outbox_job() -> None:
-    """The RQ job: send everything due, then schedule a look at the next retry."""
+    """The RQ job: write the due reminders, send everything due, then schedule the next look."""
     def run() -> None:
-        send_all()
-        due = next_due_at()
+        look = run_outbox_round()
         url = current_app.config.get("REDIS_URL")
-        if due is not None and url:
-            _enqueue_outbox_rq(url, at=max(due, utcnow() + timedelta(seconds=5)))
+        if look is not None and url:
+            _enqueue_outbox_rq(url, at=max(look, utcnow() + timedelta(seconds=5)))
 
     if has_app_context():
         run()

@@ -286,6 +286,9 @@ def delivery_view(schedule_id: int):
         show = "all"
     reach = _delivery_reach(schedule, part)
     summary = delivery_summary(reach)
+    q = text_arg("q", max_length=40)
+    if q:
+        reach = [r for r in reach if q in r.volunteer.real_name]
     if show == "not_reached":
         reach = [r for r in reach if not r.reached and r.state != "draft"]
     elif show == "unreachable":
@@ -297,7 +300,7 @@ def delivery_view(schedule_id: int):
     channels = {name: channel.configured() for name, channel in channel_registry().items()}
     return render_template("schedule/delivery.html", schedule=schedule, part=part, rows=shown, show=show,
                            summary=summary, page=page, pages=pages, total=len(reach), channels=channels,
-                           filters=FILTER_LABELS, resendable=_resendable, labels=DELIVERY_LABELS,
+                           filters=FILTER_LABELS, resendable=_resendable, q=q, labels=DELIVERY_LABELS,
                            channel_labels=CHANNEL_LABELS, any_resendable=any(_resendable(r) for r in reach),
                            when=lambda moment: format_datetime(moment, "MM-dd HH:mm") if moment else "–")
 
@@ -516,9 +519,11 @@ def occurrence(schedule_id: int, occurrence_id: int):
         gap = db.session.scalar(select(RunGap).where(RunGap.run_id == run.id, RunGap.occurrence_id == occ.id))
     others = [o for o in problem.schedule_occurrences(schedule) if o.id != occ.id and access.in_part(o, part)
               and abs((o.starts_at - occ.starts_at).days) <= 1][:60]
+    told = {r.volunteer.id: r for r in delivery.schedule_reach(assignments)}
     return render_template("schedule/occurrence.html", schedule=schedule, occ=occ, assignments=assignments,
                            candidates=candidates, rule_labels=RULE_LABELS, errors=errors, gap=gap, q=q,
-                           others=others, full=full, part=part), status if errors else 200
+                           others=others, full=full, part=part, told=told, delivery_labels=DELIVERY_LABELS,
+                           channel_labels=CHANNEL_LABELS), status if errors else 200
 
 
 def _back(a: Assignment):

@@ -159,7 +159,7 @@ ROUTES = [
     Route("GET", "/schedules/<int:schedule_id>/occurrences/<int:occurrence_id>", "coord", {"q": "text"}),
     Route("POST", "/notifications/settings", "vol", {"first": "text", "second": "text", "third": "text", "email": "text",
                                                       "wechat_subscribed": "text"}, base={"first": "sms"}),
-    Route("GET", "/schedules/<int:schedule_id>/delivery", "coord", {"show": "text", "page": "number"}),
+    Route("GET", "/schedules/<int:schedule_id>/delivery", "coord", {"show": "text", "page": "number", "q": "text"}),
     Route("POST", "/schedules/<int:schedule_id>/delivery/resend", "coord", {"volunteer": "number", "all": "text"}),
     Route("GET", "/login", "anon", {"next": "text"}),
     # --- sign-in, language, password
