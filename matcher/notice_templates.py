@@ -26,7 +26,7 @@ from typing import Any
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
-from .notifications import EVENTS
+from .notifications import EVENTS, sms_wording
 from .settings import setting, sms_settings
 
 LOCALES = ("zh_CN", "en")
@@ -183,18 +183,20 @@ def event_label(event: str) -> str:
 
 
 def render_template_text(event: str, locale: str) -> tuple[str, list[str]]:
-    """The event's wording in `locale` with each parameter as `${name}`, and the parameters' names in
-    the order the wording asks for them (without the link)."""
+    """The event's SMS wording (`notifications.sms_wording`: the short one where the full one cannot fit
+    a segment) in `locale` with each parameter as `${name}`, and the parameters' names in the order the
+    wording asks for them (without the link)."""
     params = Placeholders()
     with force_locale(locale):
-        text = str(EVENTS[event](params)).strip()
+        text = str(sms_wording(event)(params)).strip()
     return text, params.asked
 
 
-def render_example(event: str, locale: str) -> str:
-    """The event's wording in `locale` with sample values (without signature or link)."""
+def render_example(event: str, locale: str, *, full: bool = False) -> str:
+    """The event's SMS wording (or with `full`, the wording of the app and e-mail) in `locale` with
+    sample values (without signature or link)."""
     with force_locale(locale):
-        return str(EVENTS[event](Samples(locale))).strip()
+        return str((EVENTS[event] if full else sms_wording(event))(Samples(locale))).strip()
 
 
 def sms_text(wording: str, sign_name: str, url: str = SAMPLE_URL) -> str:
@@ -209,6 +211,7 @@ class Wording:
     locale: str
     template: str = ""        # with ${name} variables and " ${url}"
     example: str = ""         # as a phone shows it: signature, sample values, the link
+    full: str = ""            # the wording in the app and by e-mail, with sample values
     length: SmsLength | None = None
     error: str = ""           # why it could not be rendered (a translation whose variables do not fit)
 
@@ -274,6 +277,7 @@ def preview_event(event: str, *, sign: str, sms: dict[str, str], wechat: dict[st
         try:
             template, asked = render_template_text(event, locale)
             example = render_example(event, locale)
+            wording.full = render_example(event, locale, full=True)
         except (KeyError, TypeError, ValueError) as exc:
             wording.error = f"{type(exc).__name__}: {exc}"
         else:

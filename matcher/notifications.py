@@ -158,6 +158,34 @@ EVENTS: dict[str, Callable[[dict[str, Any]], Any]] = {
 }
 
 
+# The SMS wording of the events whose full wording (a list of services, a reason) cannot fit one SMS
+# segment: 70 characters with the signature (【邻里】) and the ~40-character short link leave about 25
+# Chinese characters. The provider's SMS templates are registered with these words (the administrator's
+# preview, `/admin/notices`, shows each with its ${variables}); the link leads to the whole notice's page.
+# Events not listed here are sent with their full wording. `n` is how many services the notice lists.
+SMS_EVENTS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "offer": lambda p: _l("%(n)s new offers for you: please accept or decline.", n=p["n"]),
+    "offer_changed": lambda p: _l("%(n)s of your services changed: please look.", n=p["n"]),
+    "offer_withdrawn": lambda p: _l("%(n)s offers to you were withdrawn.", n=p["n"]),
+    "service_cancelled": lambda p: _l("%(n)s of your services were cancelled.", n=p["n"]),
+    "service_given": lambda p: _l("Your organization gave you %(n)s services: see your week.", n=p["n"]),
+    "service_taken": lambda p: _l("%(n)s services are no longer yours.", n=p["n"]),
+    "offer_declined": lambda p: _l("%(name)s declined a service: please find someone else.", name=p["name"]),
+    "handed_back": lambda p: _l("%(o)s handed back a service: please find someone else.", o=p["o"]),
+    "demand_changed": lambda p: _l("Demand “%(t)s” changed after publishing: please check.", t=p["t"]),
+    "demand_returned": lambda p: _l("Demand “%(t)s” was returned to you: please edit it.", t=p["t"]),
+    "reminder": lambda p: _l("Reminder: %(n)s services tomorrow. Thank you!", n=p["n"]),
+    "reminder_urgent": lambda p: _l("Urgent service at %(time)s: please be on time.", time=p["time"]),
+    "checkin_today": lambda p: _l("%(n)s services today: show the check-in code.", n=p["n"]),
+    "rated": lambda p: _l("“%(t)s” was rated %(stars)s of 5 stars.", t=p["t"], stars=p["stars"]),
+}
+
+
+def sms_wording(event: str) -> Callable[[dict[str, Any]], Any] | None:
+    """The wording an SMS template of the event carries (`SMS_EVENTS`, else the full one)."""
+    return SMS_EVENTS.get(event) or EVENTS.get(event)
+
+
 def render_notice(event: str, params: dict[str, Any] | None, locale: str, fallback: str = "") -> str:
     """A notice's text in `locale`, from its event and parameters; `fallback` (the stored text)
     when there are no parameters (an old row) or they no longer fit the event's wording."""
@@ -263,7 +291,7 @@ def tell_volunteers(event: str, assignments: Iterable[Assignment], why: Any = ""
     for user_id, items in by_user.items():
         user = db.session.get(User, user_id)
         lines = "; ".join(service_line(a) for a in sorted(items, key=lambda a: a.occurrence.starts_at))
-        count += notify([user], event, link=link, params={"items": lines, "why": why or ""})
+        count += notify([user], event, link=link, params={"items": lines, "why": why or "", "n": len(items)})
     return count
 
 

@@ -145,7 +145,7 @@ def _day_before(local: datetime, config: dict[str, Any]) -> Iterator[Reminder]:
         by_user[user_id].append(_line(starts_at, title, community))
     for user_id, lines in by_user.items():
         yield Reminder("day", user_id, "reminder", f"remind:day:{user_id}:{tomorrow.isoformat()}",
-                       {"d": tomorrow.isoformat(), "items": "; ".join(lines)}, MY_WEEK)
+                       {"d": tomorrow.isoformat(), "items": "; ".join(lines), "n": len(lines)}, MY_WEEK)
 
 
 def _urgent(local: datetime, config: dict[str, Any]) -> Iterator[Reminder]:
@@ -181,7 +181,7 @@ def _checkin(local: datetime, config: dict[str, Any]) -> Iterator[Reminder]:
         link = (checkin_code_link(next(iter(services))) if len(services) == 1 else community_week_link(monday))
         lines = "; ".join(_line(s, t) for s, t in sorted(services.values()))
         yield Reminder("checkin", user_id, "checkin_today", f"remind:checkin:{user_id}:{today.isoformat()}",
-                       {"c": names[community_id], "items": lines}, link)
+                       {"c": names[community_id], "items": lines, "n": len(services)}, link)
 
 
 def due_reminders(now: datetime | None = None) -> list[Reminder]:

@@ -20,6 +20,7 @@ from matcher.notice_templates import (
     sms_length,
     wechat_templates,
 )
+from matcher import notice_templates
 from matcher.notifications import EVENTS
 from tests.conftest import make_test_config
 from tests.servers.sms_gateway import SmsGateway
@@ -78,13 +79,17 @@ def test_placeholders_answer_any_key_and_remember_the_order():
 
 
 def test_an_event_renders_with_its_parameters_as_variables(babel_app):
-    text, params = render_template_text("offer_declined", "en")
-    assert text == "${name} declined “${t}” on ${when}: ${r}"
-    assert params == ["name", "t", "when", "r"]
-    chinese, same = render_template_text("offer_declined", "zh_CN")
-    assert CJK.search(chinese) and same == params
+    text, params = render_template_text("demand_cancelled", "en")
+    assert text == "Demand '${t}' in ${c} was cancelled: ${r}"
+    assert params == ["t", "c", "r"]
+    chinese, same = render_template_text("demand_cancelled", "zh_CN")
+    assert CJK.search(chinese) and sorted(same) == sorted(params)
     assert all(f"${{{name}}}" in chinese for name in params)
+    # An event whose full wording cannot fit one SMS has a short SMS wording; the app and e-mail keep the full.
+    short, asked = render_template_text("offer_declined", "en")
+    assert short == "${name} declined a service: please find someone else." and asked == ["name"]
     assert render_example("offer_declined", "zh_CN").startswith("李梅")
+    assert render_example("offer_declined", "en", full=True).startswith("Li Mei declined “Escort to hospital” on ")
 
 
 # --- every event ----------------------------------------------------------------------------------
@@ -166,3 +171,12 @@ def test_channels_are_off_without_settings_and_sms_is_on_with_a_gateway(babel_ap
         states = {s.name: s for s in channel_states()}
     assert states["sms"].configured and states["sms"].present
     assert not states["email"].configured
+
+
+def test_every_chinese_sms_fits_one_segment_with_signature_and_link(app):
+    """The SMS wording of every event (`notifications.sms_wording`), with the signature and a 40-character
+    link and the sample values, is one SMS segment in Chinese: what most volunteers receive."""
+    with app.app_context():
+        over = {p.event: w.length.chars for p in notice_templates.preview_all(("zh_CN",))
+                for w in p.wordings if w.length is not None and not w.length.single}
+    assert over == {}
