@@ -97,8 +97,12 @@ def _channel_rows(user) -> list[dict]:
             why = _l("Your mobile number on your volunteer profile.") if address else \
                 _l("SMS goes to a volunteer's mobile number; this account has none.")
         elif name == "wechat":
-            why = _l("Your bound WeChat.") if user.wechat_openid else \
-                _l("Not bound: open the Linli mini-program in WeChat and sign in once.")
+            if not user.wechat_openid:
+                why = _l("Not bound: open the Linli mini-program in WeChat and sign in once.")
+            elif not user.wechat_subscribed:
+                why = _l("Bound, but you have not agreed to receive messages: tick the box below.")
+            else:
+                why = _l("Your bound WeChat.")
         else:
             why = _l("The address below.") if address else _l("Give your e-mail address below.")
         rows.append({"name": name, "label": CHANNEL_NAMES[name], "on": on,

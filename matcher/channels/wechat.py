@@ -50,10 +50,9 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from flask import current_app, has_app_context
 
 from ..models.outbox import mask_address
-from ..settings import wechat_settings
+from ..settings import setting, wechat_settings
 from . import Message, PermanentFailure, Receipt, TemporaryFailure
 
 log = logging.getLogger(__name__)
@@ -215,7 +214,7 @@ def field_limit(field_name: str) -> int:
 def cut(value: str, limit: int) -> str:
     """`value` on one line, at most `limit` characters (the last one "…" when it was cut)."""
     plain = " ".join(value.split())
-    return plain if len(plain) <= limit else plain[:limit - 1] + "…"
+    return plain if len(plain) <= limit else plain[:limit - 1].rstrip() + "…"
 
 
 def template_data(message: Message, fields: dict[str, str]) -> dict[str, dict[str, str]]:
@@ -241,7 +240,7 @@ def withdraw_subscription(openid: str) -> bool:
 
     Flushes in the current session, never commits (the sender commits it with the row's outcome).
     Returns whether a user was changed; outside an application with a database it does nothing."""
-    if not has_app_context() or "sqlalchemy" not in current_app.extensions:
+    if not setting("SQLALCHEMY_DATABASE_URI", None):  # a script or a bare app: no user rows to change
         return False
     return set_subscription(openid, False)
 

@@ -7,6 +7,7 @@ import re
 import pytest
 from flask_babel import lazy_gettext as _l
 
+from matcher import notice_templates
 from matcher.notice_templates import (
     SAMPLE_URL,
     Placeholders,
@@ -20,7 +21,6 @@ from matcher.notice_templates import (
     sms_length,
     wechat_templates,
 )
-from matcher import notice_templates
 from matcher.notifications import EVENTS
 from tests.conftest import make_test_config
 from tests.servers.sms_gateway import SmsGateway

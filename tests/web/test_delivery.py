@@ -87,8 +87,8 @@ def test_publish_send_receipt_open_and_see(sms_app, auth, client, world, draft, 
     assert url == f"https://linli.example.org/n/{shortlinks.code_for(note.id)}" and len(url) < 45
 
     page = client.get(f"/schedules/{schedule.id}/delivery").get_data(as_text=True)
-    assert re.search(r'id="reach-%d" data-state="sent" data-seen="0"' % a.volunteer_id, page)
-    assert re.search(r'id="reach-%d" data-state="in_app"' % b.volunteer_id, page)
+    assert re.search(rf'id="reach-{a.volunteer_id}" data-state="sent" data-seen="0"', page)
+    assert re.search(rf'id="reach-{b.volunteer_id}" data-state="in_app"', page)
 
     body, headers = gateway.receipt_request([gateway.receipt(row.provider_id or "", out_id=row.key)])
     assert client.post("/hooks/sms/receipts", data=body, headers=headers).status_code == 200
@@ -115,7 +115,7 @@ def test_publish_send_receipt_open_and_see(sms_app, auth, client, world, draft, 
     assert volunteer.post(f"/me/offers/{a.id}/accept", data={"version": version}).status_code in (302, 303)
 
     page = client.get(f"/schedules/{schedule.id}/delivery").get_data(as_text=True)
-    assert re.search(r'id="reach-%d" data-state="delivered" data-seen="1"' % a.volunteer_id, page)
+    assert re.search(rf'id="reach-{a.volunteer_id}" data-state="delivered" data-seen="1"', page)
     summary = client.get(f"/schedules/{schedule.id}").get_data(as_text=True)
     assert "1 of 2 volunteers reached; 1 saw their offers" in summary
 

@@ -56,7 +56,6 @@ from matcher.accounts import create_user
 from matcher.db import db as _db
 from matcher.demands import create_demand
 from matcher.links import make_link
-from matcher.shortlinks import code_for
 from matcher.models import (
     AreaLevel,
     Assignment,
@@ -76,6 +75,7 @@ from matcher.models import (
     utcnow,
 )
 from matcher.residents import create_resident
+from matcher.shortlinks import code_for
 from matcher.volunteers import create_volunteer
 from tests.conftest import PASSWORD, add_area
 
