@@ -130,6 +130,9 @@ def make_app(_schema, tmp_path):
         return app
 
     yield factory
+    from web.jobs import stop_outbox_thread
+
+    stop_outbox_thread()  # a sender thread of this test must not carry on against the next test's tables
     for app in made:
         with app.app_context():
             _db.engine.dispose()

@@ -270,6 +270,8 @@ OUTBOX_IDLE_MAX = 300  # seconds the runner waits at most before looking again w
 _outbox_lock = threading.Lock()
 _outbox_running = False
 _outbox_again = False
+_outbox_wake = threading.Event()  # set to end the thread's sleep at once (a commit wrote new rows)
+_outbox_app: Flask | None = None  # the app whose database the thread serves (the latest to ask)
 _last_kick: dict[int, float] = {}  # per app: when a request last started the runner (time.monotonic)
 
 
@@ -339,13 +341,16 @@ def _enqueue_outbox_rq(url: str, at: datetime | None = None) -> bool:
 
 
 def start_outbox_thread(app: Flask) -> bool:
-    """Start this process's sender thread, or ask the running one to look again; True if started."""
-    global _outbox_running, _outbox_again
+    """Start this process's sender thread, or wake the running one to look again now; True if started."""
+    global _outbox_running, _outbox_again, _outbox_app
     with _outbox_lock:
+        _outbox_app = app
         if _outbox_running:
             _outbox_again = True
+            _outbox_wake.set()
             return False
         _outbox_running = True
+        _outbox_wake.clear()
     try:
         threading.Thread(target=_outbox_thread, args=(app,), name="outbox", daemon=True).start()
     except Exception:
@@ -353,6 +358,19 @@ def start_outbox_thread(app: Flask) -> bool:
             _outbox_running = False
         raise
     return True
+
+
+def stop_outbox_thread(timeout: float = 10.0) -> None:
+    """Ask this process's sender thread to stop after its round and wait for it (tests end each app's
+    thread so none carries on against a later test's database)."""
+    global _outbox_app, _outbox_again
+    thread = next((t for t in threading.enumerate() if t.name == "outbox"), None)
+    with _outbox_lock:
+        _outbox_app = None
+        _outbox_again = False
+    _outbox_wake.set()
+    if thread is not None:
+        thread.join(timeout)
 
 
 def run_outbox_round() -> datetime | None:
@@ -372,10 +390,16 @@ def run_outbox_round() -> datetime | None:
 
 
 def _outbox_thread(app: Flask) -> None:
-    """Rounds (`run_outbox_round`) until nothing waits; sleeps until the next look in between."""
+    """Rounds (`run_outbox_round`) until nothing waits; sleeps until the next look in between, or until
+    a commit that wrote new rows wakes it."""
     global _outbox_running, _outbox_again
     while True:
         wait = None
+        with _outbox_lock:
+            if _outbox_app is None:  # stopped (`stop_outbox_thread`)
+                _outbox_running = False
+                return
+            app = _outbox_app
         try:
             with app.app_context():
                 try:
@@ -394,7 +418,8 @@ def _outbox_thread(app: Flask) -> None:
             if wait is None:
                 _outbox_running = False
                 return
-        time.sleep(wait)
+        if _outbox_wake.wait(wait):
+            _outbox_wake.clear()
 
 
 def outbox_job() -> None:

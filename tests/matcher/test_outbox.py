@@ -329,6 +329,29 @@ def test_a_commit_starts_the_sender_thread(world, db, app, email):
     assert rows(db)[0].state == "sent"
 
 
+def test_a_sleeping_sender_thread_wakes_for_a_new_notice(world, db, app, email):
+    """The thread waits a minute for a refused message's retry; a notice committed meanwhile is sent at
+    once, not after the wait."""
+    from web import jobs
+
+    app.config["OUTBOX_AUTOSEND"] = True
+    vol = world["users"]["vol_a"]
+    vol.channels, vol.email = ["email"], "li@example.org"
+    db.session.commit()
+    email.refuse = 1  # the first message is refused (451): retried in a minute
+    tell(db, vol)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and email.calls < 1:
+        time.sleep(0.05)
+    assert email.calls == 1 and jobs._outbox_running  # asleep until the retry
+    tell(db, vol, org="南山调解队")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not email.received:
+        time.sleep(0.05)
+    assert len(email.received) == 1 and "南山调解队" in email.mails()[0].get_content()
+    assert [r.state for r in rows(db)] == ["failed", "sent"]
+
+
 def test_due_rows_are_found_with_their_time(world, db, sms):
     vol = world["users"]["vol_a"]
     vol.channels = ["sms"]

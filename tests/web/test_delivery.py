@@ -6,6 +6,7 @@ for volunteers no channel reaches, before publishing. SMS goes to the local gate
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from sqlalchemy import select
@@ -172,3 +173,28 @@ def test_a_tampered_short_link_is_404(sms_app, client, world):
     other = shortlinks.code_for(note.id + 1)[:-8] + code[-8:]
     assert client.get(f"/n/{other}").status_code == 404
     assert client.get(f"/n/{code[:-1]}{'A' if code[-1] != 'A' else 'B'}").status_code == 404
+
+
+def test_a_failing_channel_never_blocks_publishing(sms_app, auth, client, world, draft, gateway):
+    """The gateway answers 500 to everything: publishing still succeeds at once (nothing is sent inside
+    the request), every offer is made, and the message waits for its retry, shown as failed."""
+    schedule, a, b = draft
+    gateway.fail_next(500, times=100)
+    sms_app.config.update(OUTBOX_AUTOSEND=True)  # the sender thread starts after the commit
+    login(auth, client, "coord")
+    started = time.monotonic()
+    assert client.post(f"/schedules/{schedule.id}/publish", data={"version": schedule.version}).status_code == 302
+    assert time.monotonic() - started < 5
+    _db.session.expire_all()
+    assert {x.status for x in _db.session.scalars(select(type(a)))} == {AssignmentStatus.OFFERED}
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # the background sender tries once and schedules the retry
+        _db.session.expire_all()
+        row = _db.session.scalars(select(OutboxMessage)).one()
+        if row.attempts:
+            break
+        time.sleep(0.1)
+    assert row.state == "failed" and row.attempts == 1 and row.next_attempt_at > row.created_at
+    assert gateway.messages == []
+    page = client.get(f"/schedules/{schedule.id}/delivery").get_data(as_text=True)
+    assert re.search(rf'id="reach-{a.volunteer_id}" data-state="failed"', page) and "failed, will retry" in page
