@@ -1,14 +1,18 @@
 """Publishing the demo district's week with every volunteer on SMS: messages against offers, and time.
 
 Builds a fresh demo district in a temporary instance folder (SQLite), solves its week without
-publishing, then, in this process, gives every volunteer account the SMS channel, points the SMS
-channel at the local test gateway (tests/servers/sms_gateway.py, a real HTTP server on 127.0.0.1
+publishing, then, in this process, points the SMS channel at the local test gateway (tests/servers/sms_gateway.py, a real HTTP server on 127.0.0.1
 that checks each request's signature) and measures:
 
 - publishing (proposals become offers, one in-app notice and one outbox row per volunteer, in the
   same transaction): offers, notices, outbox rows, seconds;
 - sending every queued row through the real sender (`matcher.outbox.send_due`) to the gateway, with
-  the per-minute limit lifted for the measurement: messages the gateway took, seconds, messages/s.
+  the per-minute limit lifted for the measurement: messages the gateway took, seconds, messages/s;
+- the coordinator's pages that show delivery for the whole district week: the review page and
+  *Who was told* (one request each, after sending).
+
+Every volunteer keeps the default channel order (OUTBOX_DEFAULT_CHANNELS: SMS first), as a district
+that never asked its volunteers would.
 
     .venv/bin/python bench/outbox_publish.py [--time-limit 20]
 
@@ -53,6 +57,7 @@ def main() -> None:
 
     from matcher import outbox
     from matcher.db import db
+    from matcher.demo import DEMO_PASSWORD
     from matcher.models import (
         Area,
         AreaLevel,
@@ -77,9 +82,7 @@ def main() -> None:
     rows = []
     with app.app_context():
         accounts = db.session.scalars(select(User).join(Volunteer, Volunteer.user_id == User.id)).all()
-        for user in accounts:
-            user.channels = ["sms"]
-        db.session.commit()
+        assert all(user.channels is None for user in accounts)  # nobody chose: the default order
         district = db.session.scalar(select(Area).where(Area.level == AreaLevel.DISTRICT))
         schedule = db.session.scalar(select(Schedule).where(Schedule.area_id == district.id))
         t0 = time.perf_counter()
@@ -98,6 +101,17 @@ def main() -> None:
             if not any(counts.get(k, 0) for k in ("sent", "failed", "given_up")):
                 break
         send_s = time.perf_counter() - t0
+        app.config.update(SESSION_COOKIE_SECURE=False, RATELIMIT_ENABLED=False)
+        client = app.test_client()
+        assert client.post("/login", data={"username": "coord", "password": DEMO_PASSWORD}).status_code == 302
+        pages = {}
+        for name, path in (("review page", f"/schedules/{schedule.id}"),
+                           ("who was told (first 100 of all)", f"/schedules/{schedule.id}/delivery"),
+                           ("who was told, not reached", f"/schedules/{schedule.id}/delivery?show=not_reached")):
+            client.get(path)  # warm
+            t0 = time.perf_counter()
+            answer = client.get(path)
+            pages[name] = (time.perf_counter() - t0, len(answer.data), answer.status_code)
         rows = [
             ("offers made by publishing", f"{offers}"),
             ("volunteers offered", f"{volunteers_offered}"),
@@ -106,6 +120,9 @@ def main() -> None:
             ("publish + commit (enqueueing included)", f"{publish_s:.1f} s"),
             ("messages the gateway took", f"{len(gateway.messages)}"),
             ("sending them all (one sender, signed HTTP)", f"{send_s:.1f} s ({sent / send_s:.0f} messages/s)"),
+            ("at the default limit of 600 SMS a minute", f"{queued / 600:.1f} min"),
+            *((f"district {name}, one request", f"{t * 1000:.0f} ms, {size / 1024:.0f} KB (HTTP {code})")
+              for name, (t, size, code) in pages.items()),
         ]
     gateway.stop()
 

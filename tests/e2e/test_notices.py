@@ -158,6 +158,13 @@ def test_publish_one_sms_per_volunteer_follow_the_link_accept_and_see_delivery(
         phone.locator("li.offer form button.primary").first.click()
     assert phone.locator(".flash").count() >= 1
 
+    # How they are told: SMS is on and reaches their phone (masked); the page fits the phone's width.
+    phone.goto(url + "/notifications/settings")
+    assert phone.locator("#channel-sms").get_attribute("data-on") == "1"
+    assert phone.locator("#channel-wechat").get_attribute("data-on") == "0"
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(phone, "volunteer-how-you-are-told")
+
     # The gateway reports the message delivered (a signed receipt to the application).
     assert gateway.send_receipt(url + "/hooks/sms/receipts", message["biz_id"], out_id=message["out_id"]) == 200
 
@@ -173,3 +180,12 @@ def test_publish_one_sms_per_volunteer_follow_the_link_accept_and_see_delivery(
     shot(coord, "coordinator-who-was-told")
     coord.goto(f"/schedules/{schedule_id}")
     assert coord.locator("#delivery-link").count() == 1
+
+    # The administrator's preview of the templates: every Chinese SMS fits one segment.
+    admin = browser.new_context(base_url=url, locale="zh-CN", **DESKTOP).new_page()
+    admin.goto("/login")
+    _sign_in(admin, "admin")
+    admin.goto("/admin/notices")
+    assert admin.locator("#event-offer").count() == 1 and admin.locator("#over-one-segment-zh_CN").count() == 0
+    assert "SMS_0001" in admin.locator("#event-offer").inner_text()
+    shot(admin, "admin-message-templates")
