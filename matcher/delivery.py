@@ -19,6 +19,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .audit import record_audit
 from .db import db
@@ -120,6 +121,9 @@ def schedule_reach(assignments: Iterable[Assignment]) -> list[Reach]:
     volunteers = {v.id: v for v in db.session.scalars(
         select(Volunteer).where(Volunteer.id.in_(list(by_volunteer)))
         .options(selectinload(Volunteer.user)))}
+    for v in volunteers.values():  # the channels read user.volunteer (the phone): no query per person
+        if v.user is not None:
+            set_committed_value(v.user, "volunteer", v)
     since = {v.user_id: min((a.offered_at for a in by_volunteer[v.id] if a.offered_at), default=None)
              for v in volunteers.values() if v.user_id}
     notices: dict[int, Notification] = {}

@@ -198,3 +198,35 @@ def test_a_failing_channel_never_blocks_publishing(sms_app, auth, client, world,
     assert gateway.messages == []
     page = client.get(f"/schedules/{schedule.id}/delivery").get_data(as_text=True)
     assert re.search(rf'id="reach-{a.volunteer_id}" data-state="failed"', page) and "failed, will retry" in page
+
+
+def test_how_far_notices_got_takes_the_same_few_queries_for_any_number_of_volunteers(sms_app, world, draft):
+    """`delivery.schedule_reach` (the review page, Who was told) reads a fixed handful of statements,
+    not one per volunteer or offer."""
+    from sqlalchemy import event
+
+    from matcher import delivery
+    from matcher.models import Assignment
+    from tests.matcher.builders import member
+
+    schedule, a, _ = draft
+    occurrence = world["demands"]["a1"].occurrences[0]
+
+    def statements() -> int:
+        _db.session.expire_all()
+        shown = _db.session.scalars(select(Assignment).where(Assignment.schedule_id == schedule.id)).all()
+        seen = []
+        listen = lambda *args: seen.append(1)  # noqa: E731
+        event.listen(_db.engine, "before_cursor_execute", listen)
+        try:
+            reach = delivery.schedule_reach(shown)
+        finally:
+            event.remove(_db.engine, "before_cursor_execute", listen)
+        assert len(reach) == len({x.volunteer_id for x in shown})
+        return len(seen)
+
+    few = statements()
+    for i in range(8):
+        vol = member(world, _db, f"志愿者{i}", f"1391234{i:04d}", username=f"many{i}")
+        offer(schedule, occurrence, vol, AssignmentStatus.PROPOSED)
+    assert statements() == few <= 6
