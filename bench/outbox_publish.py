@@ -101,7 +101,7 @@ def main() -> None:
             if not any(counts.get(k, 0) for k in ("sent", "failed", "given_up")):
                 break
         send_s = time.perf_counter() - t0
-        app.config.update(SESSION_COOKIE_SECURE=False, RATELIMIT_ENABLED=False)
+        app.config.update(SESSION_COOKIE_SECURE=False, RATELIMIT_ENABLED=False, WTF_CSRF_ENABLED=False)
         client = app.test_client()
         assert client.post("/login", data={"username": "coord", "password": DEMO_PASSWORD}).status_code == 302
         pages = {}

@@ -19,8 +19,14 @@ Channels never write a token or a full phone number to the log.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+import httpx
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,20 @@ class TemporaryFailure(Exception):
 
 class PermanentFailure(Exception):
     """Sending can never work for this message (refused address, bad template): the sender gives up."""
+
+
+def call_provider(request: Callable[[], httpx.Response], provider: str, context: str = "") -> httpx.Response:
+    """Make one request to a provider (`request` does it with its own timeout); a timeout or a transport
+    error (refused connection, DNS, a broken answer) becomes a `TemporaryFailure` naming the provider,
+    retried later. `context` (the row's key and the masked address) goes to the log only."""
+    try:
+        return request()
+    except httpx.TimeoutException as exc:
+        log.warning("%s timed out %s", provider, context)
+        raise TemporaryFailure(f"{provider} timed out") from exc
+    except httpx.HTTPError as exc:
+        log.warning("%s unreachable %s: %s", provider, context, type(exc).__name__)
+        raise TemporaryFailure(f"{provider} unreachable ({type(exc).__name__})") from exc
 
 
 class Channel(Protocol):

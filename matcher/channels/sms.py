@@ -48,7 +48,7 @@ import httpx
 
 from ..rules import mask_phone
 from ..settings import sms_settings
-from . import Message, PermanentFailure, Receipt, TemporaryFailure
+from . import Message, PermanentFailure, Receipt, TemporaryFailure, call_provider
 
 log = logging.getLogger(__name__)
 
@@ -168,15 +168,10 @@ class SmsChannel:
             "out_id": message.key,
         }, ensure_ascii=False, separators=(",", ":")).encode()
         headers = signed_headers(config["access_key"], config["secret"], body)
-        try:
-            response = httpx.post(config["url"], content=body, headers=headers,
-                                  timeout=httpx.Timeout(config["timeout"]), follow_redirects=False)
-        except httpx.TimeoutException as exc:
-            log.warning("sms gateway timed out key=%s to=%s", message.key, masked)
-            raise TemporaryFailure("SMS gateway timed out") from exc
-        except httpx.HTTPError as exc:  # refused connection, DNS, a broken answer
-            log.warning("sms gateway unreachable key=%s to=%s: %s", message.key, masked, type(exc).__name__)
-            raise TemporaryFailure(f"SMS gateway unreachable ({type(exc).__name__})") from exc
+        response = call_provider(
+            lambda: httpx.post(config["url"], content=body, headers=headers,
+                               timeout=httpx.Timeout(config["timeout"]), follow_redirects=False),
+            "SMS gateway", f"key={message.key} to={masked}")
         return self._read_answer(response, message, masked)
 
     def _read_answer(self, response: httpx.Response, message: Message, masked: str) -> Receipt:

@@ -53,7 +53,7 @@ import httpx
 
 from ..models.outbox import mask_address
 from ..settings import setting, wechat_settings
-from . import Message, PermanentFailure, Receipt, TemporaryFailure
+from . import Message, PermanentFailure, Receipt, TemporaryFailure, call_provider
 
 log = logging.getLogger(__name__)
 
@@ -144,17 +144,12 @@ def forget_tokens() -> None:
 
 
 def _fetch_token(config: dict[str, Any]) -> tuple[str, int]:
-    try:
-        response = httpx.get(config["api"] + TOKEN_PATH,
-                             params={"grant_type": "client_credential", "appid": config["app_id"],
-                                     "secret": config["secret"]},
-                             timeout=httpx.Timeout(config["timeout"]), follow_redirects=False)
-    except httpx.TimeoutException as exc:
-        log.warning("wechat token request timed out")
-        raise TemporaryFailure("WeChat token request timed out") from exc
-    except httpx.HTTPError as exc:
-        log.warning("wechat token endpoint unreachable: %s", type(exc).__name__)
-        raise TemporaryFailure(f"WeChat unreachable ({type(exc).__name__})") from exc
+    response = call_provider(
+        lambda: httpx.get(config["api"] + TOKEN_PATH,
+                          params={"grant_type": "client_credential", "appid": config["app_id"],
+                                  "secret": config["secret"]},
+                          timeout=httpx.Timeout(config["timeout"]), follow_redirects=False),
+        "WeChat token request")
     answer = _json(response)
     code = _errcode(answer)
     token = answer.get("access_token")
@@ -282,15 +277,10 @@ class WeChatChannel:
 
     def _post(self, config: dict[str, Any], token: str, payload: dict[str, Any], message: Message,
               masked: str) -> tuple[httpx.Response, dict[str, Any]]:
-        try:
-            response = httpx.post(config["api"] + SEND_PATH, params={"access_token": token}, json=payload,
-                                  timeout=httpx.Timeout(config["timeout"]), follow_redirects=False)
-        except httpx.TimeoutException as exc:
-            log.warning("wechat timed out key=%s to=%s", message.key, masked)
-            raise TemporaryFailure("WeChat timed out") from exc
-        except httpx.HTTPError as exc:  # refused connection, DNS, a broken answer
-            log.warning("wechat unreachable key=%s to=%s: %s", message.key, masked, type(exc).__name__)
-            raise TemporaryFailure(f"WeChat unreachable ({type(exc).__name__})") from exc
+        response = call_provider(
+            lambda: httpx.post(config["api"] + SEND_PATH, params={"access_token": token}, json=payload,
+                               timeout=httpx.Timeout(config["timeout"]), follow_redirects=False),
+            "WeChat", f"key={message.key} to={masked}")
         return response, _json(response)
 
     def _read_answer(self, response: httpx.Response, answer: dict[str, Any], message: Message,

@@ -29,8 +29,10 @@ import time
 import urllib.error
 import urllib.request
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.servers.base import LocalServer
 
 PATH = "/sms/send"
 BEIJING = timezone(timedelta(hours=8))
@@ -47,8 +49,11 @@ def mask(phone: str) -> str:
     return digits[:3] + "****" + digits[-4:] if len(digits) >= 8 else "****"
 
 
-class SmsGateway:
+class SmsGateway(LocalServer):
     """The gateway; start() / stop(), or use it as a context manager."""
+
+    PATH = PATH
+    THREAD_NAME = "sms-gateway"
 
     def __init__(self, access_key: str = "test-key", secret: str = "test-secret", *, max_age: int = 300,
                  host: str = "127.0.0.1", port: int = 0, echo: bool = False) -> None:
@@ -61,32 +66,9 @@ class SmsGateway:
         self._failures: list[int] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._server = ThreadingHTTPServer((host, port), self._handler())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        self._listen(host, port)
 
     # ------------------------------------------------------------------ control
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{PATH}"
-
-    def start(self) -> SmsGateway:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sms-gateway", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> SmsGateway:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def fail_next(self, status: int = 500, times: int = 1) -> None:
         """Answer `status` (500, 503, 429, ...) to the next `times` requests, whatever they are."""

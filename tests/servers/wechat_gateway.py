@@ -34,8 +34,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.servers.base import LocalServer
 
 TOKEN_PATH = "/cgi-bin/token"
 SEND_PATH = "/cgi-bin/message/subscribe/send"
@@ -52,8 +54,11 @@ def mask(openid: str) -> str:
     return "…" + openid[-4:] if len(openid) > 4 else "****"
 
 
-class WeChatGateway:
+class WeChatGateway(LocalServer):
     """The WeChat API; start() / stop(), or use it as a context manager."""
+
+    PATH = ""
+    THREAD_NAME = "wechat-gateway"
 
     def __init__(self, app_id: str = "wx-test-app", secret: str = "test-app-secret", *,
                  push_token: str = "test-push-token", templates: set[str] | None = None, expires_in: int = 7200,
@@ -72,32 +77,9 @@ class WeChatGateway:
         self._script: list[tuple[int, int]] = []   # (HTTP status, errcode) for the next sends
         self._lock = threading.Lock()
         self._ids = itertools.count(3_000_000_000_000_000_001)
-        self._server = ThreadingHTTPServer((host, port), self._handler())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        self._listen(host, port)
 
     # ------------------------------------------------------------------ control
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> WeChatGateway:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="wechat-gateway", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> WeChatGateway:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def expire_tokens(self) -> None:
         """Every access token issued so far is expired (sends with it answer 42001)."""
