@@ -130,7 +130,7 @@ def main() -> None:
     table = "\n".join(["| measure | value |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows)])
     print(table)
     (ROOT / "bench" / "outbox-report.md").write_text(
-        "# Publishing the demo week with every volunteer on SMS\n\n"
+        "# Publishing the demo week: every volunteer told by SMS (the default channel order)\n\n"
         f"Machine: {machine}; `bench/outbox_publish.py --time-limit {args.time_limit}`; the gateway is the "
         "local test gateway on 127.0.0.1 (it checks every signature), so sending time is ours plus loopback "
         "HTTP, not a provider's.\n\n" + table + "\n\n"
