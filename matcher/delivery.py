@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import load_only, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .audit import record_audit
@@ -33,7 +33,7 @@ from .models import (
     Volunteer,
     utcnow,
 )
-from .outbox import channel_registry, enqueue_for, reachable
+from .outbox import enqueue_for, reachable_all
 
 OFFER_KINDS = ("offer", "offer_changed")
 # The better state wins when a notice has several rows (a fallback, a re-send).
@@ -132,23 +132,27 @@ def schedule_reach(assignments: Iterable[Assignment]) -> list[Reach]:
         first = min(since[uid] for uid in told)
         for note in db.session.scalars(select(Notification).where(
                 Notification.user_id.in_(told), Notification.kind.in_(OFFER_KINDS), Notification.created_at >= first)
+                .options(load_only(Notification.user_id, Notification.kind, Notification.created_at,
+                                   Notification.opened_at, Notification.read_at))  # not the JSON: read when used
                 .order_by(Notification.id)):
             if note.created_at >= since[note.user_id]:
                 notices[note.user_id] = note  # the newest wins
     best: dict[int, OutboxMessage] = {}
     if notices:
         for row in db.session.scalars(select(OutboxMessage).where(
-                OutboxMessage.notification_id.in_([n.id for n in notices.values()])).order_by(OutboxMessage.id)):
+                OutboxMessage.notification_id.in_([n.id for n in notices.values()]))
+                .options(load_only(OutboxMessage.notification_id, OutboxMessage.state, OutboxMessage.channel,
+                                   OutboxMessage.address, OutboxMessage.last_error))
+                .order_by(OutboxMessage.id)):
             held = best.get(row.notification_id)
             if held is None or RANK[row.state] >= RANK[held.state]:
                 best[row.notification_id] = row
-    registry = channel_registry()
+    reach_now = reachable_all([v.user for v in volunteers.values() if v.user is not None and v.user.active])
     out = []
     for vid, offers in by_volunteer.items():
         volunteer = volunteers[vid]
-        user = volunteer.user
         note = notices.get(volunteer.user_id) if volunteer.user_id else None
-        found = reachable(user, registry) if user is not None and user.active else None
+        found = reach_now.get(volunteer.user_id) if volunteer.user_id else None
         out.append(Reach(volunteer=volunteer, offers=sorted(offers, key=lambda a: a.occurrence_id), notice=note,
                          message=best.get(note.id) if note is not None else None,
                          channel_now=found[0] if found else None))

@@ -68,12 +68,13 @@ def channel_registry() -> dict[str, Channel]:
     return {**channels(), **outbox_settings()["extra_channels"]}
 
 
-def preferred(user: User) -> list[str]:
+def preferred(user: User, defaults: list[str] | None = None) -> list[str]:
     """The user's outside channels in their order of preference (empty: in-app only); a person who
-    never chose (`User.channels` NULL) has OUTBOX_DEFAULT_CHANNELS."""
+    never chose (`User.channels` NULL) has OUTBOX_DEFAULT_CHANNELS (or `defaults`, read once by a caller
+    going through many people)."""
     value = user.channels
     if value is None:
-        value = outbox_settings()["default_channels"]
+        value = outbox_settings()["default_channels"] if defaults is None else defaults
     if isinstance(value, str):
         value = [part.strip() for part in value.split(",")]
     return [name for name in (value or []) if isinstance(name, str) and name]
@@ -97,6 +98,23 @@ def reachable(user: User, registry: dict[str, Channel] | None = None, *,
         if address:
             return name, address
     return None
+
+
+def reachable_all(users: list[User]) -> dict[int, tuple[str, str] | None]:
+    """`reachable` for many people at once, by user id, reading the settings and asking each channel
+    whether it is configured once (a district's thousand volunteers on one page)."""
+    registry = {name: channel for name, channel in channel_registry().items() if channel.configured()}
+    defaults = outbox_settings()["default_channels"]
+    found: dict[int, tuple[str, str] | None] = {}
+    for user in users:
+        found[user.id] = None
+        for name in preferred(user, defaults):
+            channel = registry.get(name)
+            address = channel.address(user) if channel is not None else None
+            if address:
+                found[user.id] = (name, address)
+                break
+    return found
 
 
 def enqueue_for(notification: Notification, user: User, *, urgent: bool | None = None,

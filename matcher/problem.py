@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, inspect, or_, select
 from sqlalchemy.orm import selectinload
 
 from solver.instance import DEFAULT_PRIORITY_WEIGHTS, DEFAULT_WEIGHTS, merge_windows
@@ -157,25 +157,59 @@ def skill_validity(volunteer: Volunteer, certificates: list[Certificate], week_s
     return SkillValidity(held, expires)
 
 
-def schedule_occurrences(schedule: Schedule) -> list[DemandOccurrence]:
-    """The occurrences a schedule covers: its area's demands in its week that still need serving."""
+def schedule_occurrences(schedule: Schedule, *, for_page: bool = False) -> list[DemandOccurrence]:
+    """The occurrences a schedule covers: its area's demands in its week that still need serving.
+
+    With `for_page`, their demands are loaded with what the review pages show (category, community,
+    organizations), not with everything the solver's instance needs (skills, the resident)."""
     start, end = week_span(schedule.week_start)
+    demand = selectinload(DemandOccurrence.demand)
+    options = [demand.selectinload(Demand.category), demand.selectinload(Demand.organizations),
+               demand.selectinload(Demand.community).selectinload(Area.parent)]
+    if not for_page:
+        options += [demand.selectinload(Demand.skills), demand.selectinload(Demand.skills_any),
+                    demand.selectinload(Demand.resident)]
     return list(db.session.scalars(
         select(DemandOccurrence).join(Demand)
         .where(Demand.community_id.in_(area_ids_within(schedule.area)),
-               DemandOccurrence.starts_at >= start, DemandOccurrence.starts_at < end,
-               DemandOccurrence.status.not_in([DemandStatus.CANCELLED, DemandStatus.DRAFT]),
-               Demand.status.not_in([DemandStatus.CANCELLED, DemandStatus.DRAFT]),
-               # 审单: a demand waiting for its area's review (or returned) is not planned yet.
-               or_(Demand.review.is_(None), Demand.review.not_in(AWAITING_REVIEW)))
-        .options(selectinload(DemandOccurrence.demand).selectinload(Demand.skills),
-                 selectinload(DemandOccurrence.demand).selectinload(Demand.skills_any),
-                 selectinload(DemandOccurrence.demand).selectinload(Demand.organizations),
-                 selectinload(DemandOccurrence.demand).selectinload(Demand.category),
-                 selectinload(DemandOccurrence.demand).selectinload(Demand.resident),
-                 selectinload(DemandOccurrence.demand).selectinload(Demand.community).selectinload(Area.parent))
+               DemandOccurrence.starts_at >= start, DemandOccurrence.starts_at < end, *still_planned())
+        .options(*options)
         .order_by(DemandOccurrence.starts_at, DemandOccurrence.id)
     ))
+
+
+def still_planned() -> list:
+    """The conditions on an occurrence (joined to its demand) that a schedule covers: neither a draft nor
+    cancelled, and not waiting for review."""
+    return [DemandOccurrence.status.not_in([DemandStatus.CANCELLED, DemandStatus.DRAFT]),
+            Demand.status.not_in([DemandStatus.CANCELLED, DemandStatus.DRAFT]),
+            # 审单: a demand waiting for its area's review (or returned) is not planned yet.
+            or_(Demand.review.is_(None), Demand.review.not_in(AWAITING_REVIEW))]
+
+
+def schedules_positions(schedules: list[Schedule]) -> dict[int, list[Any]]:
+    """Per schedule id, the occurrences it covers (those of `schedule_occurrences`) as light rows: `id`,
+    `people` wanted, `filled` (assignments taking a place), `path` of the community; for a list of
+    schedules in one query."""
+    if not schedules:
+        return {}
+    weeks = sorted({s.week_start for s in schedules})
+    paths = sorted({s.area.path for s in schedules})
+    filled = (select(func.count(Assignment.id)).where(Assignment.occurrence_id == DemandOccurrence.id,
+                                                      Assignment.status.in_(FILLING))
+              .correlate(DemandOccurrence).scalar_subquery())
+    rows = db.session.execute(
+        select(DemandOccurrence.id, DemandOccurrence.starts_at, Demand.people, filled.label("filled"),
+               Area.path.label("path"))
+        .join(Demand, DemandOccurrence.demand_id == Demand.id).join(Area, Demand.community_id == Area.id)
+        .where(or_(*(Area.path.startswith(p) for p in paths)),
+               or_(*(and_(DemandOccurrence.starts_at >= week_span(w)[0], DemandOccurrence.starts_at < week_span(w)[1])
+                     for w in weeks)), *still_planned())
+        .order_by(DemandOccurrence.starts_at, DemandOccurrence.id)).all()
+    by_week: dict[date, list[Any]] = defaultdict(list)
+    for row in rows:
+        by_week[rules.week_monday(row.starts_at.date())].append(row)
+    return {s.id: [r for r in by_week[s.week_start] if r.path.startswith(s.area.path)] for s in schedules}
 
 
 def candidate_volunteers(area: Area) -> list[Volunteer]:
@@ -316,6 +350,11 @@ def load_volunteer_facts(volunteers: list[Volunteer], week_start: date, commitme
     """Batch-load memberships, certificates, exceptions and commitments (assignments matching the filter)."""
     start, end = week_span(week_start)
     vol_ids = [v.id for v in volunteers]
+    # Their skills and free time in one go, for those loaded without them (a page's candidates).
+    bare = [v.id for v in volunteers if {"skills", "slots"} & inspect(v).unloaded]
+    if bare:
+        db.session.scalars(select(Volunteer).where(Volunteer.id.in_(bare))
+                           .options(selectinload(Volunteer.skills), selectinload(Volunteer.slots))).all()
     memberships = defaultdict(list)
     for vid, oid in db.session.execute(
         select(Membership.volunteer_id, Membership.organization_id)

@@ -75,6 +75,36 @@ def build_map(occurrences, assignments, counts, *, tile_url: str | None = None,
             "tiles": tiles_for(tile_url, zoom, x0, y0, width, height), "zoom": zoom}
 
 
+def build_community_map(occurrences, counts, *, tile_url: str | None = None, width: int = 640,
+                        height: int = 420) -> dict:
+    """A district at a glance: one circle per community with services, sized by how many, coloured by how
+    filled their places are (all, some, none); no lines (the homes are drawn street by street)."""
+    by_community: dict[int, dict] = {}
+    for o in occurrences:
+        community = o.demand.community
+        entry = by_community.setdefault(community.id, {"area": community, "services": 0, "wanted": 0, "filled": 0})
+        entry["services"] += 1
+        entry["wanted"] += o.demand.people
+        entry["filled"] += min(counts.get(o.id, 0), o.demand.people)
+    points = [(e["area"].lat, e["area"].lon) for e in by_community.values()]
+    if not points:
+        return {"width": width, "height": height, "demands": [], "lines": [], "tiles": []}
+    zoom = fit_zoom(points, width, height)
+    xs, ys = zip(*(mercator(lat, lon, zoom) for lat, lon in points), strict=True)
+    x0 = (min(xs) + max(xs)) / 2 - width / 2
+    y0 = (min(ys) + max(ys)) / 2 - height / 2
+    largest = max(e["services"] for e in by_community.values())
+    demands = []
+    for e in sorted(by_community.values(), key=lambda e: -e["services"]):  # small circles on top
+        x, y = mercator(e["area"].lat, e["area"].lon, zoom)
+        state = "full" if e["filled"] >= e["wanted"] else ("part" if e["filled"] else "empty")
+        demands.append({"x": round(x - x0, 1), "y": round(y - y0, 1), "state": state,
+                        "r": round(3 + 9 * math.sqrt(e["services"] / largest), 1),
+                        "title": f"{e['area'].name}: {e['filled']}/{e['wanted']}"})
+    return {"width": width, "height": height, "demands": demands, "lines": [],
+            "tiles": tiles_for(tile_url, zoom, x0, y0, width, height), "zoom": zoom}
+
+
 def tiles_for(tile_url: str | None, zoom: int, x0: float, y0: float, width: int, height: int) -> list[dict]:
     """The standard 256-pixel tiles under a frame whose top left is the pixel (x0, y0) at `zoom`."""
     tiles = []

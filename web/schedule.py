@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, fresh_login_required
 from sqlalchemy import and_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import load_only, selectinload
 
 from matcher import access, delivery, problem, rules
 from matcher.audit import record_audit
@@ -30,7 +30,7 @@ from matcher.clock import local_today
 from matcher.db import db
 from matcher.eligibility import RULE_LABELS, ranked_candidates
 from matcher.errors import Conflict, NotFound, ValidationError
-from matcher.figures import ScheduleSummary, schedule_figures, schedule_summaries
+from matcher.figures import schedule_figures, schedule_summaries
 from matcher.models import (
     FILLING,
     Area,
@@ -68,7 +68,7 @@ from .auth import roles_required
 from .inputs import int_arg, page_arg, text_arg
 from .jobs import check_run, enqueue_solve
 from .main import parse_week
-from .mapview import build_map
+from .mapview import build_community_map, build_map
 from .templating import label
 
 bp = Blueprint("schedule", __name__)
@@ -99,14 +99,8 @@ def index():
         select(Schedule).where(Schedule.area_id.in_([a.id for a in areas + above]))
         .options(selectinload(Schedule.area), selectinload(Schedule.runs))
         .order_by(Schedule.week_start.desc(), Schedule.id)).all()
-    parts = {s.id: access.schedule_part(s, current_user) for s in schedules}
-    summaries = schedule_summaries(schedules)
-    for s in schedules:
-        if parts[s.id] is not None:  # the street's part of the district's week: its own places
-            fig = schedule_figures(s, [o for o in problem.schedule_occurrences(s)
-                                       if access.in_part(o, parts[s.id])], None)
-            summaries[s.id] = ScheduleSummary(filled=sum(fig.filled.values()), needed=sum(fig.wanted.values()),
-                                              gap=summaries[s.id].gap)
+    parts = access.schedule_parts(schedules, current_user)
+    summaries = schedule_summaries(schedules, parts)  # a street's part of the district's week: its own places
     return render_template("schedule/index.html", areas=areas, schedules=schedules, week=coming_monday(),
                            summaries=summaries, parts=parts, above=above)
 
@@ -189,6 +183,9 @@ def view(schedule_id: int):
 
     A street's coordinator sees the district's schedule in part: their street's services only, and the
     figures, gaps and map of those. Whoever sees the whole may narrow it to one street (`?street=`).
+    The district's schedule as a whole opens as an overview: a grid of streets by day (services and
+    places filled, each cell leading to that street), the most urgent gaps, and a map of communities;
+    the services one by one are shown a street at a time.
     """
     schedule, part = load_part(schedule_id)
     streets = _streets(schedule)
@@ -196,7 +193,8 @@ def view(schedule_id: int):
     if part is None:
         chosen = int_arg(request.args, "street")
         street = next((t for t in streets if t.id == chosen), None)
-    occurrences = problem.schedule_occurrences(schedule)
+    overview = bool(streets) and street is None
+    occurrences = problem.schedule_occurrences(schedule, for_page=True)
     if street is not None:
         occurrences = [o for o in occurrences if access.in_part(o, street)]
     run = _latest_run(schedule)
@@ -207,9 +205,13 @@ def view(schedule_id: int):
         .order_by(SolveRun.id.desc()).limit(1))
     figures = schedule_figures(schedule, occurrences, finished)
     counts = defaultdict(int)
-    assignments = db.session.scalars(select(Assignment).where(
-        Assignment.occurrence_id.in_([o.id for o in occurrences]), Assignment.status.in_(FILLING))
-        .options(selectinload(Assignment.volunteer))).all()
+    query = select(Assignment).where(Assignment.occurrence_id.in_([o.id for o in occurrences]),
+                                     Assignment.status.in_(FILLING)).options(
+        load_only(Assignment.occurrence_id, Assignment.volunteer_id, Assignment.status, Assignment.offered_at,
+                  Assignment.seen_at))  # what the page shows: the rest (reasons JSON) is read if ever used
+    if not overview:  # the map draws each assignment's line from the volunteer's home
+        query = query.options(selectinload(Assignment.volunteer))
+    assignments = db.session.scalars(query).all()
     for a in assignments:
         counts[a.occurrence_id] += 1
     shown = _filtered(occurrences, request.args)
@@ -224,17 +226,41 @@ def view(schedule_id: int):
         reach = set(db.session.scalars(select(Volunteer.id).where(
             Volunteer.id.in_({a.volunteer_id for a in assignments}), access.user_pool(current_user))))
         assignments = [a for a in assignments if a.volunteer_id in reach]
+    tile_url = current_app.config.get("MAP_TILE_URL")
     return render_template(
-        "schedule/view.html", schedule=schedule, run=run, figures=figures, counts=counts, gaps=gaps,
-        rows=_grid_rows(schedule, shown, street), changes=changes, changed=changed,
+        "schedule/view.html", schedule=schedule, run=run, figures=figures, counts=counts,
+        gaps=gaps[:OVERVIEW_GAPS] if overview else gaps, gaps_total=len(gaps), overview=overview,
+        rows=_street_rows(shown, streets, counts) if overview else _grid_rows(schedule, shown, street),
+        changes=changes, changed=changed,
         active=run is not None and run.status in ACTIVE, part=part, streets=streets, street=street,
-        map_svg=build_map(occurrences, assignments, counts, tile_url=current_app.config.get("MAP_TILE_URL")),
+        map_svg=build_community_map(occurrences, counts, tile_url=tile_url) if overview
+        else build_map(occurrences, assignments, counts, tile_url=tile_url),
         categories=db.session.scalars(select(Category).order_by(Category.id)).all(),
         organizations=db.session.scalars(select(Organization).where(Organization.id.in_(
             {o.responsible_organization_id for o in occurrences if o.responsible_organization_id}))).all(),
         priorities=list(Priority), filters=request.args, rule_labels=RULE_LABELS, shown=len(shown),
         solved=finished is not None, proposals=proposals, phase_label=_phase_label(run), told=told,
     )
+
+
+OVERVIEW_GAPS = 30  # the district overview's most urgent gaps; a street's view lists all of its own
+
+
+def _street_rows(occurrences: list[DemandOccurrence], streets: list[Area], counts) -> list[tuple]:
+    """The district overview's grid: per street and weekday, how many services and places are filled
+    of how many wanted (a street without services this week still has its row)."""
+    by_path = sorted(((t.path, t) for t in streets), key=lambda pair: -len(pair[0]))
+    cells: dict[int, dict[int, dict[str, int]]] = {t.id: {} for t in streets}
+    for occ in occurrences:
+        path = occ.demand.community.path
+        street = next((t for prefix, t in by_path if path.startswith(prefix)), None)
+        if street is None:
+            continue
+        cell = cells[street.id].setdefault(occ.starts_at.weekday(), {"services": 0, "filled": 0, "wanted": 0})
+        cell["services"] += 1
+        cell["wanted"] += occ.demand.people
+        cell["filled"] += min(counts.get(occ.id, 0), occ.demand.people)
+    return [(t, cells[t.id]) for t in streets]
 
 
 def delivery_summary(reach: list[delivery.Reach]) -> dict:
@@ -338,8 +364,7 @@ def _gaps(shown: list[DemandOccurrence], counts, finished: SolveRun | None) -> l
     with the last finished run's reasons, or a note: not solved yet, new since that run, or declined or
     changed since it."""
     reasons = {g.occurrence_id: g.reasons for g in finished.gaps} if finished is not None else {}
-    solved = {problem.ref_id(d["id"]) for d in ((finished.instance or {}).get("demands", []))} \
-        if finished is not None else set()
+    solved = _solved_occurrences(finished) if finished is not None else frozenset()
     gaps = []
     for occ in shown:
         if counts[occ.id] >= occ.demand.people:
@@ -353,6 +378,24 @@ def _gaps(shown: list[DemandOccurrence], counts, finished: SolveRun | None) -> l
         gaps.append((occ, occ.demand.people - counts[occ.id], reasons.get(occ.id, []), note))
     gaps.sort(key=lambda g: (list(Priority).index(g[0].demand.priority), g[0].starts_at))
     return gaps
+
+
+# The occurrences each finished run solved, read once per process from its saved instance (megabytes
+# for a district; a finished run's instance never changes). Keyed by id and queue time, so a database
+# whose ids start again (a test, a restore) never meets another run's entry.
+_SOLVED: dict[tuple[int, object], frozenset[int]] = {}
+_SOLVED_MAX = 64
+
+
+def _solved_occurrences(run: SolveRun) -> frozenset[int]:
+    key = (run.id, run.queued_at)
+    found = _SOLVED.get(key)
+    if found is None:
+        found = frozenset(problem.ref_id(d["id"]) for d in (run.instance or {}).get("demands", []))
+        if len(_SOLVED) >= _SOLVED_MAX:
+            _SOLVED.clear()
+        _SOLVED[key] = found
+    return found
 
 
 def _phase_label(run: SolveRun | None) -> str:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Numeric, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from ..db import db
 from ._types import AssignmentStatus, DeclineReason, RunStatus, ScheduleStatus, str_enum, utcnow
@@ -71,8 +71,12 @@ class SolveRun(db.Model):
     # a run whose process is gone or which stopped beating is given up (`schedules.death_of`).
     worker: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None]
-    instance: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    solution: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The saved instance and solution (megabytes for a district): loaded only when read, never with
+    # the run's row; `has_instance` / `has_solution` say whether they are there without loading them.
+    instance: Mapped[dict[str, Any] | None] = mapped_column(JSON, deferred=True)
+    solution: Mapped[dict[str, Any] | None] = mapped_column(JSON, deferred=True)
+    has_instance: Mapped[bool] = column_property(instance.column.is_not(None))
+    has_solution: Mapped[bool] = column_property(solution.column.is_not(None))
 
     schedule: Mapped[Schedule] = relationship(back_populates="runs")
     gaps: Mapped[list[RunGap]] = relationship(back_populates="run", cascade="all, delete-orphan")

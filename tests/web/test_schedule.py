@@ -388,7 +388,7 @@ def _district_week(world, db, next_monday):
 
 
 def _grid(page: str) -> str:
-    return page.split('class="grid"')[1].split("</table>")[0]
+    return page.split('<table class="grid')[1].split("</table>")[0]
 
 
 def test_a_street_coordinator_opening_a_week_the_district_schedules_gets_their_part(client, world, db, next_monday):
@@ -487,7 +487,13 @@ def test_the_district_schedule_filters_by_street(client, world, db, next_monday)
     whole = client.get(url).get_data(as_text=True)
     select_html = whole.split('name="street"')[1].split("</select>")[0]
     assert "东城街道" in select_html and "南山镇" in select_html
-    assert f"occurrences/{a1.id}\"" in _grid(whole) and f"occurrences/{b1.id}\"" in _grid(whole)
+    # The whole district opens as an overview: a row per street, each cell its services and places filled,
+    # leading to that street; the services one by one are listed street by street.
+    overview = _grid(whole)
+    assert 'id="overview-grid"' in whole and "occurrences/" not in overview
+    for town in ("town_a", "town_b"):
+        assert f"?street={world['areas'][town].id}\"" in overview
+    assert overview.count("1/1") + overview.count("0/1") >= 2
     street = client.get(f"{url}?street={world['areas']['town_b'].id}").get_data(as_text=True)
     assert f"occurrences/{b1.id}\"" in _grid(street) and f"occurrences/{a1.id}\"" not in street
     assert 'id="street-note"' in street and "石桥村" in _grid(street)  # rows: the street's communities
@@ -495,7 +501,7 @@ def test_the_district_schedule_filters_by_street(client, world, db, next_monday)
     # A street outside the district or no number at all: the whole district, never an error.
     for bad in ("abc", str(world["areas"]["a1"].id), "999999"):
         response = client.get(f"{url}?street={bad}")
-        assert response.status_code == 200 and f"occurrences/{a1.id}\"" in _grid(response.get_data(as_text=True))
+        assert response.status_code == 200 and 'id="overview-grid"' in response.get_data(as_text=True)
 
 
 def test_the_repair_preview_lists_the_services_and_volunteers_that_change(client, world, db, next_monday):
