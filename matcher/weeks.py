@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import literal, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from . import problem
@@ -70,26 +70,28 @@ def week_rows(occurrences: list[DemandOccurrence], community_ids: Iterable[int] 
 
 
 def newest_gaps(occurrence_ids: list[int], occurrences: list[DemandOccurrence], week_start: date | None) -> dict:
-    """Per occurrence, the gap recorded by the newest applied run of a schedule containing it."""
+    """Per occurrence, the gap recorded by the newest applied run of a schedule containing it.
+
+    Three statements whatever the number of communities: the week's schedules of the communities'
+    areas and their ancestors, the newest applied run of each, and those runs' gaps of these occurrences.
+    """
     if not occurrence_ids or week_start is None:
         return {}
-    communities = {o.demand.community for o in occurrences}
+    areas = {int(part) for o in occurrences for part in o.demand.community.path.strip("/").split("/") if part}
+    schedules = db.session.scalars(select(Schedule.id).where(
+        Schedule.week_start == week_start, Schedule.area_id.in_(sorted(areas)))).all()
+    if not schedules:
+        return {}
+    newest = select(SolveRun.schedule_id, func.max(SolveRun.id).label("run_id")).where(
+        SolveRun.schedule_id.in_(schedules), SolveRun.applied_at.is_not(None)).group_by(SolveRun.schedule_id)
+    runs = [run_id for _sid, run_id in db.session.execute(newest)]
     result: dict[int, Any] = {}
-    for community in communities:
-        schedules = db.session.scalars(select(Schedule.id).join(Area, Schedule.area_id == Area.id).where(
-            Schedule.week_start == week_start, literal(community.path).startswith(Area.path))).all()
-        if not schedules:
-            continue
-        for sid in schedules:
-            run_id = db.session.scalar(select(SolveRun.id).where(
-                SolveRun.schedule_id == sid, SolveRun.applied_at.is_not(None)).order_by(SolveRun.id.desc()).limit(1))
-            if run_id is None:
-                continue
-            for gap in db.session.scalars(select(RunGap).where(RunGap.run_id == run_id,
-                                                               RunGap.occurrence_id.in_(occurrence_ids))):
-                current = result.get(gap.occurrence_id)
-                if current is None or current.run_id < gap.run_id:
-                    result[gap.occurrence_id] = gap
+    if runs:
+        for gap in db.session.scalars(select(RunGap).where(RunGap.run_id.in_(runs),
+                                                           RunGap.occurrence_id.in_(occurrence_ids))):
+            current = result.get(gap.occurrence_id)
+            if current is None or current.run_id < gap.run_id:
+                result[gap.occurrence_id] = gap
     return result
 
 
@@ -100,7 +102,8 @@ def community_week(community: Area, week_start: date) -> list[OccurrenceRow]:
         select(DemandOccurrence).join(Demand)
         .where(Demand.community_id == community.id, DemandOccurrence.starts_at >= start,
                DemandOccurrence.starts_at < end)
-        .options(selectinload(DemandOccurrence.demand).selectinload(Demand.community))
+        .options(selectinload(DemandOccurrence.demand).selectinload(Demand.community),
+                 selectinload(DemandOccurrence.demand).selectinload(Demand.resident))
         .order_by(DemandOccurrence.starts_at, DemandOccurrence.id)).all()
     return week_rows(list(occs), week_start=week_start)
 
@@ -112,7 +115,8 @@ def organization_week(organization: Organization, week_start: date) -> list[Occu
         select(DemandOccurrence)
         .where(team_occurrence_filter(organization.id),
                DemandOccurrence.starts_at >= start, DemandOccurrence.starts_at < end)
-        .options(selectinload(DemandOccurrence.demand).selectinload(Demand.community))
+        .options(selectinload(DemandOccurrence.demand).selectinload(Demand.community),
+                 selectinload(DemandOccurrence.demand).selectinload(Demand.resident))
         .order_by(DemandOccurrence.starts_at, DemandOccurrence.id)).all()
     return week_rows(list(occs), week_start=week_start)
 

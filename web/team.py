@@ -141,7 +141,10 @@ def members():
     org = own_organization()
     memberships = db.session.scalars(
         select(Membership).where(Membership.organization_id == org.id)
-        .options(selectinload(Membership.volunteer).selectinload(Volunteer.skills))
+        .options(selectinload(Membership.volunteer).selectinload(Volunteer.skills),
+                 selectinload(Membership.volunteer).selectinload(Volunteer.user),
+                 selectinload(Membership.volunteer).selectinload(Volunteer.slots),
+                 selectinload(Membership.volunteer).selectinload(Volunteer.home_area))
         .order_by(Membership.applied_at, Membership.id)).all()
     return render_members(org, memberships)
 
