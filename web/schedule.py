@@ -286,19 +286,22 @@ CHANNEL_LABELS = {"sms": _l("SMS"), "email": _l("E-mail"), "wechat": _l("WeChat"
 DELIVERY_PAGE = 100
 
 
-def _delivery_reach(schedule: Schedule, part) -> list[delivery.Reach]:
-    occurrences = problem.schedule_occurrences(schedule)
+def _delivery_reach(schedule: Schedule, part) -> tuple[list[delivery.Reach], list[DemandOccurrence]]:
+    """How far each volunteer's notice got, and the occurrences shown (keep them while the page renders:
+    each offer's occurrence is then found in the session, not read again)."""
+    occurrences = problem.schedule_occurrences(schedule, for_page=True)
     if part is not None:
         occurrences = [o for o in occurrences if access.in_part(o, part)]
     assignments = db.session.scalars(select(Assignment).where(
         Assignment.occurrence_id.in_([o.id for o in occurrences]), Assignment.status.in_(delivery.SHOWN))
-        .options(selectinload(Assignment.occurrence).selectinload(DemandOccurrence.demand))).all()
+        .options(load_only(Assignment.occurrence_id, Assignment.volunteer_id, Assignment.status,
+                           Assignment.offered_at, Assignment.seen_at))).all()
     reach = delivery.schedule_reach(assignments)
     if part is not None:  # a street's coordinator follows only the volunteers within their reach
         pool = set(db.session.scalars(select(Volunteer.id).where(
             Volunteer.id.in_([r.volunteer.id for r in reach]), access.user_pool(current_user))))
         reach = [r for r in reach if r.volunteer.id in pool]
-    return reach
+    return reach, occurrences
 
 
 @bp.route("/schedules/<int:schedule_id>/delivery")
@@ -310,7 +313,7 @@ def delivery_view(schedule_id: int):
     show = request.args.get("show", "all")
     if show not in DELIVERY_FILTERS:
         show = "all"
-    reach = _delivery_reach(schedule, part)
+    reach, _occurrences = _delivery_reach(schedule, part)
     summary = delivery_summary(reach)
     q = text_arg("q", max_length=40)
     if q:
@@ -340,7 +343,7 @@ def _resendable(r: delivery.Reach) -> bool:
 def resend(schedule_id: int):
     """Send the offer notice again to the chosen volunteers not reached (or to all of them: `all`)."""
     schedule, part = load_part(schedule_id)
-    reach = _delivery_reach(schedule, part)
+    reach, _occurrences = _delivery_reach(schedule, part)
     if request.form.get("all"):
         chosen = reach
     else:
