@@ -362,6 +362,19 @@ def schedule_part(schedule: Schedule, user: User | None) -> Area | None:
     raise NotFound("not found")
 
 
+def schedule_parts(schedules, user: User) -> dict[int, Area | None]:
+    """`schedule_part` of each schedule (by id), the user's areas looked up once for the whole list."""
+    whole = {a.id for a in schedulable_areas(user)}
+    above = {a.id for a in part_areas(user)}
+    own = user_area(user) if above else None
+    parts: dict[int, Area | None] = {}
+    for schedule in schedules:
+        if schedule.area_id not in whole | above:
+            raise NotFound("not found")
+        parts[schedule.id] = None if schedule.area_id in whole else own
+    return parts
+
+
 def in_part(occurrence: DemandOccurrence, part: Area | None) -> bool:
     """Whether an occurrence lies in a schedule part (None: the whole schedule)."""
     return part is None or occurrence.demand.community.path.startswith(part.path)

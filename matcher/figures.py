@@ -24,7 +24,7 @@ from .models import (
     Volunteer,
 )
 from .models._types import CLOSED, ReviewState
-from .problem import schedule_occurrences
+from .problem import schedules_positions
 
 
 @dataclass
@@ -129,15 +129,6 @@ def relative_gap(score: float | None, bound: float | None) -> float | None:
     return (bound - score) / abs(bound) if bound else bound - score
 
 
-def _filled_per_occurrence(occurrence_ids: list[int]) -> dict[int, int]:
-    if not occurrence_ids:
-        return {}
-    return dict(db.session.execute(
-        select(Assignment.occurrence_id, func.count())
-        .where(Assignment.occurrence_id.in_(occurrence_ids), Assignment.status.in_(FILLING))
-        .group_by(Assignment.occurrence_id)).all())
-
-
 @dataclass
 class ScheduleSummary:
     """What the list of schedules shows of one: places filled of those needed, the last run's gap."""
@@ -151,18 +142,21 @@ class ScheduleSummary:
         return self.filled / self.needed if self.needed else 0.0
 
 
-def schedule_summaries(schedules) -> dict[int, ScheduleSummary]:
+def schedule_summaries(schedules, parts: dict | None = None) -> dict[int, ScheduleSummary]:
     """Per schedule id: places filled (capped per demand) of those needed now, and the relative gap of
-    its newest finished run (None before any)."""
+    its newest finished run (None before any). With `parts` (schedule id → an area below the schedule's,
+    or None), a schedule seen in part counts only the occurrences of that part."""
+    positions = schedules_positions(list(schedules))
     out = {}
     for schedule in schedules:
-        occurrences = schedule_occurrences(schedule)
-        per_occ = _filled_per_occurrence([o.id for o in occurrences])
+        rows = positions[schedule.id]
+        part = (parts or {}).get(schedule.id)
+        if part is not None:  # a street's part of the district's week: its own places
+            rows = [r for r in rows if r.path.startswith(part.path)]
         finished = [r for r in schedule.runs if r.status in (RunStatus.DONE, RunStatus.SUPERSEDED)]
         last = max(finished, key=lambda r: r.id, default=None)
         out[schedule.id] = ScheduleSummary(
-            filled=sum(min(per_occ.get(o.id, 0), o.demand.people) for o in occurrences),
-            needed=sum(o.demand.people for o in occurrences),
+            filled=sum(min(r.filled, r.people) for r in rows), needed=sum(r.people for r in rows),
             gap=relative_gap(last.score, last.bound) if last else None)
     return out
 

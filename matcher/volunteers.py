@@ -13,6 +13,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from . import rules, throttle
 from .access import serving_organizations
@@ -43,6 +44,7 @@ from .models import (
     Assignment,
     AvailabilityException,
     AvailabilitySlot,
+    Demand,
     DemandOccurrence,
     ExceptionKind,
     Gender,
@@ -463,6 +465,10 @@ def week_assignments(volunteer: Volunteer, start: datetime, end: datetime,
         select(Assignment).join(DemandOccurrence, Assignment.occurrence_id == DemandOccurrence.id)
         .where(Assignment.volunteer_id == volunteer.id, Assignment.status.in_(statuses),
                DemandOccurrence.starts_at >= start, DemandOccurrence.starts_at < end)
+        .options(selectinload(Assignment.occurrence).selectinload(DemandOccurrence.demand)
+                 .selectinload(Demand.category),
+                 selectinload(Assignment.occurrence).selectinload(DemandOccurrence.demand)
+                 .selectinload(Demand.resident))
         .order_by(DemandOccurrence.starts_at)))
 
 
