@@ -16,10 +16,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import load_only, selectinload
-from sqlalchemy.orm.attributes import set_committed_value
 
 from .audit import record_audit
 from .db import db
@@ -33,6 +32,7 @@ from .models import (
     Volunteer,
     utcnow,
 )
+from .models.outbox import mask_address
 from .outbox import enqueue_for, reachable_all
 
 OFFER_KINDS = ("offer", "offer_changed")
@@ -47,10 +47,10 @@ MAX_RESENDS = 5  # outside messages of one notice, re-sends included
 class Reach:
     """One volunteer's offers in a schedule and how far the notice of them got."""
 
-    volunteer: Volunteer
+    volunteer: Person
     offers: list[Assignment]
-    notice: Notification | None = None
-    message: OutboxMessage | None = None   # the best outbox row of the notice
+    notice: NoticeState | None = None
+    message: MessageState | None = None    # the best outbox row of the notice
     channel_now: str | None = None         # the outside channel that would reach them now (None: in-app only)
 
     @property
@@ -109,55 +109,104 @@ def mark_seen(assignments: Iterable[Assignment]) -> int:
     return result.rowcount or 0
 
 
+@dataclass(frozen=True)
+class Person:
+    """What the delivery pages need of a volunteer and their account, read as plain rows (a district's
+    thousand volunteers are not loaded as ORM objects for a figure); `vars_of` shows it to the channels
+    with the attributes they read of a `User`."""
+
+    id: int                  # the volunteer's id
+    real_name: str
+    phone: str | None
+    user_id: int | None
+    active: bool = False     # the account's
+    channels: list[str] | None = None
+    email: str | None = None
+    wechat_openid: str | None = None
+    wechat_subscribed: bool = False
+
+
+@dataclass(frozen=True)
+class NoticeState:
+    id: int
+    user_id: int
+    kind: str
+    created_at: datetime
+    opened_at: datetime | None
+    read_at: datetime | None
+
+
+@dataclass(frozen=True)
+class MessageState:
+    notification_id: int
+    state: OutboxState
+    channel: str
+    address: str
+    last_error: str
+
+    @property
+    def masked_address(self) -> str:
+        return mask_address(self.channel, self.address)
+
+
 def schedule_reach(assignments: Iterable[Assignment]) -> list[Reach]:
     """How far each volunteer's notice got, for the given assignments of a schedule (those shown: the
-    coordinator's part), volunteers in name order. A handful of queries whatever the number of rows."""
+    coordinator's part), volunteers in name order. Four statements whatever the number of rows, read as
+    plain rows."""
     by_volunteer: dict[int, list[Assignment]] = defaultdict(list)
     for a in assignments:
         if a.status in SHOWN:
             by_volunteer[a.volunteer_id].append(a)
     if not by_volunteer:
         return []
-    volunteers = {v.id: v for v in db.session.scalars(
-        select(Volunteer).where(Volunteer.id.in_(list(by_volunteer)))
-        .options(selectinload(Volunteer.user)))}
-    for v in volunteers.values():  # the channels read user.volunteer (the phone): no query per person
-        if v.user is not None:
-            set_committed_value(v.user, "volunteer", v)
-    since = {v.user_id: min((a.offered_at for a in by_volunteer[v.id] if a.offered_at), default=None)
-             for v in volunteers.values() if v.user_id}
-    notices: dict[int, Notification] = {}
+    people = {row.id: Person(id=row.id, real_name=row.real_name, phone=row.phone, user_id=row.user_id,
+                             active=bool(row.active), channels=row.channels, email=row.email,
+                             wechat_openid=row.wechat_openid, wechat_subscribed=bool(row.wechat_subscribed))
+              for row in db.session.execute(
+                  select(Volunteer.id, Volunteer.real_name, Volunteer.phone, Volunteer.user_id, User.active,
+                         User.channels, User.email, User.wechat_openid, User.wechat_subscribed)
+                  .outerjoin(User, User.id == Volunteer.user_id).where(Volunteer.id.in_(list(by_volunteer))))}
+    since = {p.user_id: min((a.offered_at for a in by_volunteer[p.id] if a.offered_at), default=None)
+             for p in people.values() if p.user_id}
+    notices: dict[int, NoticeState] = {}
     told = [uid for uid, at in since.items() if at is not None]
     if told:
         first = min(since[uid] for uid in told)
-        for note in db.session.scalars(select(Notification).where(
+        for row in db.session.execute(select(
+                Notification.id, Notification.user_id, Notification.kind, Notification.created_at,
+                Notification.opened_at, Notification.read_at).where(
                 Notification.user_id.in_(told), Notification.kind.in_(OFFER_KINDS), Notification.created_at >= first)
-                .options(load_only(Notification.user_id, Notification.kind, Notification.created_at,
-                                   Notification.opened_at, Notification.read_at))  # not the JSON: read when used
                 .order_by(Notification.id)):
-            if note.created_at >= since[note.user_id]:
-                notices[note.user_id] = note  # the newest wins
-    best: dict[int, OutboxMessage] = {}
+            if row.created_at >= since[row.user_id]:
+                notices[row.user_id] = NoticeState(*row)  # the newest wins
+    best: dict[int, MessageState] = {}
     if notices:
-        for row in db.session.scalars(select(OutboxMessage).where(
-                OutboxMessage.notification_id.in_([n.id for n in notices.values()]))
-                .options(load_only(OutboxMessage.notification_id, OutboxMessage.state, OutboxMessage.channel,
-                                   OutboxMessage.address, OutboxMessage.last_error))
-                .order_by(OutboxMessage.id)):
-            held = best.get(row.notification_id)
-            if held is None or RANK[row.state] >= RANK[held.state]:
-                best[row.notification_id] = row
-    reach_now = reachable_all([v.user for v in volunteers.values() if v.user is not None and v.user.active])
+        for row in db.session.execute(select(
+                OutboxMessage.notification_id, OutboxMessage.state, OutboxMessage.channel, OutboxMessage.address,
+                OutboxMessage.last_error).where(
+                OutboxMessage.notification_id.in_([n.id for n in notices.values()])).order_by(OutboxMessage.id)):
+            message = MessageState(*row)
+            held = best.get(message.notification_id)
+            if held is None or RANK[message.state] >= RANK[held.state]:
+                best[message.notification_id] = message
+    reach_now = reachable_all([SimpleNamespace(**vars_of(p)) for p in people.values() if p.user_id and p.active])
     out = []
     for vid, offers in by_volunteer.items():
-        volunteer = volunteers[vid]
-        note = notices.get(volunteer.user_id) if volunteer.user_id else None
-        found = reach_now.get(volunteer.user_id) if volunteer.user_id else None
-        out.append(Reach(volunteer=volunteer, offers=sorted(offers, key=lambda a: a.occurrence_id), notice=note,
+        person = people[vid]
+        note = notices.get(person.user_id) if person.user_id else None
+        found = reach_now.get(person.user_id) if person.user_id else None
+        out.append(Reach(volunteer=person, offers=sorted(offers, key=lambda a: a.occurrence_id), notice=note,
                          message=best.get(note.id) if note is not None else None,
                          channel_now=found[0] if found else None))
     out.sort(key=lambda r: (r.volunteer.real_name, r.volunteer.id))
     return out
+
+
+def vars_of(person: Person) -> dict:
+    """A person as the channels read an account: `id` is the account's, `volunteer.phone` the phone."""
+    return {"id": person.user_id, "channels": person.channels, "email": person.email,
+            "wechat_openid": person.wechat_openid, "wechat_subscribed": person.wechat_subscribed,
+            "volunteer": SimpleNamespace(phone=person.phone)}
 
 
 def no_working_channel(reach: Iterable[Reach]) -> list[Reach]:
@@ -176,7 +225,10 @@ def resend(reach: Iterable[Reach], *, user: User, schedule) -> int:
             OutboxMessage.notification_id == r.notice.id)) or 0
         if before > MAX_RESENDS:
             continue
-        row = enqueue_for(r.notice, r.volunteer.user, urgent=False)
+        notice, person = db.session.get(Notification, r.notice.id), db.session.get(User, r.volunteer.user_id)
+        if notice is None or person is None:
+            continue
+        row = enqueue_for(notice, person, urgent=False)
         if row is None:
             continue
         row.key = f"{r.notice.id}:{row.channel}:again{before}"
