@@ -8,7 +8,7 @@ PORT ?= 8000
 # The demo runs over plain HTTP on localhost, so its cookies cannot be Secure-only.
 DEMO_ENV := LINLI_SESSION_COOKIE_SECURE=false LINLI_REMEMBER_COOKIE_SECURE=false
 
-.PHONY: demo test install install-dev translations translations-update migrate serve worker lint bench clean-demo
+.PHONY: demo test install install-dev translations translations-update migrate serve worker lint bench bench-load clean-demo
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -54,6 +54,16 @@ worker: migrate
 
 bench: install-dev
 	$(BIN)/python bench/solver_bench.py
+
+# The load test (bench/load_test.py): the load client, locust, lives in its own venv, never in the app's.
+# Pass options with ARGS, e.g. make bench-load ARGS="--db sqlite,postgresql --users 50 --minutes 5".
+.venv-load/.installed: bench/requirements-load.txt
+	$(PY) -m venv .venv-load || python3 -m venv .venv-load
+	.venv-load/bin/pip install --quiet -r bench/requirements-load.txt
+	touch $@
+
+bench-load: install-dev translations .venv-load/.installed
+	$(BIN)/python bench/load_test.py $(ARGS)
 
 clean-demo:
 	rm -f instance/linli.sqlite
