@@ -157,12 +157,16 @@ def skill_validity(volunteer: Volunteer, certificates: list[Certificate], week_s
     return SkillValidity(held, expires)
 
 
-def schedule_occurrences(schedule: Schedule, *, for_page: bool = False) -> list[DemandOccurrence]:
+def schedule_occurrences(schedule: Schedule, *, for_page: bool = False,
+                         between: tuple[datetime, datetime] | None = None) -> list[DemandOccurrence]:
     """The occurrences a schedule covers: its area's demands in its week that still need serving.
 
     With `for_page`, their demands are loaded with what the review pages show (category, community,
-    organizations), not with everything the solver's instance needs (skills, the resident)."""
+    organizations), not with everything the solver's instance needs (skills, the resident); `between`
+    narrows them to those starting in a window (within the week)."""
     start, end = week_span(schedule.week_start)
+    if between is not None:
+        start, end = max(start, between[0]), min(end, between[1])
     demand = selectinload(DemandOccurrence.demand)
     options = [demand.selectinload(Demand.category), demand.selectinload(Demand.organizations),
                demand.selectinload(Demand.community).selectinload(Area.parent)]
@@ -176,6 +180,15 @@ def schedule_occurrences(schedule: Schedule, *, for_page: bool = False) -> list[
         .options(*options)
         .order_by(DemandOccurrence.starts_at, DemandOccurrence.id)
     ))
+
+
+def in_schedule(schedule: Schedule, occurrence_id: int) -> bool:
+    """Whether the schedule covers the occurrence (one of `schedule_occurrences`), in one small query."""
+    start, end = week_span(schedule.week_start)
+    return db.session.scalar(
+        select(DemandOccurrence.id).join(Demand)
+        .where(DemandOccurrence.id == occurrence_id, Demand.community_id.in_(area_ids_within(schedule.area)),
+               DemandOccurrence.starts_at >= start, DemandOccurrence.starts_at < end, *still_planned())) is not None
 
 
 def still_planned() -> list:

@@ -556,7 +556,7 @@ def assign_by_hand(schedule: Schedule, occurrence: DemandOccurrence, volunteer: 
     `lock=False` and `_pause` exist only for the concurrency test's control run.
     """
     _editable(schedule)
-    if occurrence.id not in {o.id for o in problem.schedule_occurrences(schedule)}:
+    if not problem.in_schedule(schedule, occurrence.id):
         raise DomainError(str(_l("This demand is not part of the schedule.")))
     _within_part(schedule, occurrence, user)
     if not volunteer.active or not in_pool(volunteer, schedule.area, user):

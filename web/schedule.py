@@ -518,8 +518,7 @@ def publish(schedule_id: int):
 
 def _occurrence_in(schedule: Schedule, occurrence_id: int, part=None) -> DemandOccurrence:
     occ = db.session.get(DemandOccurrence, occurrence_id)
-    if occ is None or occ.id not in {o.id for o in problem.schedule_occurrences(schedule)} \
-            or not access.in_part(occ, part):
+    if occ is None or not problem.in_schedule(schedule, occ.id) or not access.in_part(occ, part):
         raise NotFound(_("No such demand in this schedule."))
     return occ
 
@@ -563,8 +562,9 @@ def occurrence(schedule_id: int, occurrence_id: int):
     run = _latest_run(schedule)
     if run is not None:
         gap = db.session.scalar(select(RunGap).where(RunGap.run_id == run.id, RunGap.occurrence_id == occ.id))
-    others = [o for o in problem.schedule_occurrences(schedule) if o.id != occ.id and access.in_part(o, part)
-              and abs((o.starts_at - occ.starts_at).days) <= 1][:60]
+    others = [o for o in problem.schedule_occurrences(  # those within a day or so: what may clash
+        schedule, for_page=True, between=(occ.starts_at - timedelta(days=1), occ.starts_at + timedelta(days=2)))
+        if o.id != occ.id and access.in_part(o, part) and abs((o.starts_at - occ.starts_at).days) <= 1][:60]
     told = {r.volunteer.id: r for r in delivery.schedule_reach(assignments)}
     return render_template("schedule/occurrence.html", schedule=schedule, occ=occ, assignments=assignments,
                            candidates=candidates, rule_labels=RULE_LABELS, errors=errors, gap=gap, q=q,
