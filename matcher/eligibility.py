@@ -10,6 +10,7 @@ and is built from those facts: there is no second implementation of a rule.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -183,13 +184,18 @@ def candidate_pool(occurrence: DemandOccurrence, pool, *, name: str = "", limit:
 
     With `name`, the pool's volunteers whose name contains it, wherever they live.
     """
-    stmt = select(Volunteer).where(Volunteer.active, pool)
+    lat, lon = occurrence.demand.lat, occurrence.demand.lon
+    stmt = select(Volunteer.id, Volunteer.lat, Volunteer.lon).where(Volunteer.active, pool)
     if name:
         stmt = stmt.where(Volunteer.real_name.contains(name))
-    lat, lon = occurrence.demand.lat, occurrence.demand.lon
-    near = [(rules.haversine_km(v.lat, v.lon, lat, lon), v) for v in db.session.scalars(stmt)]
-    near = sorted((pair for pair in near if name or pair[0] <= POOL_KM), key=lambda p: (p[0], p[1].id))
-    return [v for _d, v in near[:limit]]
+    else:  # a box around the place first (cheap in SQL), the exact distance after
+        dlat = POOL_KM / 110.574
+        dlon = POOL_KM / (111.320 * max(math.cos(math.radians(lat)), 0.01))
+        stmt = stmt.where(Volunteer.lat.between(lat - dlat, lat + dlat), Volunteer.lon.between(lon - dlon, lon + dlon))
+    near = sorted(((rules.haversine_km(vlat, vlon, lat, lon), vid) for vid, vlat, vlon in db.session.execute(stmt)))
+    chosen = [vid for d, vid in near if name or d <= POOL_KM][:limit]
+    loaded = {v.id: v for v in db.session.scalars(select(Volunteer).where(Volunteer.id.in_(chosen)))}
+    return [loaded[vid] for vid in chosen if vid in loaded]
 
 
 def ranked_candidates(occurrence: DemandOccurrence, pool, *, exclude: set[int] = frozenset(), name: str = "",
