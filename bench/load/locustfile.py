@@ -116,11 +116,16 @@ class LinliUser(HttpUser):
             response.success()
             return response.text
 
-    def post(self, key: str, path: str, data: dict) -> str | None:
-        """POST a form; a failure unless it redirects. Returns where it redirects to."""
+    def post(self, key: str, path: str, data: dict, refusals: tuple[int, ...] = ()) -> str | None:
+        """POST a form; a failure unless it redirects, or answers one of `refusals` (the page refusing the
+        change with a message a person reads, e.g. 409 for an offer that clashes with one accepted
+        since). Returns where it redirects to (None for a refusal)."""
         with self.client.post(path, name=name(key), data={"csrf_token": self.csrf, **data},
                               allow_redirects=False, catch_response=True) as response:
             location = response.headers.get("Location", "")
+            if response.status_code in refusals:
+                response.success()
+                return None
             if response.status_code not in (302, 303) or "/login" in location:
                 response.failure(f"HTTP {response.status_code} {location}".strip())
                 return None
@@ -141,12 +146,13 @@ class VolunteerUser(LinliUser):
             return False
         offer = ids[0]
         if random.random() < ACCEPT_SHARE:
-            location = self.post("accept", f"/me/offers/{offer}/accept", {})
+            location = self.post("accept", f"/me/offers/{offer}/accept", {}, refusals=(409,))
         else:
-            location = self.post("decline", f"/me/offers/{offer}/decline", {"kind": "not_free", "reason": ""})
+            location = self.post("decline", f"/me/offers/{offer}/decline", {"kind": "not_free", "reason": ""},
+                                 refusals=(409,))
         if location:  # the browser follows the redirect at once
             self.follow(location)
-        else:  # counted as an error; a person would not press the same button forever
+        else:  # refused (it clashes with one accepted since) or an error: a person would not press it again
             self.refused.add(offer)
         return True
 
