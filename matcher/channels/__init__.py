@@ -72,6 +72,17 @@ def call_provider(request: Callable[[], httpx.Response], provider: str, context:
         raise TemporaryFailure(f"{provider} unreachable ({type(exc).__name__})") from exc
 
 
+def template_for(templates: dict[str, Any], message: Message, provider: str, setting_name: str, masked: str) -> Any:
+    """The provider template configured for the message's event; a `PermanentFailure` naming the event and
+    the setting when there is none (the person's next channel then gets the notice)."""
+    template = templates.get(message.event)
+    if not template:
+        log.warning("%s not sent key=%s to=%s: no template for event %r", provider, message.key, masked,
+                    message.event)
+        raise PermanentFailure(f"no {provider} template for the event {message.event!r} ({setting_name})")
+    return template
+
+
 class Channel(Protocol):
     name: str
 

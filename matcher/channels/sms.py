@@ -48,7 +48,7 @@ import httpx
 
 from ..rules import mask_phone
 from ..settings import sms_settings
-from . import Message, PermanentFailure, Receipt, TemporaryFailure, call_provider
+from . import Message, PermanentFailure, Receipt, TemporaryFailure, call_provider, template_for
 
 log = logging.getLogger(__name__)
 
@@ -158,10 +158,7 @@ class SmsChannel:
         masked = mask_phone(message.address)
         if not self.configured():
             raise PermanentFailure("SMS is not configured")
-        template = config["templates"].get(message.event)
-        if not template:
-            log.warning("sms not sent key=%s to=%s: no template for event %r", message.key, masked, message.event)
-            raise PermanentFailure(f"no SMS template for the event {message.event!r} (SMS_TEMPLATES)")
+        template = template_for(config["templates"], message, "SMS", "SMS_TEMPLATES", masked)
         body = json.dumps({
             "phone": message.address, "sign_name": config["sign_name"], "template_id": template,
             "params": template_params(message, config["param_max_length"]),

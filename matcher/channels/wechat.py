@@ -53,7 +53,7 @@ import httpx
 
 from ..models.outbox import mask_address
 from ..settings import setting, wechat_settings
-from . import Message, PermanentFailure, Receipt, TemporaryFailure, call_provider
+from . import Message, PermanentFailure, Receipt, TemporaryFailure, call_provider, template_for
 
 log = logging.getLogger(__name__)
 
@@ -259,10 +259,7 @@ class WeChatChannel:
         masked = mask_openid(message.address)
         if not self.configured():
             raise PermanentFailure("WeChat is not configured")
-        template = config["templates"].get(message.event)
-        if not template:
-            log.warning("wechat not sent key=%s to=%s: no template for event %r", message.key, masked, message.event)
-            raise PermanentFailure(f"no WeChat template for the event {message.event!r} (WECHAT_TEMPLATES)")
+        template = template_for(config["templates"], message, "WeChat", "WECHAT_TEMPLATES", masked)
         payload = {"touser": message.address, "template_id": template["id"],
                    "page": page_for(message, template, config), "miniprogram_state": config["state"],
                    "lang": "zh_CN", "data": template_data(message, template["fields"])}

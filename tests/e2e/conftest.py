@@ -37,6 +37,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -172,9 +173,9 @@ def instance_path(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("e2e-instance")
 
 
-@pytest.fixture(scope="session")
-def server_env(instance_path: Path) -> dict[str, str]:
-    """The environment of the server and of every `flask` command run against its database."""
+def clean_environment(instance_path: Path, **settings: str) -> dict[str, str]:
+    """This process's environment without any Linli setting, plus a server's own: its instance folder,
+    plain-HTTP cookies, no login rate limit, and `settings` (e.g. LINLI_SMS_GATEWAY_URL)."""
     env = {key: value for key, value in os.environ.items()
            if not key.startswith("LINLI_") and key not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}
     env.update({
@@ -183,8 +184,32 @@ def server_env(instance_path: Path) -> dict[str, str]:
         "LINLI_REMEMBER_COOKIE_SECURE": "false",
         "LINLI_RATELIMIT_ENABLED": "false",
         "PYTHONUNBUFFERED": "1",
+        **settings,
     })
     return env
+
+
+@contextmanager
+def gunicorn_server(env: dict[str, str], port: int, log: Path) -> Iterator[str]:
+    """gunicorn (2 workers, gunicorn.conf.py) on 127.0.0.1:`port` with `env`, its log appended to `log`;
+    yields its URL once /healthz answers, stops it after."""
+    url = f"http://127.0.0.1:{port}"
+    with log.open("a", encoding="utf-8") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+             "--workers", "2", "wsgi:app"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        _wait_healthy(url + "/healthz", process, log)
+        yield url
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="session")
+def server_env(instance_path: Path) -> dict[str, str]:
+    """The environment of the server and of every `flask` command run against its database."""
+    return clean_environment(instance_path)
 
 
 @pytest.fixture(scope="session")
@@ -194,18 +219,8 @@ def base_url(server_env: dict[str, str], demo_week: date, artifacts_dir: Path) -
     log.write_text("")
     _run_flask(["db", "upgrade"], server_env, log)
     _run_flask(["demo", "load", "--week", demo_week.isoformat()], server_env, log)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    with log.open("a", encoding="utf-8") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-             "--workers", "2", "wsgi:app"],
-            cwd=ROOT, env=server_env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        _wait_healthy(url + "/healthz", process, log)
+    with gunicorn_server(server_env, _free_port(), log) as url:
         yield url
-    finally:
-        _stop(process)
 
 
 # -- the browser ---------------------------------------------------------------------------------

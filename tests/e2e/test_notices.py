@@ -18,8 +18,6 @@ import json
 import os
 import re
 import sqlite3
-import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import date, timedelta
@@ -28,7 +26,15 @@ import pytest
 
 from matcher import rules
 from matcher.demo import DEMO_PASSWORD
-from tests.e2e.conftest import CHROMIUM, DESKTOP, PHONE, ROOT, _free_port, _run_flask, _stop, _wait_healthy
+from tests.e2e.conftest import (
+    CHROMIUM,
+    DESKTOP,
+    PHONE,
+    _free_port,
+    _run_flask,
+    clean_environment,
+    gunicorn_server,
+)
 from tests.servers.sms_gateway import SmsGateway
 
 pytestmark = pytest.mark.e2e
@@ -50,31 +56,17 @@ def notice_server(tmp_path_factory, gateway, artifacts_dir):
     week = rules.week_monday(date.today()) + timedelta(days=7)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith("LINLI_") and key not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}
-    env.update({
-        "LINLI_INSTANCE_PATH": str(instance), "LINLI_SESSION_COOKIE_SECURE": "false",
-        "LINLI_REMEMBER_COOKIE_SECURE": "false", "LINLI_RATELIMIT_ENABLED": "false", "PYTHONUNBUFFERED": "1",
-        "LINLI_PUBLIC_URL": url, "LINLI_SOLVE_TIME_LIMIT": "5",
-        "LINLI_SMS_GATEWAY_URL": gateway.url, "LINLI_SMS_ACCESS_KEY": gateway.access_key,
-        "LINLI_SMS_SECRET": gateway.secret, "LINLI_SMS_SIGN_NAME": "邻里",
-        "LINLI_SMS_TEMPLATES": json.dumps(TEMPLATES),
-        "LINLI_OUTBOX_QUIET_HOURS": "[]",  # quiet hours have their own tests; this one runs at any hour
-    })
+    env = clean_environment(
+        instance, LINLI_PUBLIC_URL=url, LINLI_SOLVE_TIME_LIMIT="5",
+        LINLI_SMS_GATEWAY_URL=gateway.url, LINLI_SMS_ACCESS_KEY=gateway.access_key, LINLI_SMS_SECRET=gateway.secret,
+        LINLI_SMS_SIGN_NAME="邻里", LINLI_SMS_TEMPLATES=json.dumps(TEMPLATES),
+        LINLI_OUTBOX_QUIET_HOURS="[]")  # quiet hours have their own tests; this one runs at any hour
     log = artifacts_dir / "notices-gunicorn.log"
     log.write_text("")
     _run_flask(["db", "upgrade"], env, log)
     _run_flask(["demo", "load", "--week", week.isoformat(), "--scale", "0.1"], env, log)
-    with log.open("a", encoding="utf-8") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-             "--workers", "2", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        _wait_healthy(url + "/healthz", process, log)
+    with gunicorn_server(env, port, log):
         yield url, instance, week
-    finally:
-        _stop(process)
 
 
 def _sign_in(page, username: str) -> None:

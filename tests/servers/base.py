@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
@@ -36,6 +37,14 @@ class LocalServer:
         self._server.server_close()
         if self._thread:
             self._thread.join(timeout=5)
+
+    def serve_until_interrupted(self) -> None:
+        """For a manual run (`python -m tests.servers....`): serve until Ctrl-C, then stop."""
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            self.stop()
 
     def __enter__(self) -> Self:
         return self.start()

@@ -200,11 +200,7 @@ def main() -> None:
     args = parser.parse_args()
     gateway = SmsGateway(args.key, args.secret, port=args.port, echo=True).start()
     print(f"SMS gateway on {gateway.url} (LINLI_SMS_GATEWAY_URL); Ctrl-C stops it", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        gateway.stop()
+    gateway.serve_until_interrupted()
 
 
 if __name__ == "__main__":

@@ -283,11 +283,7 @@ def main() -> None:
     gateway = WeChatGateway(args.app_id, args.secret, port=args.port, echo=True).start()
     print(f"WeChat API on {gateway.url} (LINLI_WECHAT_API_URL), app id {args.app_id}, secret {args.secret}; "
           "Ctrl-C stops it", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        gateway.stop()
+    gateway.serve_until_interrupted()
 
 
 if __name__ == "__main__":
