@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from types import SimpleNamespace
 
 from sqlalchemy import func, select, update
@@ -45,7 +46,8 @@ MAX_RESENDS = 5  # outside messages of one notice, re-sends included
 
 @dataclass
 class Reach:
-    """One volunteer's offers in a schedule and how far the notice of them got."""
+    """One volunteer's offers in a schedule and how far the notice of them got (read once per page: the
+    states below are worked out once each)."""
 
     volunteer: Person
     offers: list[Assignment]
@@ -53,7 +55,7 @@ class Reach:
     message: MessageState | None = None    # the best outbox row of the notice
     channel_now: str | None = None         # the outside channel that would reach them now (None: in-app only)
 
-    @property
+    @cached_property
     def state(self) -> str:
         """'draft' (not offered yet), 'no_account', 'not_told', 'in_app' (told in the app only), or the
         outbox state of the message ('queued', 'sending', 'sent', 'delivered', 'failed', 'given_up')."""
@@ -67,20 +69,20 @@ class Reach:
             return "in_app"
         return self.message.state.value
 
-    @property
+    @cached_property
     def seen_at(self) -> datetime | None:
         times = [a.seen_at for a in self.offers if a.seen_at is not None]
         return min(times) if times else None
 
-    @property
+    @cached_property
     def opened_at(self) -> datetime | None:
         return self.notice.opened_at if self.notice is not None else None
 
-    @property
+    @cached_property
     def answered(self) -> bool:
         return all(a.status != AssignmentStatus.OFFERED for a in self.offers if a.status != AssignmentStatus.PROPOSED)
 
-    @property
+    @cached_property
     def reached(self) -> bool:
         """Whether we know the volunteer got it: delivered, link opened, offers seen, notice read in the app,
         or every offer answered."""
@@ -89,7 +91,7 @@ class Reach:
         return bool(self.state == "delivered" or self.seen_at or self.opened_at or self.answered
                     or (self.notice is not None and self.notice.read_at is not None))
 
-    @property
+    @cached_property
     def pending(self) -> int:
         return sum(1 for a in self.offers if a.status == AssignmentStatus.OFFERED)
 

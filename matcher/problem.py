@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, inspect, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import aliased, selectinload
 
 from solver.instance import DEFAULT_PRIORITY_WEIGHTS, DEFAULT_WEIGHTS, merge_windows
 
@@ -34,6 +34,8 @@ from .models import (
     Assignment,
     AssignmentStatus,
     AvailabilityException,
+    AvailabilitySlot,
+    Category,
     Certificate,
     Demand,
     DemandOccurrence,
@@ -42,9 +44,13 @@ from .models import (
     Handback,
     Membership,
     MemberStatus,
+    Priority,
     Schedule,
     ScheduleStatus,
+    Skill,
     Volunteer,
+    demand_organizations,
+    volunteer_skills,
 )
 from .models._types import AWAITING_REVIEW, DeclineReason
 from .volunteers import guardian_problem
@@ -95,13 +101,24 @@ def subtract_windows(windows, holes) -> list[tuple[datetime, datetime]]:
     return result
 
 
-def availability(volunteer: Volunteer, week_start: date,
-                 exceptions: list[AvailabilityException]) -> list[tuple[datetime, datetime]]:
-    """The week's free windows: weekly pattern, minus dated absences, plus dated extra time."""
+@dataclass(frozen=True)
+class SlotRow:
+    """A weekly free-time slot read as a plain row (`AvailabilitySlot`'s fields)."""
+
+    weekday: int
+    start_minute: int
+    end_minute: int
+
+
+def availability(volunteer: Volunteer, week_start: date, exceptions: list[AvailabilityException],
+                 slots: list[SlotRow] | None = None) -> list[tuple[datetime, datetime]]:
+    """The week's free windows: weekly pattern (`slots`, else the volunteer's own), minus dated absences,
+    plus dated extra time."""
     windows = []
+    pattern = volunteer.slots if slots is None else slots
     for offset in range(7):
         day = week_start + timedelta(days=offset)
-        for slot in volunteer.slots:
+        for slot in pattern:
             if slot.weekday == day.weekday():
                 windows.append(rules.occurrence_span(day, slot.start_minute, slot.end_minute - slot.start_minute))
     away = [(e.starts_at, e.ends_at) for e in exceptions if e.kind == ExceptionKind.AWAY]
@@ -123,7 +140,8 @@ class SkillValidity:
         return until is None or day < until
 
 
-def skill_validity(volunteer: Volunteer, certificates: list[Certificate], week_start: date) -> SkillValidity:
+def skill_validity(skills: list[tuple[str, bool]], certificates: list[tuple[str, date | None]],
+                   week_start: date) -> SkillValidity:
     """Which skills count this week, and until when: a certificate skill only before its certificate expires.
 
     A certificate that lapsed by the week's start gives nothing; one that lapses during the week
@@ -131,19 +149,18 @@ def skill_validity(volunteer: Volunteer, certificates: list[Certificate], week_s
     """
     held, expires = set(), {}
     by_skill: dict[str, date | None] = {}
-    for cert in certificates:
-        code = cert.skill.code
+    for code, expires_on in certificates:
         current = by_skill.get(code, date.min)
-        if cert.expires_on is None or current is None:
+        if expires_on is None or current is None:
             by_skill[code] = None
         else:
-            by_skill[code] = max(current, cert.expires_on)
-    for skill in volunteer.skills:
-        if not skill.needs_certificate:
-            held.add(skill.code)
-        elif skill.code in by_skill:
-            held.add(skill.code)
-            expires[skill.code] = by_skill[skill.code]
+            by_skill[code] = max(current, expires_on)
+    for code, needs_certificate in skills:
+        if not needs_certificate:
+            held.add(code)
+        elif code in by_skill:
+            held.add(code)
+            expires[code] = by_skill[code]
     for code, until in by_skill.items():  # a certificate implies the skill
         held.add(code)
         expires[code] = until
@@ -157,29 +174,164 @@ def skill_validity(volunteer: Volunteer, certificates: list[Certificate], week_s
     return SkillValidity(held, expires)
 
 
-def schedule_occurrences(schedule: Schedule, *, for_page: bool = False,
-                         between: tuple[datetime, datetime] | None = None) -> list[DemandOccurrence]:
-    """The occurrences a schedule covers: its area's demands in its week that still need serving.
-
-    With `for_page`, their demands are loaded with what the review pages show (category, community,
-    organizations), not with everything the solver's instance needs (skills, the resident); `between`
-    narrows them to those starting in a window (within the week)."""
+def schedule_occurrences(schedule: Schedule) -> list[DemandOccurrence]:
+    """The occurrences a schedule covers: its area's demands in its week that still need serving, with
+    what the solver's instance needs of their demands (the pages read `page_occurrences`)."""
     start, end = week_span(schedule.week_start)
-    if between is not None:
-        start, end = max(start, between[0]), min(end, between[1])
     demand = selectinload(DemandOccurrence.demand)
-    options = [demand.selectinload(Demand.category), demand.selectinload(Demand.organizations),
-               demand.selectinload(Demand.community).selectinload(Area.parent)]
-    if not for_page:
-        options += [demand.selectinload(Demand.skills), demand.selectinload(Demand.skills_any),
-                    demand.selectinload(Demand.resident)]
     return list(db.session.scalars(
         select(DemandOccurrence).join(Demand)
         .where(Demand.community_id.in_(area_ids_within(schedule.area)),
                DemandOccurrence.starts_at >= start, DemandOccurrence.starts_at < end, *still_planned())
-        .options(*options)
+        .options(demand.selectinload(Demand.category), demand.selectinload(Demand.organizations),
+                 demand.selectinload(Demand.community).selectinload(Area.parent),
+                 demand.selectinload(Demand.skills), demand.selectinload(Demand.skills_any),
+                 demand.selectinload(Demand.resident))
         .order_by(DemandOccurrence.starts_at, DemandOccurrence.id)
     ))
+
+
+@dataclass(frozen=True)
+class PlaceRow:
+    """An area as the review pages show it (a community, or its street as `parent`)."""
+
+    id: int
+    name: str
+    path: str
+    lat: float
+    lon: float
+    parent: PlaceRow | None = None
+
+
+@dataclass(frozen=True)
+class CategoryRow:
+    id: int
+    code: str
+    name_zh: str
+    name_en: str
+
+
+@dataclass(frozen=True)
+class OrganizationRef:
+    id: int
+
+
+@dataclass(frozen=True)
+class DemandRow:
+    """What the review pages show of an occurrence's demand, read as plain rows."""
+
+    id: int
+    title: str
+    people: int
+    min_people: int
+    priority: Priority
+    lat: float
+    lon: float
+    category: CategoryRow | None
+    community: PlaceRow
+    organizations: tuple[OrganizationRef, ...]
+
+
+@dataclass(frozen=True)
+class OccurrenceRow:
+    """One occurrence of `schedule_occurrences` as the review pages read it (the same attribute paths as
+    the ORM objects: `o.demand.community.parent.name`), built from plain rows: a district's thousand
+    services are not loaded as ORM objects to draw a grid."""
+
+    id: int
+    starts_at: datetime
+    ends_at: datetime
+    status: DemandStatus
+    responsible_organization_id: int | None
+    demand: DemandRow
+
+
+def page_occurrences(schedule: Schedule, *, within: Area | None = None,
+                     between: tuple[datetime, datetime] | None = None) -> list[OccurrenceRow]:
+    """`schedule_occurrences` for the pages, as plain rows, in three statements whatever the count:
+    `within` narrows them to an area below the schedule's (a street), `between` to a window of the week."""
+    start, end = week_span(schedule.week_start)
+    if between is not None:
+        start, end = max(start, between[0]), min(end, between[1])
+    community, street = aliased(Area), aliased(Area)
+    rows = db.session.execute(
+        select(DemandOccurrence.id, DemandOccurrence.starts_at, DemandOccurrence.ends_at, DemandOccurrence.status,
+               DemandOccurrence.responsible_organization_id, Demand.id.label("demand_id"), Demand.title,
+               Demand.people, Demand.min_people, Demand.priority, Demand.lat, Demand.lon, Demand.category_id,
+               community.id.label("c_id"), community.name.label("c_name"), community.path.label("c_path"),
+               community.lat.label("c_lat"), community.lon.label("c_lon"), street.id.label("s_id"),
+               street.name.label("s_name"), street.path.label("s_path"), street.lat.label("s_lat"),
+               street.lon.label("s_lon"))
+        .join(Demand, DemandOccurrence.demand_id == Demand.id)
+        .join(community, Demand.community_id == community.id)
+        .outerjoin(street, community.parent_id == street.id)
+        .where(community.path.startswith((within or schedule.area).path),
+               DemandOccurrence.starts_at >= start, DemandOccurrence.starts_at < end, *still_planned())
+        .order_by(DemandOccurrence.starts_at, DemandOccurrence.id)).all()
+    if not rows:
+        return []
+    categories = {c.id: CategoryRow(c.id, c.code, c.name_zh, c.name_en) for c in db.session.execute(
+        select(Category.id, Category.code, Category.name_zh, Category.name_en))}
+    organizations: dict[int, list[OrganizationRef]] = defaultdict(list)
+    demand_ids = sorted({r.demand_id for r in rows})
+    for demand_id, org_id in db.session.execute(
+            select(demand_organizations.c.demand_id, demand_organizations.c.organization_id)
+            .where(demand_organizations.c.demand_id.in_(demand_ids))
+            .order_by(demand_organizations.c.organization_id)):
+        organizations[demand_id].append(OrganizationRef(org_id))
+    places: dict[int, PlaceRow] = {}
+    demands: dict[int, DemandRow] = {}
+    out = []
+    for r in rows:
+        place = places.get(r.c_id)
+        if place is None:
+            parent = PlaceRow(r.s_id, r.s_name, r.s_path, r.s_lat, r.s_lon) if r.s_id is not None else None
+            place = places[r.c_id] = PlaceRow(r.c_id, r.c_name, r.c_path, r.c_lat, r.c_lon, parent)
+        demand = demands.get(r.demand_id)
+        if demand is None:
+            demand = demands[r.demand_id] = DemandRow(
+                r.demand_id, r.title, r.people, r.min_people, r.priority, r.lat, r.lon,
+                categories.get(r.category_id), place, tuple(organizations.get(r.demand_id, ())))
+        out.append(OccurrenceRow(r.id, r.starts_at, r.ends_at, r.status, r.responsible_organization_id, demand))
+    return out
+
+
+@dataclass(frozen=True)
+class Home:
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
+class AssignmentRow:
+    """An assignment as the review pages read it (plain row); `volunteer` carries the home when asked for,
+    `occurrence` the `OccurrenceRow` it belongs to."""
+
+    id: int
+    occurrence_id: int
+    volunteer_id: int
+    status: AssignmentStatus
+    offered_at: datetime | None
+    seen_at: datetime | None
+    occurrence: OccurrenceRow | None = None
+    volunteer: Home | None = None
+
+
+def page_assignments(occurrences: list[OccurrenceRow], statuses, *, homes: bool = False) -> list[AssignmentRow]:
+    """The assignments of the given occurrences in the given statuses, as plain rows in one statement
+    (with the volunteers' homes, for the map, when `homes`)."""
+    if not occurrences:
+        return []
+    by_id = {o.id: o for o in occurrences}
+    columns = [Assignment.id, Assignment.occurrence_id, Assignment.volunteer_id, Assignment.status,
+               Assignment.offered_at, Assignment.seen_at]
+    stmt = select(*columns, *((Volunteer.lat, Volunteer.lon) if homes else ()))
+    if homes:
+        stmt = stmt.join(Volunteer, Assignment.volunteer_id == Volunteer.id)
+    stmt = stmt.where(Assignment.occurrence_id.in_(list(by_id)), Assignment.status.in_(list(statuses)))
+    return [AssignmentRow(r.id, r.occurrence_id, r.volunteer_id, r.status, r.offered_at, r.seen_at,
+                          by_id[r.occurrence_id], Home(r.lat, r.lon) if homes else None)
+            for r in db.session.execute(stmt.order_by(Assignment.id))]
 
 
 def in_schedule(schedule: Schedule, occurrence_id: int) -> bool:
@@ -229,9 +381,7 @@ def candidate_volunteers(area: Area) -> list[Volunteer]:
     """The active volunteers a schedule of `area` draws on (`access.area_pool`): the whole district's
     for the district; for a township, those of its pool who live within their travel range of it."""
     vols = db.session.scalars(
-        select(Volunteer).where(Volunteer.active, area_pool(area))
-        .options(selectinload(Volunteer.skills), selectinload(Volunteer.slots))
-        .order_by(Volunteer.id)
+        select(Volunteer).where(Volunteer.active, area_pool(area)).order_by(Volunteer.id)
     ).all()
     if area.level == AreaLevel.DISTRICT:
         return list(vols)
@@ -316,10 +466,11 @@ class VolunteerFacts:
     exceptions: dict[int, list[AvailabilityException]]
     commitments: dict[int, list[dict[str, Any]]]
     declines: dict[int, DeclineLimits] = field(default_factory=dict)
+    slots: dict[int, list[SlotRow]] = field(default_factory=dict)
 
     def entry(self, v: Volunteer) -> dict[str, Any]:
         """The volunteer as a `linli.instance/1` volunteer (minus the time they declined as not free)."""
-        windows = availability(v, self.week_start, self.exceptions[v.id])
+        windows = availability(v, self.week_start, self.exceptions[v.id], self.slots.get(v.id, []))
         limits = self.declines.get(v.id)
         if limits is not None and limits.not_free:
             windows = subtract_windows(windows, limits.not_free)
@@ -360,40 +511,53 @@ def commitment_entry(occ: DemandOccurrence) -> dict[str, Any]:
 
 
 def load_volunteer_facts(volunteers: list[Volunteer], week_start: date, commitment_filter) -> VolunteerFacts:
-    """Batch-load memberships, certificates, exceptions and commitments (assignments matching the filter)."""
+    """Batch-load skills, free time, memberships, certificates, exceptions and commitments (assignments
+    matching the filter), as plain rows: a page judging 300 candidates, or a district's instance, does
+    not load thousands of ORM objects for them."""
     start, end = week_span(week_start)
     vol_ids = [v.id for v in volunteers]
-    # Their skills and free time in one go, for those loaded without them (a page's candidates).
-    bare = [v.id for v in volunteers if {"skills", "slots"} & inspect(v).unloaded]
-    if bare:
-        db.session.scalars(select(Volunteer).where(Volunteer.id.in_(bare))
-                           .options(selectinload(Volunteer.skills), selectinload(Volunteer.slots))).all()
+    skills: dict[int, list[tuple[str, bool]]] = defaultdict(list)
+    for vid, code, needs in db.session.execute(
+            select(volunteer_skills.c.volunteer_id, Skill.code, Skill.needs_certificate)
+            .join(Skill, Skill.id == volunteer_skills.c.skill_id).where(volunteer_skills.c.volunteer_id.in_(vol_ids))):
+        skills[vid].append((code, needs))
+    slots: dict[int, list[SlotRow]] = defaultdict(list)
+    for vid, weekday, first, last in db.session.execute(
+            select(AvailabilitySlot.volunteer_id, AvailabilitySlot.weekday, AvailabilitySlot.start_minute,
+                   AvailabilitySlot.end_minute).where(AvailabilitySlot.volunteer_id.in_(vol_ids))
+            .order_by(AvailabilitySlot.volunteer_id, AvailabilitySlot.weekday, AvailabilitySlot.start_minute)):
+        slots[vid].append(SlotRow(weekday, first, last))
     memberships = defaultdict(list)
     for vid, oid in db.session.execute(
         select(Membership.volunteer_id, Membership.organization_id)
         .where(Membership.status == MemberStatus.APPROVED, Membership.volunteer_id.in_(vol_ids))
     ):
         memberships[vid].append(f"o{oid}")
-    certificates = defaultdict(list)
-    for cert in db.session.scalars(select(Certificate).where(Certificate.volunteer_id.in_(vol_ids))
-                                   .options(selectinload(Certificate.skill))):
-        certificates[cert.volunteer_id].append(cert)
+    certificates: dict[int, list[tuple[str, date | None]]] = defaultdict(list)
+    for vid, code, expires_on in db.session.execute(
+            select(Certificate.volunteer_id, Skill.code, Certificate.expires_on)
+            .join(Skill, Skill.id == Certificate.skill_id).where(Certificate.volunteer_id.in_(vol_ids))):
+        certificates[vid].append((code, expires_on))
     exceptions = defaultdict(list)
     for exc in db.session.scalars(select(AvailabilityException).where(
             AvailabilityException.volunteer_id.in_(vol_ids), AvailabilityException.ends_at > start,
             AvailabilityException.starts_at < end)):
         exceptions[exc.volunteer_id].append(exc)
     commitments = defaultdict(list)
-    for a, occ in db.session.execute(
-        select(Assignment, DemandOccurrence).join(DemandOccurrence).join(Schedule)
+    for row in db.session.execute(
+        select(Assignment.volunteer_id, DemandOccurrence.starts_at, DemandOccurrence.ends_at, Demand.lat, Demand.lon)
+        .join(DemandOccurrence, Assignment.occurrence_id == DemandOccurrence.id)
+        .join(Demand, DemandOccurrence.demand_id == Demand.id)
+        .join(Schedule, Assignment.schedule_id == Schedule.id)
         .where(Assignment.volunteer_id.in_(vol_ids), commitment_filter,
                DemandOccurrence.starts_at >= start, DemandOccurrence.starts_at < end)
-        .options(selectinload(DemandOccurrence.demand))
+        .order_by(Assignment.id)
     ):
-        commitments[a.volunteer_id].append(commitment_entry(occ))
-    validity = {v.id: skill_validity(v, certificates[v.id], week_start) for v in volunteers}
+        commitments[row.volunteer_id].append({"start": stamp(row.starts_at), "end": stamp(row.ends_at),
+                                              "location": {"lat": row.lat, "lon": row.lon}})
+    validity = {v.id: skill_validity(skills[v.id], certificates[v.id], week_start) for v in volunteers}
     return VolunteerFacts(week_start, memberships, validity, exceptions, commitments,
-                          decline_limits(volunteers, week_start))
+                          decline_limits(volunteers, week_start), slots)
 
 
 def demand_entry(occ: DemandOccurrence) -> dict[str, Any]:

@@ -120,11 +120,10 @@ def hand_back(occurrence: DemandOccurrence, organization: Organization, reason: 
 
 
 def approved_members(organization_id: int) -> list[Volunteer]:
-    """The organization's approved members, with what the rule check reads."""
+    """The organization's approved members (the rule check reads their skills and free time as rows)."""
     return list(db.session.scalars(
         select(Volunteer).join(Membership, Membership.volunteer_id == Volunteer.id)
         .where(Membership.organization_id == organization_id, Membership.status == MemberStatus.APPROVED)
-        .options(selectinload(Volunteer.skills), selectinload(Volunteer.slots))
         .order_by(Volunteer.real_name, Volunteer.id)))
 
 

@@ -121,6 +121,22 @@ def organization_week(organization: Organization, week_start: date) -> list[Occu
     return week_rows(list(occs), week_start=week_start)
 
 
+def community_has_week(community: Area, week_start: date) -> bool:
+    """Whether `community_week` would list anything, in one small statement (a page choosing its week)."""
+    start, end = problem.week_span(week_start)
+    return db.session.scalar(select(DemandOccurrence.id).join(Demand).where(
+        Demand.community_id == community.id, DemandOccurrence.starts_at >= start,
+        DemandOccurrence.starts_at < end).limit(1)) is not None
+
+
+def organization_has_week(organization: Organization, week_start: date) -> bool:
+    """Whether `organization_week` would list anything, in one small statement."""
+    start, end = problem.week_span(week_start)
+    return db.session.scalar(select(DemandOccurrence.id).where(
+        team_occurrence_filter(organization.id), DemandOccurrence.starts_at >= start,
+        DemandOccurrence.starts_at < end).limit(1)) is not None
+
+
 def team_assignment_ids(organization_id: int, occurrence_ids: list[int]) -> set[int]:
     """Ids of the organization's assignments on these occurrences."""
     return set(db.session.scalars(select(Assignment.id).where(

@@ -23,7 +23,7 @@ from matcher.clock import local_now, local_today
 from matcher.db import db
 from matcher.errors import AccessDenied, Conflict, DomainError, NotFound, ValidationError
 from matcher.models import Assignment, Role
-from matcher.weeks import community_week
+from matcher.weeks import community_has_week, community_week
 
 from .auth import roles_required
 from .main import this_or_next_week, week_arg
@@ -55,7 +55,7 @@ def render_week(week: date, errors: dict | None = None, target: tuple[str, int] 
 def week():
     """The community's services of a week with their state, volunteers and gaps."""
     community = user_area(current_user)
-    return render_week(requested_week(lambda: this_or_next_week(lambda w: bool(community_week(community, w)))))
+    return render_week(requested_week(lambda: this_or_next_week(lambda w: community_has_week(community, w))))
 
 
 def checkin_url(occurrence_id: int, token: str) -> str:

@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, fresh_login_required
 from sqlalchemy import and_, select
-from sqlalchemy.orm import load_only, selectinload
+from sqlalchemy.orm import selectinload
 
 from matcher import access, delivery, problem, rules
 from matcher.audit import record_audit
@@ -194,9 +194,7 @@ def view(schedule_id: int):
         chosen = int_arg(request.args, "street")
         street = next((t for t in streets if t.id == chosen), None)
     overview = bool(streets) and street is None
-    occurrences = problem.schedule_occurrences(schedule, for_page=True)
-    if street is not None:
-        occurrences = [o for o in occurrences if access.in_part(o, street)]
+    occurrences = problem.page_occurrences(schedule, within=street)
     run = _latest_run(schedule)
     if run is not None and check_run(run):
         db.session.commit()
@@ -205,13 +203,8 @@ def view(schedule_id: int):
         .order_by(SolveRun.id.desc()).limit(1))
     figures = schedule_figures(schedule, occurrences, finished)
     counts = defaultdict(int)
-    query = select(Assignment).where(Assignment.occurrence_id.in_([o.id for o in occurrences]),
-                                     Assignment.status.in_(FILLING)).options(
-        load_only(Assignment.occurrence_id, Assignment.volunteer_id, Assignment.status, Assignment.offered_at,
-                  Assignment.seen_at))  # what the page shows: the rest (reasons JSON) is read if ever used
-    if not overview:  # the map draws each assignment's line from the volunteer's home
-        query = query.options(selectinload(Assignment.volunteer))
-    assignments = db.session.scalars(query).all()
+    # The map of a street draws each assignment's line from the volunteer's home.
+    assignments = problem.page_assignments(occurrences, FILLING, homes=not overview)
     for a in assignments:
         counts[a.occurrence_id] += 1
     shown = _filtered(occurrences, request.args)
@@ -286,16 +279,10 @@ CHANNEL_LABELS = {"sms": _l("SMS"), "email": _l("E-mail"), "wechat": _l("WeChat"
 DELIVERY_PAGE = 100
 
 
-def _delivery_reach(schedule: Schedule, part) -> tuple[list[delivery.Reach], list[DemandOccurrence]]:
-    """How far each volunteer's notice got, and the occurrences shown (keep them while the page renders:
-    each offer's occurrence is then found in the session, not read again)."""
-    occurrences = problem.schedule_occurrences(schedule, for_page=True)
-    if part is not None:
-        occurrences = [o for o in occurrences if access.in_part(o, part)]
-    assignments = db.session.scalars(select(Assignment).where(
-        Assignment.occurrence_id.in_([o.id for o in occurrences]), Assignment.status.in_(delivery.SHOWN))
-        .options(load_only(Assignment.occurrence_id, Assignment.volunteer_id, Assignment.status,
-                           Assignment.offered_at, Assignment.seen_at))).all()
+def _delivery_reach(schedule: Schedule, part) -> tuple[list[delivery.Reach], list[problem.OccurrenceRow]]:
+    """How far each volunteer's notice got (each offer carries its occurrence), and the occurrences shown."""
+    occurrences = problem.page_occurrences(schedule, within=part)
+    assignments = problem.page_assignments(occurrences, delivery.SHOWN)
     reach = delivery.schedule_reach(assignments)
     if part is not None:  # a street's coordinator follows only the volunteers within their reach
         pool = set(db.session.scalars(select(Volunteer.id).where(
@@ -562,9 +549,9 @@ def occurrence(schedule_id: int, occurrence_id: int):
     run = _latest_run(schedule)
     if run is not None:
         gap = db.session.scalar(select(RunGap).where(RunGap.run_id == run.id, RunGap.occurrence_id == occ.id))
-    others = [o for o in problem.schedule_occurrences(  # those within a day or so: what may clash
-        schedule, for_page=True, between=(occ.starts_at - timedelta(days=1), occ.starts_at + timedelta(days=2)))
-        if o.id != occ.id and access.in_part(o, part) and abs((o.starts_at - occ.starts_at).days) <= 1][:60]
+    others = [o for o in problem.page_occurrences(  # those within a day or so: what may clash
+        schedule, within=part, between=(occ.starts_at - timedelta(days=1), occ.starts_at + timedelta(days=2)))
+        if o.id != occ.id and abs((o.starts_at - occ.starts_at).days) <= 1][:60]
     told = {r.volunteer.id: r for r in delivery.schedule_reach(assignments)}
     return render_template("schedule/occurrence.html", schedule=schedule, occ=occ, assignments=assignments,
                            candidates=candidates, rule_labels=RULE_LABELS, errors=errors, gap=gap, q=q,

@@ -31,11 +31,11 @@ from matcher.teams import (
     swap_member,
     swap_options,
 )
-from matcher.weeks import organization_week, team_assignment_ids
+from matcher.weeks import organization_has_week, organization_week, team_assignment_ids
 
 from .auth import roles_required
 from .community import STATES, requested_week
-from .inputs import int_arg
+from .inputs import int_arg, page_arg, text_arg
 from .main import this_or_next_week
 
 bp = Blueprint("team", __name__)
@@ -79,7 +79,7 @@ def render_team(week, errors=None, target=None, status=200):
 def index():
     """Services dispatched to the organization this week, its members on them and their load."""
     org = own_organization()
-    return render_team(requested_week(lambda: this_or_next_week(lambda w: bool(organization_week(org, w)))))
+    return render_team(requested_week(lambda: this_or_next_week(lambda w: organization_has_week(org, w))))
 
 
 def render_swap(assignment, errors=None, status=200):
@@ -137,16 +137,8 @@ def hand_back_service(occurrence_id: int):
 @bp.route("/team/members")
 @roles_required(Role.ORG_LEADER)
 def members():
-    """Applications to approve or reject, and the members."""
-    org = own_organization()
-    memberships = db.session.scalars(
-        select(Membership).where(Membership.organization_id == org.id)
-        .options(selectinload(Membership.volunteer).selectinload(Volunteer.skills),
-                 selectinload(Membership.volunteer).selectinload(Volunteer.user),
-                 selectinload(Membership.volunteer).selectinload(Volunteer.slots),
-                 selectinload(Membership.volunteer).selectinload(Volunteer.home_area))
-        .order_by(Membership.applied_at, Membership.id)).all()
-    return render_members(org, memberships)
+    """Applications to approve or reject, and the members (a page at a time, searchable by name)."""
+    return render_members(own_organization())
 
 
 def age_group(volunteer: Volunteer) -> str:
@@ -160,14 +152,30 @@ def age_group(volunteer: Volunteer) -> str:
 AGE_GROUPS = {"adult": _l("18 or older"), "minor": _l("14 to 17"), "child": _l("under 14"), "unknown": _l("not known")}
 
 
-def render_members(org, memberships, errors=None, target=None, status=200):
-    """The members page; `target` is the membership whose form `errors` belong to."""
-    return render_template("team/members.html", org=org,
-                           applications=[m for m in memberships if m.status == MemberStatus.APPLIED],
-                           approved=[m for m in memberships if m.status == MemberStatus.APPROVED],
-                           age_group=age_group, age_groups=AGE_GROUPS, format_slots=volunteers.format_slots,
-                           can_activate=links.can_activate, errors=errors or {}, target=target,
-                           form=request.form), status
+MEMBERS_PAGE = 50
+
+
+def render_members(org, errors=None, target=None, status=200):
+    """The members page: every open application, then a page of the approved members (?q= a name,
+    ?page=); `target` is the membership whose form `errors` belong to."""
+    volunteer = selectinload(Membership.volunteer)
+    applications = db.session.scalars(
+        select(Membership).where(Membership.organization_id == org.id, Membership.status == MemberStatus.APPLIED)
+        .options(volunteer.selectinload(Volunteer.skills), volunteer.selectinload(Volunteer.user),
+                 volunteer.selectinload(Volunteer.slots), volunteer.selectinload(Volunteer.home_area))
+        .order_by(Membership.applied_at, Membership.id)).all()
+    q = text_arg("q", 40)
+    approved = (select(Membership).join(Volunteer, Membership.volunteer_id == Volunteer.id)
+                .where(Membership.organization_id == org.id, Membership.status == MemberStatus.APPROVED)
+                .options(volunteer.selectinload(Volunteer.skills), volunteer.selectinload(Volunteer.user))
+                .order_by(Membership.applied_at, Membership.id))
+    if q:
+        approved = approved.where(Volunteer.real_name.contains(q))
+    page = db.paginate(approved, page=page_arg(), per_page=MEMBERS_PAGE, error_out=False)
+    return render_template("team/members.html", org=org, applications=applications, approved=page.items,
+                           page=page, q=q, age_group=age_group, age_groups=AGE_GROUPS,
+                           format_slots=volunteers.format_slots, can_activate=links.can_activate,
+                           errors=errors or {}, target=target, form=request.form), status
 
 
 @bp.route("/team/members/<int:membership_id>/guardian-consent", methods=["POST"])
@@ -179,12 +187,7 @@ def guardian_consent(membership_id: int):
         volunteers.record_guardian_consent(membership.volunteer, request.form, user=current_user)
     except ValidationError as exc:
         db.session.rollback()
-        org = own_organization()
-        memberships = db.session.scalars(
-            select(Membership).where(Membership.organization_id == org.id)
-            .options(selectinload(Membership.volunteer).selectinload(Volunteer.skills))
-            .order_by(Membership.applied_at, Membership.id)).all()
-        return render_members(org, memberships, exc.errors, membership_id, 400)
+        return render_members(own_organization(), exc.errors, membership_id, 400)
     db.session.commit()
     flash(_("The guardian's consent for %(n)s is recorded.", n=membership.volunteer.real_name), "success")
     return redirect(url_for("team.members"))
