@@ -13,8 +13,11 @@ threads = 2
 timeout = 60
 graceful_timeout = 30
 keepalive = 5
-max_requests = 1000
-max_requests_jitter = 100
+# A worker is replaced after this many requests (a slow leak cannot grow for ever). Not much lower: a
+# new worker imports the app and fills its caches again (at 1,000 a district's busy hour replaced a
+# worker every two minutes, and the replacing cost 7 % of the CPU: bench/load-report-after.md).
+max_requests = 20000
+max_requests_jitter = 2000
 # Each worker opens its own database connections after the fork.
 preload_app = False
 accesslog = "-"

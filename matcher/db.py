@@ -5,8 +5,11 @@ extension pattern). The naming convention keeps constraint names stable so that
 Alembic migrations are the same on SQLite and PostgreSQL.
 """
 
+import sqlite3
+
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -25,6 +28,21 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_write_ahead_log(dbapi_connection, _record) -> None:
+    """An SQLite database file runs in write-ahead-log mode: readers never wait for a writer (a volunteer
+    accepting an offer does not hold up the pages of everyone else), and a writer waits for another
+    writer rather than failing. Commits still reach the disk before they return (synchronous stays FULL).
+    The mode is kept in the file; an in-memory database answers "memory" and is left as it is."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+        finally:
+            cursor.close()
 
 
 def flush_or_conflict(stale_message: object) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 
 from .access import visible
 from .db import db
@@ -54,20 +54,15 @@ def week_figures(user: User, week_start: date) -> WeekFigures:
     end = start + timedelta(days=7)
     demand_ids = visible(select(Demand.id), Demand, user).scalar_subquery()
     occ_rows = db.session.execute(
-        select(DemandOccurrence.id, DemandOccurrence.status, Demand.people)
+        select(DemandOccurrence.id, DemandOccurrence.status, Demand.people, func.count(Assignment.id).label("taken"))
         .join(Demand)
+        .outerjoin(Assignment, and_(Assignment.occurrence_id == DemandOccurrence.id, Assignment.status.in_(FILLING)))
         .where(DemandOccurrence.demand_id.in_(demand_ids), DemandOccurrence.starts_at >= start,
                DemandOccurrence.starts_at < end, DemandOccurrence.status != DemandStatus.CANCELLED)
+        .group_by(DemandOccurrence.id, DemandOccurrence.status, Demand.people)
     ).all()
     positions = sum(r.people for r in occ_rows)
-    filled_by_occ = dict(
-        db.session.execute(
-            select(Assignment.occurrence_id, func.count())
-            .where(Assignment.occurrence_id.in_([r.id for r in occ_rows]), Assignment.status.in_(FILLING))
-            .group_by(Assignment.occurrence_id)
-        ).all()
-    ) if occ_rows else {}
-    filled = sum(min(filled_by_occ.get(r.id, 0), r.people) for r in occ_rows)
+    filled = sum(min(r.taken, r.people) for r in occ_rows)
 
     def count(model) -> int:
         return db.session.scalar(visible(select(func.count(model.id)), model, user)) or 0

@@ -472,6 +472,14 @@ def week_assignments(volunteer: Volunteer, start: datetime, end: datetime,
         .order_by(DemandOccurrence.starts_at)))
 
 
+def has_assignments(volunteer: Volunteer, start: datetime, end: datetime, statuses=BOOKED) -> bool:
+    """Whether `week_assignments` would list anything, in one small statement."""
+    return db.session.scalar(
+        select(Assignment.id).join(DemandOccurrence, Assignment.occurrence_id == DemandOccurrence.id)
+        .where(Assignment.volunteer_id == volunteer.id, Assignment.status.in_(statuses),
+               DemandOccurrence.starts_at >= start, DemandOccurrence.starts_at < end).limit(1)) is not None
+
+
 def hours_to_next_star(hours: Decimal | float, thresholds) -> Decimal | None:
     """Hours still missing to the next star level, or None at the top."""
     for t in sorted(thresholds):

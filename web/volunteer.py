@@ -106,8 +106,10 @@ def offer_groups(offers: list[Assignment]) -> list[list[Assignment]]:
 
 
 def _render_offers(volunteer: Volunteer, errors: dict | None = None, message: str = "", status: int = 200,
-                   results: list | None = None):
-    return render_template("volunteer/offers.html", volunteer=volunteer, groups=offer_groups(_offers(volunteer)),
+                   results: list | None = None, offers: list[Assignment] | None = None):
+    """The offers page; `offers` when already loaded (and not expired by a commit since)."""
+    groups = offer_groups(offers if offers is not None else _offers(volunteer))
+    return render_template("volunteer/offers.html", volunteer=volunteer, groups=groups,
                            reason_texts=reason_texts, errors=errors or {}, message=message, results=results or [],
                            decline_reasons=assignments.DECLINE_REASONS,
                            waiting_for=volunteers.awaiting_approval(volunteer),
@@ -131,8 +133,9 @@ def offers():
     volunteer = own_volunteer()
     shown = _offers(volunteer)
     if delivery.mark_seen(shown):
-        db.session.commit()
-    return _render_offers(volunteer)
+        db.session.commit()  # expires what was loaded: read again for the page
+        shown = None
+    return _render_offers(volunteer, offers=shown)
 
 
 def _respond(assignment_id: int, accept: bool):
@@ -233,8 +236,10 @@ def default_week(volunteer: Volunteer) -> date:
     following = this + timedelta(days=7)
     if today.weekday() == 6:
         return following
-    left = [a for a in _week_items(volunteer, this) if a.occurrence.starts_at.date() >= today]
-    return following if not left and _week_items(volunteer, following) else this
+    if volunteers.has_assignments(volunteer, datetime.combine(today, time()), datetime.combine(following, time())):
+        return this
+    start = datetime.combine(following, time())
+    return following if volunteers.has_assignments(volunteer, start, start + timedelta(days=7)) else this
 
 
 def _week_items(volunteer: Volunteer, monday: date) -> list[Assignment]:
