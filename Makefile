@@ -50,7 +50,7 @@ lint: install-dev
 	$(BIN)/ruff check .
 
 worker: migrate
-	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(BIN)/rq worker --with-scheduler --url $${REDIS_URL:-redis://127.0.0.1:6379/0} --path . linli
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(BIN)/rq worker --worker-class web.jobs.Worker --with-scheduler --url $${REDIS_URL:-redis://127.0.0.1:6379/0} --path . linli
 
 bench: install-dev
 	$(BIN)/python bench/solver_bench.py

@@ -117,7 +117,7 @@ class Instance:
         if self.db == "postgresql":  # the deployment's RQ worker (outbox sends, solves)
             with open(self.out / "rq-worker.log", "w") as out:
                 self.processes.append(subprocess.Popen(
-                    [str(BIN / "rq"), "worker", "--with-scheduler", "--url", self.env["REDIS_URL"], "--path", ".",
+                    [str(BIN / "rq"), "worker", "--worker-class", "web.jobs.Worker", "--with-scheduler", "--url", self.env["REDIS_URL"], "--path", ".",
                      "linli"], cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
                     start_new_session=True))
         deadline = time.monotonic() + 60

@@ -6,9 +6,11 @@ Alembic migrations are the same on SQLite and PostgreSQL.
 """
 
 import sqlite3
+from collections.abc import Iterable
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData, event
+from sqlalchemy import Integer, MetaData, any_, bindparam, event
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -43,6 +45,17 @@ def _sqlite_write_ahead_log(dbapi_connection, _record) -> None:
             cursor.execute("PRAGMA synchronous=FULL")
         finally:
             cursor.close()
+
+
+def among(column, ids: Iterable[int]):
+    """`column IN (ids)` for a list of integer ids that may be long (a district's thousand volunteers).
+    On PostgreSQL it is one array parameter, `column = ANY(:ids)`: an IN list would be rendered as a
+    parameter each, cast each, split by the driver and parsed again by the server (80 ms of a review
+    page's CPU for 8,000 of them). Elsewhere a plain IN."""
+    ids = list(ids)
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, ids, type_=ARRAY(Integer)))
+    return column.in_(ids)
 
 
 def flush_or_conflict(stale_message: object) -> None:

@@ -22,7 +22,7 @@ from types import SimpleNamespace
 from sqlalchemy import func, select, update
 
 from .audit import record_audit
-from .db import db
+from .db import among, db
 from .models import (
     Assignment,
     AssignmentStatus,
@@ -167,7 +167,7 @@ def schedule_reach(assignments: Iterable[Assignment]) -> list[Reach]:
               for row in db.session.execute(
                   select(Volunteer.id, Volunteer.real_name, Volunteer.phone, Volunteer.user_id, User.active,
                          User.channels, User.email, User.wechat_openid, User.wechat_subscribed)
-                  .outerjoin(User, User.id == Volunteer.user_id).where(Volunteer.id.in_(list(by_volunteer))))}
+                  .outerjoin(User, User.id == Volunteer.user_id).where(among(Volunteer.id, by_volunteer)))}
     since = {p.user_id: min((a.offered_at for a in by_volunteer[p.id] if a.offered_at), default=None)
              for p in people.values() if p.user_id}
     notices: dict[int, NoticeState] = {}
@@ -177,7 +177,7 @@ def schedule_reach(assignments: Iterable[Assignment]) -> list[Reach]:
         for row in db.session.execute(select(
                 Notification.id, Notification.user_id, Notification.kind, Notification.created_at,
                 Notification.opened_at, Notification.read_at).where(
-                Notification.user_id.in_(told), Notification.kind.in_(OFFER_KINDS), Notification.created_at >= first)
+                among(Notification.user_id, told), Notification.kind.in_(OFFER_KINDS), Notification.created_at >= first)
                 .order_by(Notification.id)):
             if row.created_at >= since[row.user_id]:
                 notices[row.user_id] = NoticeState(*row)  # the newest wins
@@ -186,7 +186,7 @@ def schedule_reach(assignments: Iterable[Assignment]) -> list[Reach]:
         for row in db.session.execute(select(
                 OutboxMessage.notification_id, OutboxMessage.state, OutboxMessage.channel, OutboxMessage.address,
                 OutboxMessage.last_error).where(
-                OutboxMessage.notification_id.in_([n.id for n in notices.values()])).order_by(OutboxMessage.id)):
+                among(OutboxMessage.notification_id, [n.id for n in notices.values()])).order_by(OutboxMessage.id)):
             message = MessageState(*row)
             held = best.get(message.notification_id)
             if held is None or RANK[message.state] >= RANK[held.state]:

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import and_, func, select
 
 from .access import visible
-from .db import db
+from .db import among, db
 from .models import (
     FILLING,
     Assignment,
@@ -164,7 +164,7 @@ def schedule_figures(schedule, occurrences, last_run) -> ScheduleFigures:
     filled: dict[str, int] = defaultdict(int)
     rows = db.session.execute(
         select(Assignment.occurrence_id, Assignment.volunteer_id, Assignment.distance_km)
-        .where(Assignment.occurrence_id.in_([o.id for o in occurrences]), Assignment.status.in_(FILLING))
+        .where(among(Assignment.occurrence_id, [o.id for o in occurrences]), Assignment.status.in_(FILLING))
     ).all()
     per_occ: dict[int, int] = defaultdict(int)
     minutes: dict[int, int] = defaultdict(int)
@@ -181,7 +181,7 @@ def schedule_figures(schedule, occurrences, last_run) -> ScheduleFigures:
         short += per_occ[occ.id] < occ.demand.people
     preferred: dict[int, int] = {}
     if minutes:
-        stmt = select(Volunteer.id, Volunteer.preferred_minutes_per_week).where(Volunteer.id.in_(list(minutes)))
+        stmt = select(Volunteer.id, Volunteer.preferred_minutes_per_week).where(among(Volunteer.id, minutes))
         preferred = {vid: pref for vid, pref in db.session.execute(stmt).all()}
     return ScheduleFigures(
         wanted=dict(wanted), filled=dict(filled), occurrences=len(occurrences), short=short,

@@ -23,7 +23,7 @@ from solver.instance import DEFAULT_PRIORITY_WEIGHTS, DEFAULT_WEIGHTS, merge_win
 
 from . import rules
 from .access import area_pool
-from .db import db
+from .db import among, db
 from .models import (
     BOOKED,
     CLOSED,
@@ -276,7 +276,7 @@ def page_occurrences(schedule: Schedule, *, within: Area | None = None,
     demand_ids = sorted({r.demand_id for r in rows})
     for demand_id, org_id in db.session.execute(
             select(demand_organizations.c.demand_id, demand_organizations.c.organization_id)
-            .where(demand_organizations.c.demand_id.in_(demand_ids))
+            .where(among(demand_organizations.c.demand_id, demand_ids))
             .order_by(demand_organizations.c.organization_id)):
         organizations[demand_id].append(OrganizationRef(org_id))
     places: dict[int, PlaceRow] = {}
@@ -328,7 +328,7 @@ def page_assignments(occurrences: list[OccurrenceRow], statuses, *, homes: bool 
     stmt = select(*columns, *((Volunteer.lat, Volunteer.lon) if homes else ()))
     if homes:
         stmt = stmt.join(Volunteer, Assignment.volunteer_id == Volunteer.id)
-    stmt = stmt.where(Assignment.occurrence_id.in_(list(by_id)), Assignment.status.in_(list(statuses)))
+    stmt = stmt.where(among(Assignment.occurrence_id, by_id), Assignment.status.in_(list(statuses)))
     return [AssignmentRow(r.id, r.occurrence_id, r.volunteer_id, r.status, r.offered_at, r.seen_at,
                           by_id[r.occurrence_id], Home(r.lat, r.lon) if homes else None)
             for r in db.session.execute(stmt.order_by(Assignment.id))]
@@ -427,7 +427,7 @@ def decline_limits(volunteers: list[Volunteer], week_start: date) -> dict[int, D
         return out
     for a, occ in db.session.execute(
         select(Assignment, DemandOccurrence).join(DemandOccurrence, Assignment.occurrence_id == DemandOccurrence.id)
-        .where(Assignment.volunteer_id.in_(list(by_id)), Assignment.status == AssignmentStatus.DECLINED,
+        .where(among(Assignment.volunteer_id, by_id), Assignment.status == AssignmentStatus.DECLINED,
                Assignment.decline_kind.in_([DeclineReason.NOT_FREE, DeclineReason.TOO_FAR]),
                DemandOccurrence.starts_at >= start, DemandOccurrence.starts_at < end)
         .options(selectinload(DemandOccurrence.demand))
@@ -519,28 +519,28 @@ def load_volunteer_facts(volunteers: list[Volunteer], week_start: date, commitme
     skills: dict[int, list[tuple[str, bool]]] = defaultdict(list)
     for vid, code, needs in db.session.execute(
             select(volunteer_skills.c.volunteer_id, Skill.code, Skill.needs_certificate)
-            .join(Skill, Skill.id == volunteer_skills.c.skill_id).where(volunteer_skills.c.volunteer_id.in_(vol_ids))):
+            .join(Skill, Skill.id == volunteer_skills.c.skill_id).where(among(volunteer_skills.c.volunteer_id, vol_ids))):
         skills[vid].append((code, needs))
     slots: dict[int, list[SlotRow]] = defaultdict(list)
     for vid, weekday, first, last in db.session.execute(
             select(AvailabilitySlot.volunteer_id, AvailabilitySlot.weekday, AvailabilitySlot.start_minute,
-                   AvailabilitySlot.end_minute).where(AvailabilitySlot.volunteer_id.in_(vol_ids))
+                   AvailabilitySlot.end_minute).where(among(AvailabilitySlot.volunteer_id, vol_ids))
             .order_by(AvailabilitySlot.volunteer_id, AvailabilitySlot.weekday, AvailabilitySlot.start_minute)):
         slots[vid].append(SlotRow(weekday, first, last))
     memberships = defaultdict(list)
     for vid, oid in db.session.execute(
         select(Membership.volunteer_id, Membership.organization_id)
-        .where(Membership.status == MemberStatus.APPROVED, Membership.volunteer_id.in_(vol_ids))
+        .where(Membership.status == MemberStatus.APPROVED, among(Membership.volunteer_id, vol_ids))
     ):
         memberships[vid].append(f"o{oid}")
     certificates: dict[int, list[tuple[str, date | None]]] = defaultdict(list)
     for vid, code, expires_on in db.session.execute(
             select(Certificate.volunteer_id, Skill.code, Certificate.expires_on)
-            .join(Skill, Skill.id == Certificate.skill_id).where(Certificate.volunteer_id.in_(vol_ids))):
+            .join(Skill, Skill.id == Certificate.skill_id).where(among(Certificate.volunteer_id, vol_ids))):
         certificates[vid].append((code, expires_on))
     exceptions = defaultdict(list)
     for exc in db.session.scalars(select(AvailabilityException).where(
-            AvailabilityException.volunteer_id.in_(vol_ids), AvailabilityException.ends_at > start,
+            among(AvailabilityException.volunteer_id, vol_ids), AvailabilityException.ends_at > start,
             AvailabilityException.starts_at < end)):
         exceptions[exc.volunteer_id].append(exc)
     commitments = defaultdict(list)
@@ -549,7 +549,7 @@ def load_volunteer_facts(volunteers: list[Volunteer], week_start: date, commitme
         .join(DemandOccurrence, Assignment.occurrence_id == DemandOccurrence.id)
         .join(Demand, DemandOccurrence.demand_id == Demand.id)
         .join(Schedule, Assignment.schedule_id == Schedule.id)
-        .where(Assignment.volunteer_id.in_(vol_ids), commitment_filter,
+        .where(among(Assignment.volunteer_id, vol_ids), commitment_filter,
                DemandOccurrence.starts_at >= start, DemandOccurrence.starts_at < end)
         .order_by(Assignment.id)
     ):
@@ -585,7 +585,7 @@ def handback_pairs(occurrences: list[DemandOccurrence], facts: VolunteerFacts,
     A volunteer who is also a member of another organization that did not hand it back stays eligible.
     """
     rows = db.session.execute(select(Handback.occurrence_id, Handback.organization_id).where(
-        Handback.occurrence_id.in_([o.id for o in occurrences]))).all()
+        among(Handback.occurrence_id, [o.id for o in occurrences]))).all()
     returned = defaultdict(set)
     for occ_id, org_id in rows:
         returned[occ_id].add(f"o{org_id}")
@@ -620,7 +620,7 @@ def build_instance(schedule: Schedule, *, repair: bool | None = None,
     forbidden |= too_far_pairs(occurrences, volunteers, facts.declines)
 
     vol_set = set(vol_ids)
-    own = db.session.scalars(select(Assignment).where(Assignment.occurrence_id.in_(occ_ids))).all()
+    own = db.session.scalars(select(Assignment).where(among(Assignment.occurrence_id, occ_ids))).all()
     pinned, previous = [], []
     for a in own:
         pair = (f"d{a.occurrence_id}", f"v{a.volunteer_id}")
@@ -643,9 +643,9 @@ def build_instance(schedule: Schedule, *, repair: bool | None = None,
         for rid, vid in db.session.execute(
             select(Demand.resident_id, Assignment.volunteer_id).join(DemandOccurrence, Demand.occurrences)
             .join(Assignment, Assignment.occurrence_id == DemandOccurrence.id)
-            .where(Demand.resident_id.in_(residents), Assignment.status == AssignmentStatus.COMPLETED,
+            .where(among(Demand.resident_id, residents), Assignment.status == AssignmentStatus.COMPLETED,
                    DemandOccurrence.starts_at >= since, DemandOccurrence.starts_at < start,
-                   Assignment.volunteer_id.in_(vol_ids))
+                   among(Assignment.volunteer_id, vol_ids))
         ):
             familiar.add((f"r{rid}", f"v{vid}"))
 

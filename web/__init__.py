@@ -136,11 +136,12 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = _l("Please sign in to open this page.")
     login_manager.needs_refresh_message = _l("For your security, please sign in again to continue.")
     login_manager.login_message_category = login_manager.needs_refresh_message_category = "info"
-    from .i18n import TRANSLATIONS, compile_catalogs, select_locale, select_timezone
+    from .i18n import TRANSLATIONS, compile_catalogs, install_template_gettext, select_locale, select_timezone
 
     compile_catalogs()
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone,
                    default_translation_directories=str(TRANSLATIONS))
+    install_template_gettext(app)
     from . import auth  # noqa: F401  (registers the user loader)
 
 

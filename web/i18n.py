@@ -4,7 +4,8 @@ from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import current_app, has_request_context, request
+from flask import Flask, current_app, g, has_request_context, request
+from flask_babel import get_translations
 from flask_login import current_user
 
 TRANSLATIONS = Path(__file__).parent / "translations"
@@ -43,3 +44,36 @@ def compile_catalogs(directory: Path = TRANSLATIONS) -> None:
                 write_mo(dst, catalog)
         except OSError:  # read-only install: the build step (make translations) compiled them
             pass
+
+
+def current_translations():
+    """Flask-Babel's translations for the locale in use, looked up once per request and locale.
+
+    `get_translations()` finds the context, the domain, the locale and its cache key again on every
+    call; a page with a long table asks for hundreds of labels. The catalogue found is kept beside
+    Flask-Babel's own per-request state (`g._flask_babel`) together with the locale object it was found
+    for, so `force_locale` (a notice worded in its recipient's language) or a refreshed locale, which
+    put another locale object there, are never served the first one's words."""
+    state = g.get("_flask_babel")
+    locale = getattr(state, "babel_locale", None)
+    kept = getattr(state, "linli_translations", None)
+    if locale is not None and kept is not None and kept[0] is locale:
+        return kept[1]
+    found = get_translations()
+    state = g.get("_flask_babel")
+    locale = getattr(state, "babel_locale", None)
+    if locale is not None:
+        state.linli_translations = (locale, found)
+    return found
+
+
+def install_template_gettext(app: Flask) -> None:
+    """The templates' `_`, `ngettext`, `pgettext` through `current_translations` (Flask-Babel installs
+    the same callables, each finding the catalogue again)."""
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: current_translations().ugettext(s),
+        ngettext=lambda s, p, n: current_translations().ungettext(s, p, n),
+        pgettext=lambda c, s: current_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: current_translations().unpgettext(c, s, p, n),
+        newstyle=True,
+    )

@@ -23,6 +23,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask, current_app, has_app_context, request_started
+from rq import Worker as RQWorker
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -34,6 +35,13 @@ from matcher.schedules import ACTIVE, give_up, keep_alive, reap_if_dead, run_sol
 
 log = logging.getLogger(__name__)
 QUEUE = "linli"
+
+
+class Worker(RQWorker):
+    """RQ's worker, started with `--worker-class web.jobs.Worker`: naming it imports the app's code in
+    the worker process, before it forks a work horse for each job, so a job starts without importing
+    the app again (1.2 s of CPU on 2 cores: a burst of outbox jobs after a publish spent a core on it)."""
+
 # Above the solver's own limit: building, writing results and a slow machine fit in the margin.
 JOB_TIMEOUT_MARGIN = 300
 # Seconds between committing a run and finding its job in Redis (a poll in between is not a loss).
@@ -322,6 +330,17 @@ def enqueue_outbox() -> str:
     return "thread"
 
 
+# One job waiting to send is enough: a burst of commits (volunteers accepting their offers after a
+# publish) would otherwise queue a job each, and every job costs a work horse and an app. The first
+# commit sets this key (SET NX) and queues the job; the job removes it as it starts, before it reads
+# anything, so a row committed after that queues the next job. The key expires in case a job is lost.
+OUTBOX_PENDING_TTL = 120
+
+
+def _pending_key() -> str:
+    return f"linli:outbox-pending:{QUEUE}"
+
+
 def _enqueue_outbox_rq(url: str, at: datetime | None = None) -> bool:
     from redis.exceptions import RedisError
     from rq import Queue
@@ -329,6 +348,8 @@ def _enqueue_outbox_rq(url: str, at: datetime | None = None) -> bool:
     try:
         queue = Queue(QUEUE, connection=_redis(url))
         if at is None:
+            if not _redis(url).set(_pending_key(), "1", nx=True, ex=OUTBOX_PENDING_TTL):
+                return True  # a job waits already: it reads these rows too
             queue.enqueue(outbox_job, job_timeout=900, result_ttl=600, failure_ttl=86400,
                           description="send the outbox")
         else:  # needs `rq worker --with-scheduler`; one scheduled job, moved to the earliest time
@@ -425,8 +446,10 @@ def _outbox_thread(app: Flask) -> None:
 def outbox_job() -> None:
     """The RQ job: write the due reminders, send everything due, then schedule the next look."""
     def run() -> None:
-        look = run_outbox_round()
         url = current_app.config.get("REDIS_URL")
+        if url:  # from here on, a commit with new rows queues the next job
+            _redis(url).delete(_pending_key())
+        look = run_outbox_round()
         if look is not None and url:
             _enqueue_outbox_rq(url, at=max(look, utcnow() + timedelta(seconds=5)))
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import selectinload
 from matcher import access, delivery, problem, rules
 from matcher.audit import record_audit
 from matcher.clock import local_today
-from matcher.db import db
+from matcher.db import among, db
 from matcher.eligibility import RULE_LABELS, ranked_candidates
 from matcher.errors import Conflict, NotFound, ValidationError
 from matcher.figures import schedule_figures, schedule_summaries
@@ -217,7 +217,7 @@ def view(schedule_id: int):
         changed = changed_services(changes)
     if part is not None:  # the map draws homes: only of volunteers within the user's own reach
         reach = set(db.session.scalars(select(Volunteer.id).where(
-            Volunteer.id.in_({a.volunteer_id for a in assignments}), access.user_pool(current_user))))
+            among(Volunteer.id, {a.volunteer_id for a in assignments}), access.user_pool(current_user))))
         assignments = [a for a in assignments if a.volunteer_id in reach]
     tile_url = current_app.config.get("MAP_TILE_URL")
     return render_template(
@@ -286,7 +286,7 @@ def _delivery_reach(schedule: Schedule, part) -> tuple[list[delivery.Reach], lis
     reach = delivery.schedule_reach(assignments)
     if part is not None:  # a street's coordinator follows only the volunteers within their reach
         pool = set(db.session.scalars(select(Volunteer.id).where(
-            Volunteer.id.in_([r.volunteer.id for r in reach]), access.user_pool(current_user))))
+            among(Volunteer.id, [r.volunteer.id for r in reach]), access.user_pool(current_user))))
         reach = [r for r in reach if r.volunteer.id in pool]
     return reach, occurrences
 
