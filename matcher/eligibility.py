@@ -11,6 +11,7 @@ and is built from those facts: there is no second implementation of a rule.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -95,11 +96,17 @@ def assess(occurrence: DemandOccurrence, volunteers: list[Volunteer], *,
         "forbidden": [{"demand": d, "volunteer": v} for d, v in sorted(lapsed | refused) if v in known],
     }
     inst = parse_instance(instance)
+    # One referee call for all the pairs: each volunteer is on this demand alone, so the rules of a pair
+    # (1–6) and of a volunteer's week (7, 8) find exactly what a call per pair would (the team rules,
+    # 9 and up, are left out).
+    found: dict[str, list[Finding]] = defaultdict(list)
+    for f in find_violations(inst, [(demand["id"], f"v{v.id}") for v in volunteers], []):
+        if isinstance(f.rule, int) and f.rule in PAIR_RULES:
+            found[f.volunteer].append(f)
     out = []
     for v in volunteers:
         pair = (demand["id"], f"v{v.id}")
-        findings = [f for f in find_violations(inst, [pair], [])
-                    if isinstance(f.rule, int) and f.rule in PAIR_RULES]
+        findings = found[pair[1]]
         if pair in lapsed:
             # A certificate that lapses before the date is a skill problem, not a refusal (rule 6).
             if pair not in refused:

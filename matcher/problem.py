@@ -115,12 +115,10 @@ def availability(volunteer: Volunteer, week_start: date, exceptions: list[Availa
     """The week's free windows: weekly pattern (`slots`, else the volunteer's own), minus dated absences,
     plus dated extra time."""
     windows = []
-    pattern = volunteer.slots if slots is None else slots
-    for offset in range(7):
-        day = week_start + timedelta(days=offset)
-        for slot in pattern:
-            if slot.weekday == day.weekday():
-                windows.append(rules.occurrence_span(day, slot.start_minute, slot.end_minute - slot.start_minute))
+    first = datetime.combine(week_start, time())
+    for slot in volunteer.slots if slots is None else slots:
+        day = first + timedelta(days=(slot.weekday - week_start.weekday()) % 7)  # the slot's day in this week
+        windows.append((day + timedelta(minutes=slot.start_minute), day + timedelta(minutes=slot.end_minute)))
     away = [(e.starts_at, e.ends_at) for e in exceptions if e.kind == ExceptionKind.AWAY]
     extra = [(e.starts_at, e.ends_at) for e in exceptions if e.kind == ExceptionKind.EXTRA]
     return list(merge_windows(subtract_windows(list(merge_windows(windows)), away) + extra))
@@ -338,8 +336,8 @@ def in_schedule(schedule: Schedule, occurrence_id: int) -> bool:
     """Whether the schedule covers the occurrence (one of `schedule_occurrences`), in one small query."""
     start, end = week_span(schedule.week_start)
     return db.session.scalar(
-        select(DemandOccurrence.id).join(Demand)
-        .where(DemandOccurrence.id == occurrence_id, Demand.community_id.in_(area_ids_within(schedule.area)),
+        select(DemandOccurrence.id).join(Demand).join(Area, Demand.community_id == Area.id)
+        .where(DemandOccurrence.id == occurrence_id, Area.path.startswith(schedule.area.path),
                DemandOccurrence.starts_at >= start, DemandOccurrence.starts_at < end, *still_planned())) is not None
 
 

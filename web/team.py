@@ -20,7 +20,16 @@ from matcher.access import load_team_assignment, load_team_occurrence, load_visi
 from matcher.clock import local_today
 from matcher.db import db
 from matcher.errors import Conflict, NotFound, ValidationError
-from matcher.models import Handback, Membership, MemberStatus, Organization, Role, Volunteer
+from matcher.models import (
+    Assignment,
+    AssignmentStatus,
+    Handback,
+    Membership,
+    MemberStatus,
+    Organization,
+    Role,
+    Volunteer,
+)
 from matcher.teams import (
     SWAPPABLE,
     approve_member,
@@ -53,9 +62,9 @@ def own_organization() -> Organization:
 STATE_ORDER = ("open", "scheduled", "accepted", "done", "cancelled")
 
 
-def render_team(week, errors=None, target=None, status=200):
-    """The team page for a week; `target` says which form `errors` belong to. The members' load comes
-    first (short), then the services grouped by what they need (`STATE_ORDER`)."""
+def render_team(week):
+    """The team page for a week: the members' load first (short), then the services grouped by what they
+    need (`STATE_ORDER`), each leading to its swap and hand-back pages."""
     org = own_organization()
     rows = sorted(organization_week(org, week), key=lambda r: (
         STATE_ORDER.index(r.state) if r.state in STATE_ORDER else len(STATE_ORDER), r.occurrence.starts_at,
@@ -68,10 +77,9 @@ def render_team(week, errors=None, target=None, status=200):
         Handback.organization_id == org.id, Handback.occurrence_id.in_([r.occurrence.id for r in rows]))))
     return render_template(
         "team/index.html", org=org, rows=rows, week=week, swappable=swappable, handed=handed, ours=ours,
-        load=member_load(members, week), errors=errors or {}, target=target, form=request.form,
-        prev_week=week - timedelta(days=7), next_week=week + timedelta(days=7),
+        load=member_load(members, week), prev_week=week - timedelta(days=7), next_week=week + timedelta(days=7),
         states=STATES,
-    ), status
+    )
 
 
 @bp.route("/team")
@@ -118,17 +126,32 @@ def swap(assignment_id: int):
     return redirect(url_for("team.index", week=week.isoformat()))
 
 
-@bp.route("/team/occurrences/<int:occurrence_id>/hand-back", methods=["POST"])
+def render_hand_back(occ, errors=None, status=200):
+    """The hand-back page of one service: what it is, who of the team is on it, the reason to give."""
+    org = own_organization()
+    ours = team_assignment_ids(org.id, [occ.id])
+    mine = db.session.scalars(select(Assignment).where(
+        Assignment.id.in_(ours), Assignment.status != AssignmentStatus.DECLINED)
+        .options(selectinload(Assignment.volunteer)).order_by(Assignment.id)).all()
+    handed = db.session.scalar(select(Handback.id).where(Handback.organization_id == org.id,
+                                                         Handback.occurrence_id == occ.id)) is not None
+    return render_template("team/hand_back.html", occ=occ, week=rules.week_monday(occ.starts_at.date()),
+                           mine=mine, handed=handed, errors=errors or {}, form=request.form), status
+
+
+@bp.route("/team/occurrences/<int:occurrence_id>/hand-back", methods=["GET", "POST"])
 @roles_required(Role.ORG_LEADER)
 def hand_back_service(occurrence_id: int):
-    """Hand a dispatched service back to the coordinators, with a reason."""
+    """Hand a dispatched service back to the coordinators, with a reason (GET shows the form)."""
     occ = load_team_occurrence(occurrence_id, current_user)
+    if request.method == "GET":
+        return render_hand_back(occ)
     week = rules.week_monday(occ.starts_at.date())
     try:
         hand_back(occ, own_organization(), request.form.get("reason"), user=current_user)
     except ValidationError as exc:
         db.session.rollback()
-        return render_team(week, exc.errors, ("hand_back", occurrence_id), 400)
+        return render_hand_back(occ, exc.errors, 400)
     db.session.commit()
     flash(_("The service was handed back; the coordinators were told."), "info")
     return redirect(url_for("team.index", week=week.isoformat()))

@@ -193,6 +193,7 @@ POST /team/assignments/<int:assignment_id>/swap                  L       403    
 GET  /team/members                                               L       403      403      403      403      200      403
 POST /team/members/<int:membership_id>/<any(approve, reject):action>  L  403      403      403      403      302/404  403
 POST /team/members/<int:membership_id>/guardian-consent          L       403      403      403      403      400/404  403
+GET  /team/occurrences/<int:occurrence_id>/hand-back             L       403      403      403      403      200/404  403
 POST /team/occurrences/<int:occurrence_id>/hand-back             L       403      403      403      403      400/404  403
 GET  /volunteers                                                 L       200      200      200      200      200      200
 GET  /volunteers/<int:volunteer_id>                              L       200      200/404  200/404  200/404  200/404  200/404

@@ -80,11 +80,16 @@ def test_swap_bad_choice_is_400_and_nothing_changes_then_swaps(client, auth, wor
     assert [(a.volunteer_id, a.status) for a in on_it] == [(team["fit"], AssignmentStatus.OFFERED)]
 
 
-def test_hand_back_needs_a_reason_and_only_the_organizations_leader(client, auth, world, db, team):
+def test_hand_back_needs_a_reason_and_only_the_organizations_leader(client, auth, world, db, team, next_monday):
     auth.login("leader_b")
     assert client.post(f"/team/occurrences/{team['occ']}/hand-back", data={"reason": "忙"}).status_code == 404
     auth.logout()
     auth.login("leader_a")
+    # The team page links each service to its own hand-back page (no form per service on the week).
+    week_page = client.get(f"/team?week={next_monday.isoformat()}").get_data(as_text=True)
+    assert f'href="/team/occurrences/{team["occ"]}/hand-back"' in week_page and 'name="reason"' not in week_page
+    page = client.get(f"/team/occurrences/{team['occ']}/hand-back")
+    assert page.status_code == 200 and 'name="reason"' in page.get_data(as_text=True)
     response = client.post(f"/team/occurrences/{team['occ']}/hand-back", data={"reason": " "})
     assert response.status_code == 400 and field_message(response, "reason")
     db.session.expire_all()
