@@ -56,7 +56,14 @@ def _in_subtree(area_id_col, area: Area):
 
 
 def _own_volunteer_id(user: User) -> int | None:
-    return db.session.scalar(select(Volunteer.id).where(Volunteer.user_id == user.id))
+    """The id of the user's volunteer profile; once found, kept on the loaded user (a page's filters ask
+    for it several times, and a profile never changes hands)."""
+    found = user.__dict__.get("_own_volunteer_id")
+    if found is None:
+        found = db.session.scalar(select(Volunteer.id).where(Volunteer.user_id == user.id))
+        if found is not None:
+            user.__dict__["_own_volunteer_id"] = found
+    return found
 
 
 def _area_filter(user: User, area_col):

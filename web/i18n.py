@@ -2,10 +2,12 @@
 
 from pathlib import Path
 
+import flask_babel
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import get_translations
+from flask_babel.speaklater import LazyString
 from flask_login import current_user
 
 TRANSLATIONS = Path(__file__).parent / "translations"
@@ -77,3 +79,12 @@ def install_template_gettext(app: Flask) -> None:
         npgettext=lambda c, s, p, n: current_translations().unpgettext(c, s, p, n),
         newstyle=True,
     )
+
+
+def lazy_text(value) -> str:
+    """A label (often a `lazy_gettext` string) as text in the locale in use, through
+    `current_translations` (what `str()` of a lazy string would give, without finding the catalogue again)."""
+    if isinstance(value, LazyString) and value._func is flask_babel.gettext and len(value._args) == 1:
+        text = current_translations().ugettext(value._args[0])
+        return text % value._kwargs if value._kwargs else text
+    return str(value)

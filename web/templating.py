@@ -12,6 +12,8 @@ from flask_babel import lazy_gettext as _l
 from matcher import rules
 from matcher.models import BOOKED, CLOSED, FILLING, HELD, PENDING, STANDING
 
+from .i18n import lazy_text
+
 LABELS = {
     # roles
     "admin": _l("Administrator"), "coordinator": _l("Coordinator"), "worker": _l("Community worker"),
@@ -67,7 +69,7 @@ def label(value) -> str:
     if value is None:
         return ""
     key = getattr(value, "value", value)
-    return str(LABELS.get(key, key))
+    return lazy_text(LABELS.get(key, key))
 
 
 def local_name(obj) -> str:

@@ -26,3 +26,15 @@ def test_a_refreshed_locale_is_followed(make_app):
         assert render_template_string(TEMPLATE) == "登录|3 条未读"
         refresh()  # what choosing a language in the request does
         assert render_template_string(TEMPLATE) == "登录|3 条未读"
+
+
+def test_labels_follow_the_locale_in_use(make_app):
+    from web.templating import label
+
+    app = make_app()
+    with app.test_request_context("/"):
+        chinese = label("accepted")
+        with force_locale("en"):
+            assert label("accepted") == "Accepted" != chinese
+        assert label("accepted") == chinese and chinese  # back to Chinese, and a word there
+        assert label("no such code") == "no such code"  # an unknown code is shown as it is
