@@ -66,6 +66,21 @@ def _own_volunteer_id(user: User) -> int | None:
     return found
 
 
+def area_filter(user: User, area_col):
+    """Areas (an area id column) within a user's own area: a worker's community, a coordinator's area and
+    everything below it; an organization leader's, the areas the organization serves and below."""
+    if user.role == Role.ADMIN:
+        return true()
+    if user.role == Role.ORG_LEADER:
+        served = select(Area.path).join(organization_areas, organization_areas.c.area_id == Area.id).where(
+            organization_areas.c.organization_id == user.organization_id)
+        paths = list(db.session.scalars(served))
+        if not paths:
+            return false()
+        return area_col.in_(select(Area.id).where(or_(*(Area.path.startswith(p) for p in paths))))
+    return _area_filter(user, area_col)
+
+
 def _area_filter(user: User, area_col):
     area = user_area(user)
     if area is None:

@@ -163,6 +163,7 @@ def register_blueprints(app: Flask) -> None:
         directory,
         health,
         hooks,
+        imports,
         join,
         main,
         notifications,
@@ -172,7 +173,7 @@ def register_blueprints(app: Flask) -> None:
     )
 
     for module in (auth, main, demands, directory, admin, accounts, schedule, community, team, notifications, volunteer,
-                   health, join, hooks):
+                   health, join, hooks, imports):
         app.register_blueprint(module.bp)
 
 

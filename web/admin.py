@@ -128,6 +128,8 @@ ACTION_LABELS = {
     "return_demand": _l("Returned a demand to the worker"), "set_review": _l("Changed an area's demand review"),
     "notice_channels": _l("Changed how they are told (channels)"),
     "resend_notices": _l("Sent offer notices again"),
+    "upload_roster": _l("Uploaded a volunteer roster"), "import_roster": _l("Imported a volunteer roster"),
+    "export_roster": _l("Exported the volunteer roster"),
 }
 
 OBJECT_LABELS = {
@@ -136,7 +138,7 @@ OBJECT_LABELS = {
     "solverun": _l("Solve run"), "membership": _l("Membership"), "user": _l("Account"),
     "nosuchuser": _l("Unknown account"), "category": _l("Category"), "skill": _l("Skill"),
     "accountlink": _l("One-time link"), "resetattempt": _l("Reset link (unknown)"),
-    "area": _l("Area"),
+    "area": _l("Area"), "importfile": _l("Uploaded file"),
 }
 
 DETAIL_LABELS = {
@@ -155,6 +157,8 @@ DETAIL_LABELS = {
     "priority": _l("priority"), "on": _l("review on"), "released": _l("let through"),
     "decline_kind": _l("why declined"),
     "channels": _l("channels"), "email": _l("e-mail"), "wechat": _l("WeChat"), "messages": _l("messages"),
+    "size": _l("bytes"), "created": _l("added"), "updated": _l("updated"), "unchanged": _l("unchanged"),
+    "file": _l("file"), "rows": _l("rows"), "format": _l("format"),
 }
 
 AUDIT_DATE_MESSAGE = _l("Enter a date as YYYY-MM-DD.")

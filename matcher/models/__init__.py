@@ -26,6 +26,7 @@ from .areas import Area, Station
 from .audit import AuditEntry
 from .catalogue import Category, Skill, category_skills
 from .demands import Demand, DemandOccurrence, demand_organizations, demand_skills, demand_skills_any
+from .imports import ImportFile
 from .links import AccountLink, LinkPurpose
 from .outbox import OutboxMessage, OutboxState
 from .people import (
@@ -47,7 +48,7 @@ from .throttle import ThrottleCounter
 __all__ = [
     "BOOKED", "CLOSED", "FILLING", "HELD", "PENDING", "STANDING",
     "Area", "AreaLevel", "Assignment", "AssignmentStatus", "AuditEntry", "AvailabilityException",
-    "AvailabilitySlot", "Category", "Certificate", "Demand", "DemandOccurrence", "DemandStatus",
+    "AvailabilitySlot", "Category", "Certificate", "Demand", "DemandOccurrence", "DemandStatus", "ImportFile",
     "ExceptionKind", "Gender", "Handback", "Notification", "LocationKind", "MemberRole", "MemberStatus", "Membership",
     "OrgType", "Organization", "Priority", "Resident", "Role", "RunGap", "RunStatus", "Schedule",
     "ScheduleStatus", "Skill", "SolveRun", "Station", "User", "Volunteer", "category_skills",

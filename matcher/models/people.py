@@ -164,6 +164,10 @@ class Volunteer(db.Model):
     # Set when the person registered themselves: they reach no schedule's pool until an organization
     # approves them (`access.area_pool`). None: entered by staff or imported.
     self_registered_at: Mapped[datetime | None]
+    # A mainland ID number is never stored: a keyed hash finds the person again on a roster import
+    # (`rosters.id_number_hash`), and its last four characters show it masked.
+    id_number_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    id_number_tail: Mapped[str] = mapped_column(String(4), default="", server_default="")
     home_area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), index=True)
     address: Mapped[str] = mapped_column(String(200), default="")
     lat: Mapped[float]

@@ -354,6 +354,11 @@ NO_INPUT = {
     ("GET", "/hooks/wechat/events"), ("POST", "/hooks/wechat/events"),
     # The code is the path itself (a bad one is 404: tests/web/test_delivery.py).
     ("GET", "/n/<code>"), ("GET", "/notifications/settings"),
+    # Spreadsheets: an upload is a file, not form fields (its bad files are in tests/web/test_imports.py
+    # and tests/matcher/test_rosters.py); the rest read only their ids or the format in the path.
+    ("GET", "/imports/volunteers"), ("POST", "/imports/volunteers"), ("GET", "/imports/<int:import_id>"),
+    ("POST", "/imports/<int:import_id>/apply"), ("GET", "/imports/volunteers/template.<any(xlsx, csv):fmt>"),
+    ("GET", "/volunteers/export.<any(xlsx, csv):fmt>"),
 }
 
 

@@ -61,6 +61,7 @@ from matcher.models import (
     Assignment,
     AssignmentStatus,
     Category,
+    ImportFile,
     LinkPurpose,
     Membership,
     MemberStatus,
@@ -134,6 +135,11 @@ GET  /healthz                                                    200     200    
 POST /hooks/sms/receipts                                          404     404      404      404      404      404      404
 GET  /hooks/wechat/events                                          404     404      404      404      404      404      404
 POST /hooks/wechat/events                                          404     404      404      404      404      404      404
+GET  /imports/<int:import_id>                                   L       200/404  200/404  200/404  403      200/404  403
+POST /imports/<int:import_id>/apply                             L       400/404  400/404  400/404  403      400/404  403
+GET  /imports/volunteers                                        L       200      200      200      403      200      403
+POST /imports/volunteers                                        L       400      400      400      403      400      403
+GET  /imports/volunteers/template.<any(xlsx, csv):fmt>          L       200      200      200      403      200      403
 GET  /invitations                                                L       403      403      403      200      200      403
 POST /invitations                                                L       403      403      403      200      200      403
 POST /invitations/<int:link_id>/revoke                           L       403      403      403      404      302/404  403
@@ -198,6 +204,7 @@ POST /team/occurrences/<int:occurrence_id>/hand-back             L       403    
 GET  /volunteers                                                 L       200      200      200      200      200      200
 GET  /volunteers/<int:volunteer_id>                              L       200      200/404  200/404  200/404  200/404  200/404
 POST /volunteers/<int:volunteer_id>/activation-link              L       200/302  200/404  200/404  200/404  200/404  403
+GET  /volunteers/export.<any(xlsx, csv):fmt>                    L       200      200      200      403      200      403
 """
 
 # Cells where the application answers otherwise today, in files of other engineers:
@@ -224,6 +231,9 @@ ARGS = {
     # An account: the community worker of 桂花社区 / a volunteer living in the far district.
     "user_id": ("account_a", "account_x"),
     "link_id": ("invite_a", "invite_x"),
+    # One's own upload (each role its own), or another person's.
+    "import_id": ("import_own", "import_x"),
+    "fmt": ("fmt_xlsx", "fmt_xlsx"),
 }
 RULE_ARGS = {
     # Publishing needs a draft: the published week of the scene would answer 409 "published already".
@@ -319,6 +329,13 @@ def build_scene(world, next_monday, *, runs: bool = True) -> dict:
              for role, name in USERNAMES.items()}
     note_x = Notification(user_id=users["vol_b"].id, kind="info", text="note for vol_b")
     _db.session.add_all([*notes.values(), note_x])
+    # Each role's own roster upload (a row with an unknown community: importing it is refused, 400).
+    roster = "姓名,手机号,所在社区\n张三,13900001234,无此社区\n".encode()
+    uploads = {role: ImportFile(kind="volunteers", filename="r.csv", content=roster, sha256="x",
+                                created_by_id=users[name].id) for role, name in USERNAMES.items()}
+    upload_x = ImportFile(kind="volunteers", filename="r.csv", content=roster, sha256="x",
+                          created_by_id=users["worker_b1"].id)
+    _db.session.add_all([*uploads.values(), upload_x])
     category = _db.session.scalar(select(Category).order_by(Category.id))
     _reset_link, reset_token = make_link(LinkPurpose.RESET, created_by=None, user=users["worker_b1"])
     vol_c.user = create_user(username="13600006666", password=None, role=Role.VOLUNTEER)  # pre-registered
@@ -346,6 +363,7 @@ def build_scene(world, next_monday, *, runs: bool = True) -> dict:
         "invite_token": invite_token, "activate_token": activate_token, "invite_a": invite_a.id,
         "invite_x": invite_x.id,
         "short_code": code_for(notes["vol"].id), "no_short_code": "1AbCdEfGh",
+        "imports": {role: u.id for role, u in uploads.items()}, "import_x": upload_x.id, "fmt_xlsx": "xlsx",
     }
     if runs:
         # A finished repair run on each published week, solved the way the background job does it.
@@ -364,6 +382,8 @@ def value_of(scene: dict, rule: str, name: str, role: str, side: str):
     key = own if side == "own" else foreign
     if key == "notification_own":
         return scene["notifications"].get(role, scene["notifications"]["vol"])
+    if key == "import_own":
+        return scene["imports"].get(role, scene["import_x"])
     return scene[key]
 
 
