@@ -6,7 +6,7 @@ import sys
 from datetime import date, timedelta
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
@@ -118,6 +118,15 @@ def demo_load(seed: int, week: str | None, scale: float, if_empty: bool) -> None
     click.echo(f"demo district loaded in {summary.seconds:.1f} s for the week of {week_start}")
     for table, n in summary.counts.items():
         click.echo(f"  {table:<24} {n:>7}")
+    from pathlib import Path
+
+    from matcher.demo.rosters import demo_rosters
+
+    folder = Path(current_app.instance_path)
+    for name, content in demo_rosters(seed).items():
+        (folder / name).write_bytes(content)
+    click.echo(f"rosters to try the import with (Volunteers → Import a roster): {folder}/demo-roster.xlsx, "
+               f"{folder}/demo-roster-problems.csv")
     from matcher.demo import DEMO_PASSWORD
 
     click.echo(f"demo logins (password: {DEMO_PASSWORD}):")

@@ -198,3 +198,14 @@ def test_the_template_reads_back_as_a_good_roster(world, db):
     sheet = read_sheet("t.xlsx", write_xlsx([("名册", columns, rows)]))
     plan = plan_roster(sheet, world["users"]["coord_a"])
     assert plan.ok and plan.counts["create"] == 1
+
+
+def test_the_demo_rosters_import_and_show_their_three_problems(world, db):
+    from matcher.demo.rosters import demo_rosters
+
+    files = demo_rosters(seed=7, rows=12)
+    coord = world["users"]["coord"]
+    clean = plan_roster(read_sheet("demo-roster.xlsx", files["demo-roster.xlsx"]), coord)
+    assert clean.ok and clean.counts["create"] == 12
+    problems = plan_roster(read_sheet("demo-roster-problems.csv", files["demo-roster-problems.csv"]), coord)
+    assert [(p.row, p.column) for p in problems.problems] == [(4, "手机号"), (7, "技能"), (10, "空闲时间")]
