@@ -46,7 +46,9 @@ def roster(rows: int, communities: list[str], skills: list[str], seed: int = 7) 
         slots = sorted(rng.sample(range(7), rng.randint(1, 3)))
         free = "；".join(f"周{WEEKDAYS[d]} {h:02d}:00-{h + rng.randint(2, 4):02d}:00"
                         for d in slots for h in [rng.choice((8, 9, 14, 15))])
-        out.append([f"志愿者{i:05d}", f"170{i:08d}", id_number(rng) if i % 10 == 0 else "", rng.choice(["男", "女", ""]),
+        with_id = i % 10 == 0  # the gender then comes from the ID number
+        out.append([f"志愿者{i:05d}", f"170{i:08d}", id_number(rng) if with_id else "",
+                    "" if with_id else rng.choice(["男", "女", ""]),
                     "", rng.choice(communities), "", "；".join(rng.sample(skills, rng.randint(0, 2))), "",
                     free, str(rng.choice([2, 4, 6])), "", ""])
     return header, out
@@ -70,9 +72,9 @@ def main() -> None:
     for r in results:
         for fmt in ("xlsx", "csv"):
             f = r[fmt]
+            seconds = {key: f"{f[key]:.1f} s" if key in f else "–" for key in ("apply", "again")}
             lines.append(f"| {r['db']} | {fmt.upper()}{' (GB18030)' if fmt == 'csv' else ''} | {f['size'] / 1024:.0f} KB "
-                         f"| {f['read']:.1f} s | {f['plan']:.1f} s | {f.get('apply', float('nan')):.1f} s "
-                         f"| {f.get('again', float('nan')):.1f} s |")
+                         f"| {f['read']:.1f} s | {f['plan']:.1f} s | {seconds['apply']} | {seconds['again']} |")
     lines += ["", "Read: the file to rows of text; preview: every row judged against the database (nothing written); "
               "import: judged again and written in one transaction; the XLSX is imported, the CSV of the same rows "
               "then finds everyone (all unchanged)."]
