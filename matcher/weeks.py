@@ -13,12 +13,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from . import problem
+from . import problem, rules
 from .access import team_assignment_filter, team_occurrence_filter
 from .db import db
 from .models import (
     BOOKED,
     CLOSED,
+    FILLING,
     PENDING,
     Area,
     Assignment,
@@ -27,8 +28,10 @@ from .models import (
     DemandOccurrence,
     Organization,
     RunGap,
+    RunStatus,
     Schedule,
     SolveRun,
+    Volunteer,
 )
 
 
@@ -141,3 +144,61 @@ def team_assignment_ids(organization_id: int, occurrence_ids: list[int]) -> set[
     """Ids of the organization's assignments on these occurrences."""
     return set(db.session.scalars(select(Assignment.id).where(
         Assignment.occurrence_id.in_(occurrence_ids), team_assignment_filter(organization_id))))
+
+
+@dataclass
+class ScheduleSheets:
+    """A schedule's week as tables for a spreadsheet (plain values; codes for the web layer to word):
+    `services` one row per service, `people` one row per volunteer's service, `gaps` the services short."""
+
+    services: list[list[Any]]
+    people: list[list[Any]]
+    gaps: list[list[Any]]
+
+
+SERVICE_COLUMNS = ("日期", "星期", "时间", "街道", "社区", "服务", "类别", "优先级", "需要人数", "已安排", "负责组织", "志愿者")
+PEOPLE_COLUMNS = ("志愿者", "手机号", "日期", "时间", "服务", "社区", "状态")
+GAP_COLUMNS = ("日期", "时间", "社区", "服务", "优先级", "缺少人数", "原因")
+_WEEKDAY = "一二三四五六日"
+
+
+def schedule_sheets(schedule: Schedule, part: Area | None, *, word=str) -> ScheduleSheets:
+    """The schedule's services within `part` (None: all), their volunteers and its gaps, in time order.
+
+    `word(code)` words a status, priority or reason code (the web layer's labels); phones are masked;
+    the gaps' reasons are the newest finished run's."""
+    occurrences = problem.page_occurrences(schedule, within=part)
+    shown = (*FILLING, AssignmentStatus.DECLINED)
+    assignments = problem.page_assignments(occurrences, shown)
+    volunteers = {row.id: row for row in db.session.execute(
+        select(Volunteer.id, Volunteer.real_name, Volunteer.phone).where(
+            Volunteer.id.in_({a.volunteer_id for a in assignments})))} if assignments else {}
+    organizations = {oid: name for oid, name in db.session.execute(select(Organization.id, Organization.name).where(
+        Organization.id.in_({o.responsible_organization_id for o in occurrences if o.responsible_organization_id})))}
+    by_occ: dict[int, list] = defaultdict(list)
+    for a in assignments:
+        by_occ[a.occurrence_id].append(a)
+    run = db.session.scalar(select(SolveRun).where(
+        SolveRun.schedule_id == schedule.id, SolveRun.status.in_([RunStatus.DONE, RunStatus.SUPERSEDED]))
+        .order_by(SolveRun.id.desc()).limit(1))
+    reasons = {g.occurrence_id: g.reasons for g in db.session.scalars(
+        select(RunGap).where(RunGap.run_id == run.id))} if run is not None else {}
+    services, people, gaps = [], [], []
+    for o in occurrences:
+        d = o.demand
+        day, time_text = o.starts_at.date().isoformat(), f"{o.starts_at:%H:%M}-{o.ends_at:%H:%M}"
+        on_it = [a for a in by_occ[o.id] if a.status in FILLING]
+        street = d.community.parent.name if d.community.parent is not None else ""
+        services.append([day, "周" + _WEEKDAY[o.starts_at.weekday()], time_text, street, d.community.name, d.title,
+                         d.category.name_zh if d.category else "", word(d.priority.value), d.people, len(on_it),
+                         organizations.get(o.responsible_organization_id, ""),
+                         "、".join(volunteers[a.volunteer_id].real_name for a in on_it)])
+        for a in by_occ[o.id]:
+            v = volunteers[a.volunteer_id]
+            people.append([v.real_name, rules.mask_phone(v.phone), day, time_text, d.title, d.community.name,
+                           word(a.status.value)])
+        if len(on_it) < d.people:
+            gaps.append([day, time_text, d.community.name, d.title, word(d.priority.value), d.people - len(on_it),
+                         "；".join(word(r) for r in reasons.get(o.id, []))])
+    people.sort(key=lambda row: (row[0], row[2], row[3]))
+    return ScheduleSheets(services, people, gaps)

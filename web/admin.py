@@ -129,7 +129,7 @@ ACTION_LABELS = {
     "notice_channels": _l("Changed how they are told (channels)"),
     "resend_notices": _l("Sent offer notices again"),
     "upload_roster": _l("Uploaded a volunteer roster"), "import_roster": _l("Imported a volunteer roster"),
-    "export_roster": _l("Exported the volunteer roster"),
+    "export_roster": _l("Exported the volunteer roster"), "export_schedule": _l("Exported a week's schedule"),
 }
 
 OBJECT_LABELS = {

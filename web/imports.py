@@ -28,7 +28,8 @@ SHOWN_ROWS = 200  # planned rows listed on the preview (the counts cover them al
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _download(data: bytes, filename: str, fmt: str) -> Response:
+def download(data: bytes, filename: str, fmt: str) -> Response:
+    """A spreadsheet as an attachment, with its (Chinese) file name."""
     mimetype = XLSX if fmt == "xlsx" else "text/csv; charset=utf-8"
     response = Response(data, mimetype=mimetype)
     # RFC 6266 with a UTF-8 name (Chinese file names) and an ASCII fallback.
@@ -84,7 +85,7 @@ def template(fmt: str):
     """The roster template: Chinese column titles and one example row."""
     columns, rows = rosters.template_rows()
     data = write_xlsx([("志愿者名册", columns, rows)]) if fmt == "xlsx" else write_csv(columns, rows)
-    return _download(data, f"志愿者名册模板.{fmt}", fmt)
+    return download(data, f"志愿者名册模板.{fmt}", fmt)
 
 
 def _plan(upload: ImportFile):
@@ -139,4 +140,4 @@ def export_volunteers(fmt: str):
     db.session.commit()
     columns = list(rosters.EXPORT_COLUMNS)
     data = write_xlsx([("志愿者名册", columns, rows)]) if fmt == "xlsx" else write_csv(columns, rows)
-    return _download(data, f"志愿者名册.{fmt}", fmt)
+    return download(data, f"志愿者名册.{fmt}", fmt)

@@ -24,7 +24,7 @@ from flask_login import current_user, fresh_login_required
 from sqlalchemy import and_, select
 from sqlalchemy.orm import selectinload
 
-from matcher import access, delivery, problem, rules
+from matcher import access, delivery, problem, rules, weeks
 from matcher.audit import record_audit
 from matcher.clock import local_today
 from matcher.db import among, db
@@ -63,13 +63,15 @@ from matcher.schedules import (
     set_pinned,
     start_solve,
 )
+from matcher.spreadsheets import write_csv, write_xlsx
 
 from .auth import roles_required
+from .imports import download
 from .inputs import int_arg, page_arg, text_arg
 from .jobs import check_run, enqueue_solve
 from .main import parse_week
 from .mapview import build_community_map, build_map
-from .templating import label
+from .templating import REASONS, label
 
 bp = Blueprint("schedule", __name__)
 COORDINATING = (Role.ADMIN, Role.COORDINATOR)
@@ -501,6 +503,32 @@ def publish(schedule_id: int):
     db.session.commit()
     flash(_("Published: %(n)d offers sent to volunteers.", n=offered), "success")
     return redirect(url_for("schedule.view", schedule_id=schedule.id))
+
+
+@bp.route("/schedules/<int:schedule_id>/export.<any(xlsx, csv):fmt>")
+@roles_required(*COORDINATING)
+def export(schedule_id: int, fmt: str):
+    """The week (or one's part of it) as a spreadsheet: services by day and community, each volunteer's
+    services, and the gaps with the solver's reasons; phones masked, cells inert, audited. A CSV holds
+    one table: `?sheet=services` (default), `people` or `gaps`."""
+    schedule, part = load_part(schedule_id)
+    tables = weeks.schedule_sheets(schedule, part, word=lambda code: str(REASONS[code]) if code in REASONS
+                                   else label(code))
+    sheets = [("服务", weeks.SERVICE_COLUMNS, tables.services), ("志愿者", weeks.PEOPLE_COLUMNS, tables.people),
+              ("缺口", weeks.GAP_COLUMNS, tables.gaps)]
+    name = f"{schedule.area.name}{part.name if part else ''}-{schedule.week_start.isoformat()}"
+    if fmt == "xlsx":
+        data = write_xlsx(sheets)
+    else:
+        chosen = {"services": 0, "people": 1, "gaps": 2}.get(request.args.get("sheet", "services"))
+        if chosen is None:
+            raise ValidationError({"sheet": _("Choose the table to export: services, people or gaps.")})
+        _title, columns, rows = sheets[chosen]
+        data = write_csv(columns, rows)
+        name += "-" + ("services", "people", "gaps")[chosen]
+    record_audit(current_user, "export_schedule", schedule, format=fmt, rows=len(tables.services))
+    db.session.commit()
+    return download(data, f"{name}.{fmt}", fmt)
 
 
 def _occurrence_in(schedule: Schedule, occurrence_id: int, part=None) -> DemandOccurrence:

@@ -179,8 +179,8 @@ MEMBERS_PAGE = 50
 
 
 def render_members(org, errors=None, target=None, status=200):
-    """The members page: every open application, then a page of the approved members (?q= a name,
-    ?page=); `target` is the membership whose form `errors` belong to."""
+    """The members page: every open application, then a page of the approved members, newest first (?q=
+    a name, ?page=); `target` is the membership whose form `errors` belong to."""
     volunteer = selectinload(Membership.volunteer)
     applications = db.session.scalars(
         select(Membership).where(Membership.organization_id == org.id, Membership.status == MemberStatus.APPLIED)
@@ -188,10 +188,11 @@ def render_members(org, errors=None, target=None, status=200):
                  volunteer.selectinload(Volunteer.slots), volunteer.selectinload(Volunteer.home_area))
         .order_by(Membership.applied_at, Membership.id)).all()
     q = text_arg("q", 40)
+    # The newest members first: one just approved is at the top of the first page.
     approved = (select(Membership).join(Volunteer, Membership.volunteer_id == Volunteer.id)
                 .where(Membership.organization_id == org.id, Membership.status == MemberStatus.APPROVED)
                 .options(volunteer.selectinload(Volunteer.skills), volunteer.selectinload(Volunteer.user))
-                .order_by(Membership.applied_at, Membership.id))
+                .order_by(Membership.approved_at.is_(None), Membership.approved_at.desc(), Membership.id.desc()))
     if q:
         approved = approved.where(Volunteer.real_name.contains(q))
     page = db.paginate(approved, page=page_arg(), per_page=MEMBERS_PAGE, error_out=False)

@@ -359,6 +359,7 @@ NO_INPUT = {
     ("GET", "/imports/volunteers"), ("POST", "/imports/volunteers"), ("GET", "/imports/<int:import_id>"),
     ("POST", "/imports/<int:import_id>/apply"), ("GET", "/imports/volunteers/template.<any(xlsx, csv):fmt>"),
     ("GET", "/volunteers/export.<any(xlsx, csv):fmt>"),
+    ("GET", "/schedules/<int:schedule_id>/export.<any(xlsx, csv):fmt>"),
 }
 
 

@@ -95,3 +95,32 @@ def test_header_names_in_english_are_read_too(client, auth, world, db):
     assert len(english) == len(HEADER)
     location = upload(client, csv_bytes(ROWS, header=english)).headers["Location"]
     assert 'id="confirm-import"' in client.get(location).get_data(as_text=True)
+
+
+def test_the_week_exports_as_a_spreadsheet_and_a_street_coordinator_gets_their_street(client, auth, world, db,
+                                                                                     next_monday):
+    from matcher.models import Schedule
+
+    world["demands"]["a1"].title = "=SUM(1,2) 助老"  # a title that would run as a formula
+    schedule = Schedule(area=world["areas"]["district"], week_start=next_monday)
+    db.session.add(schedule)
+    db.session.commit()
+    auth.login("coord")
+    response = client.get(f"/schedules/{schedule.id}/export.xlsx")
+    assert response.status_code == 200
+    book = load_workbook(io.BytesIO(response.data))
+    assert book.sheetnames == ["服务", "志愿者", "缺口"]
+    services = [[c.value for c in row] for row in book["服务"].iter_rows(min_row=2)]
+    assert {row[4] for row in services} == {"桂花社区", "石桥村"}  # the whole district
+    titles = {row[5] for row in services}
+    assert "'=SUM(1,2) 助老" in titles and all(c.data_type != "f" for row in book["服务"].iter_rows() for c in row)
+    assert len([[c.value for c in row] for row in book["缺口"].iter_rows(min_row=2)]) == len(services)  # none staffed
+    auth.logout()
+    auth.login("coord_a")  # 东城街道's coordinator: their street's part of the district's week
+    csv_data = client.get(f"/schedules/{schedule.id}/export.csv").data.decode("utf-8-sig")
+    assert "桂花社区" in csv_data and "石桥村" not in csv_data and csv_data.startswith("日期,")
+    gaps = client.get(f"/schedules/{schedule.id}/export.csv?sheet=gaps").data.decode("utf-8-sig")
+    assert gaps.startswith("日期,时间,社区,服务,优先级,缺少人数,原因")
+    assert db.session.scalar(select(func.count(AuditEntry.id)).where(AuditEntry.action == "export_schedule")) == 3
+    bad = client.get(f"/schedules/{schedule.id}/export.csv?sheet=everything")
+    assert bad.status_code == 400 and "sheet" in bad.get_data(as_text=True)

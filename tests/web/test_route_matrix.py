@@ -188,6 +188,7 @@ GET  /schedules/<int:schedule_id>                                L       200    
 GET  /schedules/<int:schedule_id>/occurrences/<int:occurrence_id>  L     200      200/404  200/404  403      403      403
 POST /schedules/<int:schedule_id>/occurrences/<int:occurrence_id>  L     400      400/404  400/404  403      403      403
 GET  /schedules/<int:schedule_id>/delivery                       L       200      200/404  200/404  403      403      403
+GET  /schedules/<int:schedule_id>/export.<any(xlsx, csv):fmt>    L       200      200/404  200/404  403      403      403
 POST /schedules/<int:schedule_id>/delivery/resend                L       303      303/404  303/404  403      403      403
 POST /schedules/<int:schedule_id>/publish                        L       302      302/404  302/404  403      403      403
 POST /schedules/<int:schedule_id>/solve                          L       302      302/404  302/404  403      403      403
