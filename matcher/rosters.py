@@ -384,26 +384,14 @@ def _read_row(cell: dict[str, str], scope: Scope, skill_names: dict, fail) -> di
         fail("availability", _l("Cannot read '%(p)s': write e.g. 周一 08:00-12:00；周三 14:00-17:00 (start before end).",
                                 p=str(exc)[:30]))
         values["slots"] = []
-    hours_text = cell.get("max_hours", "")
-    values["max_minutes"] = None
-    if hours_text:
-        try:
-            hours = Decimal(hours_text)
-            if not 0 <= hours <= 168:
-                raise ValueError
-            values["max_minutes"] = int(hours * 60)
-        except (ArithmeticError, ValueError):
-            fail("max_hours", _l("Write the hours a week, from 0 to 168."))
-    km_text = cell.get("max_travel_km", "")
-    values["max_travel_km"] = None
-    if km_text:
-        try:
-            km = float(km_text)
-            if not 0 <= km <= 100:
-                raise ValueError
-            values["max_travel_km"] = km
-        except ValueError:
-            fail("max_travel_km", _l("Enter a distance from 0 to 100 km."))
+    hours = _number(cell.get("max_hours", ""), 168)
+    if hours is False:
+        fail("max_hours", _l("Write the hours a week, from 0 to 168."))
+    values["max_minutes"] = int(hours * 60) if hours not in (None, False) else None
+    km = _number(cell.get("max_travel_km", ""), 100)
+    if km is False:
+        fail("max_travel_km", _l("Enter a distance from 0 to 100 km."))
+    values["max_travel_km"] = float(km) if km not in (None, False) else None
     org_text = cell.get("organization", "")
     values["organization"] = scope.organization
     if org_text and scope.organization is None:
@@ -414,6 +402,17 @@ def _read_row(cell: dict[str, str], scope: Scope, skill_names: dict, fail) -> di
     elif org_text and scope.organization is not None and org_text != scope.organization.name:
         fail("organization", _l("You import members of %(o)s only.", o=scope.organization.name))
     return values
+
+
+def _number(text: str, highest: int) -> Decimal | None | bool:
+    """A cell's number from 0 to `highest`: None when blank, False when it is not one."""
+    if not text:
+        return None
+    try:
+        number = Decimal(text)
+    except ArithmeticError:
+        return False
+    return number if number.is_finite() and 0 <= number <= highest else False
 
 
 def _changes(v: Volunteer, values: dict, scope: Scope) -> list[str]:

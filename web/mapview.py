@@ -43,6 +43,13 @@ def tile_origin(url: str | None) -> str | None:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else None
 
 
+def frame(points: list[tuple[float, float]], width: int, height: int) -> tuple[int, float, float]:
+    """The zoom that fits the points in width × height pixels, and the frame's top left pixel there."""
+    zoom = fit_zoom(points, width, height)
+    xs, ys = zip(*(mercator(lat, lon, zoom) for lat, lon in points), strict=True)
+    return zoom, (min(xs) + max(xs)) / 2 - width / 2, (min(ys) + max(ys)) / 2 - height / 2
+
+
 def build_map(occurrences, assignments, counts, *, tile_url: str | None = None,
               width: int = 640, height: int = 420) -> dict:
     """Circles for demands (by how filled), lines from assigned volunteers' homes, optional tiles."""
@@ -50,10 +57,7 @@ def build_map(occurrences, assignments, counts, *, tile_url: str | None = None,
     points += [(a.volunteer.lat, a.volunteer.lon) for a in assignments]
     if not points:
         return {"width": width, "height": height, "demands": [], "lines": [], "tiles": []}
-    zoom = fit_zoom(points, width, height)
-    xs, ys = zip(*(mercator(lat, lon, zoom) for lat, lon in points), strict=True)
-    x0 = (min(xs) + max(xs)) / 2 - width / 2
-    y0 = (min(ys) + max(ys)) / 2 - height / 2
+    zoom, x0, y0 = frame(points, width, height)
 
     def xy(lat: float, lon: float) -> tuple[float, float]:
         x, y = mercator(lat, lon, zoom)
@@ -89,10 +93,7 @@ def build_community_map(occurrences, counts, *, tile_url: str | None = None, wid
     points = [(e["area"].lat, e["area"].lon) for e in by_community.values()]
     if not points:
         return {"width": width, "height": height, "demands": [], "lines": [], "tiles": []}
-    zoom = fit_zoom(points, width, height)
-    xs, ys = zip(*(mercator(lat, lon, zoom) for lat, lon in points), strict=True)
-    x0 = (min(xs) + max(xs)) / 2 - width / 2
-    y0 = (min(ys) + max(ys)) / 2 - height / 2
+    zoom, x0, y0 = frame(points, width, height)
     largest = max(e["services"] for e in by_community.values())
     demands = []
     for e in sorted(by_community.values(), key=lambda e: -e["services"]):  # small circles on top

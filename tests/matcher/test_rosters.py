@@ -209,3 +209,10 @@ def test_the_demo_rosters_import_and_show_their_three_problems(world, db):
     assert clean.ok and clean.counts["create"] == 12
     problems = plan_roster(read_sheet("demo-roster-problems.csv", files["demo-roster-problems.csv"]), coord)
     assert [(p.row, p.column) for p in problems.problems] == [(4, "手机号"), (7, "技能"), (10, "空闲时间")]
+
+
+@pytest.mark.parametrize("hours", ["abc", "-1", "169", "NaN", "1e9"])
+def test_weekly_hours_outside_0_to_168_are_named(world, db, hours):
+    sheet = read_sheet("r.csv", csv_bytes([["赵七", "13900007000", "", "", "桂花社区", "", "", hours]]))
+    plan = plan_roster(sheet, world["users"]["coord_a"])
+    assert [(p.row, p.column) for p in plan.problems] == [(2, "每周最多小时")]
