@@ -119,6 +119,10 @@ def test_an_urgent_service_is_reminded_two_hours_before_and_the_sms_breaks_the_q
     assert note.dedup_key == f"remind:urgent:{assignment.id}" and note.link_endpoint == "volunteer.week"
     (row,) = outbox_rows(db, "reminder_urgent")
     assert row.urgent and row.address == world["volunteers"]["a"].phone
+    # The row is stamped with the real clock; the test's clock is 05:30 on the coming Monday, which is
+    # already past in real time on a Sunday evening (UTC). It was written at 05:30 as far as sending goes.
+    row.next_attempt_at = utc(monday, "05:30")
+    db.session.commit()
     assert send_due(utc(monday, "05:31")) == {"sent": 1}  # not postponed to 08:00
     assert [m.event for m in sms.sent] == ["reminder_urgent"]
 
