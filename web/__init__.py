@@ -90,9 +90,16 @@ def protect_sqlite_file(url: str, instance_path: str) -> None:
     if not path.parent.is_dir():
         return
     try:
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # an empty file is an empty database to SQLite
+        # Only a missing file is opened (to create it): closing a descriptor of a file this process has
+        # open in SQLite drops every POSIX lock SQLite holds on it, and in write-ahead-log mode another
+        # process may then take the log away from under the open connections (an app made in a process
+        # that already has one, as the tests do, would do that).
+        if not path.exists():
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))  # an empty file is an empty database
         if path.stat().st_mode & 0o077:
             path.chmod(0o600)
+    except FileExistsError:  # made meanwhile by another process
+        pass
     except OSError as exc:  # not ours to change (read-only, another owner): SQLite will say what is wrong
         logging.getLogger(__name__).warning("could not make %s private: %s", path, exc)
 
