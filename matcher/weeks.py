@@ -21,6 +21,7 @@ from .models import (
     CLOSED,
     FILLING,
     PENDING,
+    STANDING,
     Area,
     Assignment,
     AssignmentStatus,
@@ -202,3 +203,13 @@ def schedule_sheets(schedule: Schedule, part: Area | None, *, word=str) -> Sched
                          "；".join(word(r) for r in reasons.get(o.id, []))])
     people.sort(key=lambda row: (row[0], row[2], row[3]))
     return ScheduleSheets(services, people, gaps)
+
+
+# --------------------------------------------------------------------------- the printable week
+
+
+def standing_rows(rows: list[OccurrenceRow]) -> list[OccurrenceRow]:
+    """The rows as the published schedule stands, for the printed week sheet: each keeps only its
+    `STANDING` assignments (offered or booked), so draft proposals and no-shows are left off and each
+    row's state follows from what is left."""
+    return [OccurrenceRow(r.occurrence, [a for a in r.assignments if a.status in STANDING], r.gap) for r in rows]

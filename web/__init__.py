@@ -174,13 +174,14 @@ def register_blueprints(app: Flask) -> None:
         join,
         main,
         notifications,
+        printouts,
         schedule,
         team,
         volunteer,
     )
 
     for module in (auth, main, demands, directory, admin, accounts, schedule, community, team, notifications, volunteer,
-                   health, join, hooks, imports):
+                   health, join, hooks, imports, printouts):
         app.register_blueprint(module.bp)
 
 

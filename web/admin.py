@@ -130,6 +130,7 @@ ACTION_LABELS = {
     "resend_notices": _l("Sent offer notices again"),
     "upload_roster": _l("Uploaded a volunteer roster"), "import_roster": _l("Imported a volunteer roster"),
     "export_roster": _l("Exported the volunteer roster"), "export_schedule": _l("Exported a week's schedule"),
+    "print_week": _l("Printed a week's schedule (PDF)"),
 }
 
 OBJECT_LABELS = {

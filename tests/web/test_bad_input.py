@@ -152,6 +152,8 @@ ROUTES = [
     Route("GET", "/accounts", "coord", {**LIST_PAGE, "role": "text", "area": "number", "state": "text"}),
     Route("GET", "/community/week", "worker", WEEK),
     Route("GET", "/team", "leader", WEEK),
+    Route("GET", "/communities/<int:area_id>/week.<any(pdf, html):fmt>", "worker", WEEK),
+    Route("GET", "/organizations/<int:organization_id>/week.<any(pdf, html):fmt>", "leader", WEEK),
     Route("GET", "/team/members", "leader", LIST_PAGE),
     Route("GET", "/me/week", "vol", WEEK),
     Route("GET", "/checkin", "vol", {"occurrence": "number", "code": "text", "t": "text"}),

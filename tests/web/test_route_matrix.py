@@ -116,6 +116,7 @@ POST /community/assignments/<int:assignment_id>/rate             L       403    
 GET  /community/occurrences/<int:occurrence_id>/code             L       403      403      403      200/404  403      403
 POST /community/occurrences/<int:occurrence_id>/confirm          L       403      403      403      400/404  403      403
 GET  /community/week                                             L       403      403      403      200      403      403
+GET  /communities/<int:area_id>/week.<any(pdf, html):fmt>         L       200      200/404  200/404  200/404  403      403
 GET  /dashboard                                                  L       200      200      200      200      200      200
 GET  /demands                                                    L       200      200      200      200      200      200
 GET  /demands/<int:demand_id>                                    L       200      200/404  200/404  200/404  200/404  200/404
@@ -169,6 +170,7 @@ POST /notifications/settings                                     L       302    
 POST /notifications/read-all                                     L       302      302      302      302      302      302
 GET  /organizations                                              L       200      200      200      200      200      200
 GET  /organizations/<int:organization_id>                        L       200      200/404  200/404  200/404  200/404  200/404
+GET  /organizations/<int:organization_id>/week.<any(pdf, html):fmt>  L  200      200/404  200/404  403      200/404  403
 GET  /reset/<token>                                              200/404 200/404  200/404  200/404  200/404  200/404  200/404
 POST /reset/<token>                                              400/404 400/404  400/404  400/404  400/404  400/404  400/404
 GET  /register                                                   200     302      302      302      302      302      302
@@ -235,6 +237,8 @@ ARGS = {
     # One's own upload (each role its own), or another person's.
     "import_id": ("import_own", "import_x"),
     "fmt": ("fmt_xlsx", "fmt_xlsx"),
+    # A village or community: 桂花社区, or the far district's 远山村.
+    "area_id": ("community_a1", "far_community"),
 }
 RULE_ARGS = {
     # Publishing needs a draft: the published week of the scene would answer 409 "published already".
@@ -250,6 +254,9 @@ RULE_ARGS = {
     "/activate/<token>": {"token": ("activate_token", "no_token")},
     "/invitations/<int:link_id>/revoke": {"link_id": ("invite_a", "invite_x")},
     "/volunteers/<int:volunteer_id>/activation-link": {"volunteer_id": ("volunteer_c", "volunteer_x")},
+    # The printable week, as a PDF (web/printouts.py).
+    "/communities/<int:area_id>/week.<any(pdf, html):fmt>": {"fmt": ("fmt_pdf", "fmt_pdf")},
+    "/organizations/<int:organization_id>/week.<any(pdf, html):fmt>": {"fmt": ("fmt_pdf", "fmt_pdf")},
 }
 
 
@@ -364,7 +371,7 @@ def build_scene(world, next_monday, *, runs: bool = True) -> dict:
         "invite_token": invite_token, "activate_token": activate_token, "invite_a": invite_a.id,
         "invite_x": invite_x.id,
         "short_code": code_for(notes["vol"].id), "no_short_code": "1AbCdEfGh",
-        "imports": {role: u.id for role, u in uploads.items()}, "import_x": upload_x.id, "fmt_xlsx": "xlsx",
+        "imports": {role: u.id for role, u in uploads.items()}, "import_x": upload_x.id, "fmt_xlsx": "xlsx", "fmt_pdf": "pdf",
     }
     if runs:
         # A finished repair run on each published week, solved the way the background job does it.
