@@ -267,6 +267,17 @@ def add_area(level, name, code, parent, lat, lon, radius=2.0) -> Area:
     return area
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`make test` runs `-n auto --dist loadgroup`), keep the tests that share one
+    outside resource on one worker, one after another: the browser tests (each starts gunicorn and
+    Chromium; two at once on two cores only slows both past their timeouts) and the tests that use
+    the shared Redis database (some empty it). Everything else spreads over the workers."""
+    for item in items:
+        if item.get_closest_marker("e2e") or item.get_closest_marker("redis"):
+            item.add_marker(pytest.mark.xdist_group("serial"))
+
+
 def pytest_terminal_summary(terminalreporter):
     """Say plainly which real-service runs were skipped and why."""
     for name, reason in _skipped.items():
