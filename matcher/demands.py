@@ -510,3 +510,380 @@ def set_area_review(area: Area, on: bool, *, user: User) -> int:
         record_audit(user, "set_review", area, on=on, released=released)
         db.session.flush()
     return released
+
+
+# ============================================================================ the demands export
+# Read models for the demands spreadsheet (web/exports.py, issue 12): the list page's filters as one
+# query, and one row per demand with its week's staffing, plus the week's services left short with the
+# solver's reasons. A fixed handful of statements whatever the number of demands. Nothing is changed.
+
+DEMAND_EXPORT_COLUMNS = ("编号", "社区", "居民", "居民电话", "服务", "类别", "优先级", "日期安排", "时间", "地点",
+                         "需要人数", "状态", "审核", "创建人", "创建时间", "本周服务", "已排满", "缺人")
+UNMET_COLUMNS = ("日期", "时间", "社区", "服务", "优先级", "需要人数", "已安排", "缺少人数", "原因")
+_EXPORT_WEEKDAYS = "一二三四五六日"
+
+
+class DemandFilters:
+    """The demands list's filters (?q=, status, category, review), already read and checked."""
+
+    def __init__(self, q: str = "", status: DemandStatus | None = None, category: Category | None = None,
+                 review: ReviewState | None = None):
+        self.q, self.status, self.category, self.review = q, status, category, review
+
+
+def filtered_demands(user: User, filters: DemandFilters):
+    """The SELECT of the demands list: the user's scope, search by title, status, category, review, in the
+    list's order (the review queue: urgent first, then the soonest)."""
+    from sqlalchemy import case
+
+    from .access import visible
+
+    stmt = visible(select(Demand), Demand, user)
+    if filters.q:
+        stmt = stmt.where(Demand.title.contains(filters.q))  # as the list page searches
+    if filters.status is not None:
+        stmt = stmt.where(Demand.status == filters.status)
+    if filters.category is not None:
+        stmt = stmt.where(Demand.category_id == filters.category.id)
+    order = (Demand.starts_on.desc(), Demand.id.desc())
+    if filters.review is not None:
+        stmt = stmt.where(Demand.review == filters.review)
+        if filters.review == ReviewState.PENDING:
+            urgency = case({p.value: i for i, p in enumerate(Priority)}, value=Demand.priority)
+            order = (urgency, Demand.starts_on, Demand.id)
+    return stmt.order_by(*order)
+
+
+class DemandSheets:
+    """The demands export's tables: `demands` one row per demand (`DEMAND_EXPORT_COLUMNS`), `unmet` one row
+    per service of the week left short (`UNMET_COLUMNS`)."""
+
+    def __init__(self, demands: list[list[Any]], unmet: list[list[Any]]):
+        self.demands, self.unmet = demands, unmet
+
+
+def demand_sheets(user: User, filters: DemandFilters, week_start: date, *, word=str, review_word=str,
+                  phone=rules.mask_phone) -> DemandSheets:
+    """The demands `user` sees through `filters`, with the week's services staffed and short, and those short
+    with the reasons of the newest applied run (as the community's week page shows them).
+
+    `word(code)` words a status, priority, place kind or reason code and `review_word(state)` a review state
+    (the web layer's labels); `phone` shows a resident's phone (masked unless the caller may reveal it). The
+    resident's name is given where the user may see the resident (as the demand page does), else left out;
+    a home's address is never given (the demand page leaves it out too)."""
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import func
+    from sqlalchemy.orm import selectinload
+
+    from .access import visible
+    from .clock import DEFAULT_TIMEZONE
+    from .db import among
+    from .settings import setting
+    from .weeks import newest_gaps
+
+    demands = list(db.session.scalars(filtered_demands(user, filters).options(
+        selectinload(Demand.community), selectinload(Demand.category), selectinload(Demand.resident),
+        selectinload(Demand.station), selectinload(Demand.created_by))))
+    ids = [d.id for d in demands]
+    resident_ids = {d.resident_id for d in demands if d.resident_id is not None}
+    shown_residents = set(db.session.scalars(visible(select(Resident.id).where(
+        among(Resident.id, resident_ids)), Resident, user))) if resident_ids else set()
+    start = datetime.combine(week_start, datetime.min.time())
+    occurrences = list(db.session.scalars(select(DemandOccurrence).where(
+        among(DemandOccurrence.demand_id, ids), DemandOccurrence.starts_at >= start,
+        DemandOccurrence.starts_at < start + timedelta(days=7))
+        .order_by(DemandOccurrence.starts_at, DemandOccurrence.id))) if ids else []
+    occ_ids = [o.id for o in occurrences]
+    standing = dict(db.session.execute(select(Assignment.occurrence_id, func.count(Assignment.id)).where(
+        among(Assignment.occurrence_id, occ_ids), Assignment.status.in_(STANDING))
+        .group_by(Assignment.occurrence_id)).all()) if occ_ids else {}
+    gaps = newest_gaps(occ_ids, occurrences, week_start)
+    zone = ZoneInfo(setting("TIMEZONE", DEFAULT_TIMEZONE))
+
+    by_demand: dict[int, list[DemandOccurrence]] = defaultdict(list)
+    unmet = []
+    for o in occurrences:
+        if o.status == DemandStatus.CANCELLED:
+            continue
+        by_demand[o.demand_id].append(o)
+        d = o.demand
+        on_it = standing.get(o.id, 0)
+        if o.status not in CLOSED and on_it < d.people:
+            gap = gaps.get(o.id)
+            unmet.append([o.starts_at.date().isoformat(), f"{o.starts_at:%H:%M}-{o.ends_at:%H:%M}", d.community.name,
+                          d.title, word(d.priority.value), d.people, on_it, d.people - on_it,
+                          "；".join(word(r) for r in gap.reasons) if gap is not None else ""])
+    rows = []
+    for d in demands:
+        week = by_demand[d.id]
+        staffed = sum(1 for o in week if o.status in CLOSED or standing.get(o.id, 0) >= d.people)
+        resident = d.resident if d.resident_id in shown_residents else None
+        if d.weekday_list:
+            days = "、".join("周" + _EXPORT_WEEKDAYS[w] for w in d.weekday_list)
+            until = f"至{d.repeat_until.isoformat()}" if d.repeat_until else ""
+            when = f"每{days}（{d.starts_on.isoformat()}起{until}）"
+        else:
+            when = d.starts_on.isoformat()
+        place = word(d.location_kind.value)
+        if d.station is not None:
+            place += f"：{d.station.name}"
+        if d.location_kind != LocationKind.HOME and d.address:
+            place += f" {d.address}"
+        creator = (d.created_by.display_name or d.created_by.username) if d.created_by is not None else ""
+        created = d.created_at.replace(tzinfo=UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        rows.append([d.id, d.community.name, resident.name if resident else "",
+                     phone(resident.phone) if resident and resident.phone else "", d.title,
+                     d.category.name_zh if d.category else "", word(d.priority.value), when,
+                     f"{rules.format_minutes(d.start_minute)}-{rules.format_minutes(d.start_minute + d.duration_minutes)}",
+                     place, d.people, word(d.status.value), review_word(d.review) if d.review else "", creator, created,
+                     len(week), staffed, len(week) - staffed])
+    return DemandSheets(rows, unmet)
+
+
+# --------------------------------------------------------------------------- the import
+# A community's demands from a spreadsheet (community workers for their community, coordinators for
+# their area): each row is read by the form's own readers (`read_demand_what`, `read_demand_place`,
+# `read_demand_when`, `read_demand_team`), so the same rules and messages apply, and written by
+# `create_demand` (or `update_demand`). A demand is found again by its natural key: community,
+# resident (or, without one, its title), category, first date and start time; importing the same file
+# twice changes nothing, and a row whose key matches with other details (headcount, end, weekdays,
+# place, notes) updates that demand (its community's worker only, as on the form).
+
+IMPORT_COLUMNS = (
+    ("community", "所在社区", "Community", True),
+    ("resident", "居民姓名", "Resident", False),
+    ("resident_phone", "居民电话", "Resident's phone", False),
+    ("category", "服务类别", "Category", True),
+    ("title", "标题", "Title", False),
+    ("date", "日期", "Date", True),
+    ("time", "时间", "Time", True),
+    ("weekly", "每周重复", "Weekly on", False),
+    ("until", "重复至", "Repeat until", False),
+    ("place", "服务地点", "Place", False),
+    ("people", "人数", "People", False),
+    ("min_people", "最少人数", "Minimum people", False),
+    ("priority", "优先级", "Priority", False),
+    ("notes", "备注", "Notes", False),
+)
+IMPORT_TITLES = {key: zh for key, zh, _en, _req in IMPORT_COLUMNS}
+PRIORITY_NAMES = {"紧急": Priority.URGENT, "高": Priority.HIGH, "普通": Priority.NORMAL, "一般": Priority.NORMAL,
+                  "低": Priority.LOW, **{p.value: p for p in Priority}}
+# The form's field names → the spreadsheet's columns (for the messages of the shared readers).
+FIELD_COLUMNS = {"category": "category", "resident": "resident", "title": "title", "location_kind": "place",
+                 "station": "place", "address": "place", "lat": "place", "date": "date", "start": "time",
+                 "end": "time", "weekdays": "weekly", "repeat_until": "until", "people": "people",
+                 "min_people": "min_people", "priority": "priority", "gender": "notes", "notes": "notes",
+                 "community": "community"}
+
+
+def import_example() -> dict[str, str]:
+    day = local_today() + timedelta(days=7)
+    return {"community": "桂花社区", "resident": "李秀英", "resident_phone": "13800138001", "category": "助老服务",
+            "title": "陪同就医", "date": day.isoformat(), "time": "09:00-11:00", "weekly": "",
+            "until": "", "place": "", "people": "1", "min_people": "1", "priority": "普通", "notes": "需轮椅"}
+
+
+def _natural_key(community_id: int, resident_id: int | None, category_id: int, starts_on: date, start: int,
+                 title: str) -> tuple:
+    return (community_id, resident_id, category_id, starts_on, start, "" if resident_id else title)
+
+
+def plan_demands(sheet, user: User, progress=None) -> Any:
+    """Judge every row of a demand list without writing anything."""
+    from .imports import (
+        CellProblem,
+        Plan,
+        RowPlan,
+        cell_date,
+        cell_time_range,
+        community_cell,
+        duplicates,
+        importer_scope,
+        mainland_mobile,
+        no_progress,
+        read_rows,
+        split_items,
+    )
+    from .rosters import WEEKDAY_NAMES
+
+    progress = progress or no_progress
+    scope = importer_scope(user)
+    categories: dict[str, Category] = {}
+    for c in db.session.scalars(select(Category).where(Category.active)):
+        categories.update({c.code: c, c.name_zh: c, c.name_en.lower(): c})
+    residents: dict[tuple, list[Resident]] = defaultdict(list)
+    stations: dict[tuple, list[Station]] = defaultdict(list)
+    if scope.communities:
+        for r in db.session.scalars(select(Resident).where(Resident.community_id.in_(list(scope.communities)))):
+            residents[(r.community_id, r.name)].append(r)
+            if r.phone:
+                residents[(r.community_id, r.phone)].append(r)
+        parents = {a.parent_id for a in scope.communities.values() if a.parent_id}
+        for s in db.session.scalars(select(Station).where(Station.area_id.in_(list(scope.communities) + list(parents)))):
+            stations[(s.area_id, s.name)].append(s)
+
+    def judge(number: int, cells: dict[str, str], fail) -> dict | None:
+        community = None
+        if not cells.get("community"):
+            fail("community", _l("Enter the demand's community."))
+        else:
+            community, problem = community_cell(scope, cells["community"])
+            if problem:
+                fail("community", problem)
+        category = None
+        text = cells.get("category", "")
+        if not text:
+            fail("category", _l("Enter the category of service."))
+        else:
+            category = categories.get(text) or categories.get(text.lower())
+            if category is None:
+                fail("category", _l("Unknown category '%(c)s': use the names of the category list.", c=text[:20]))
+        day = cell_date(cells.get("date", ""))
+        if day is None:
+            fail("date", _l("'%(d)s' is not a date: write it as 2026-12-07.", d=cells.get("date", "")[:20]))
+        span = cell_time_range(cells.get("time", ""))
+        if span is None:
+            fail("time", _l("Cannot read '%(t)s': write the start and end as 09:00-11:00 (start before end).",
+                            t=cells.get("time", "")[:20]))
+        weekdays = []
+        for part in split_items(cells.get("weekly", "")):
+            found = WEEKDAY_NAMES.get(part.removeprefix("周").removeprefix("星期").lower())
+            if found is None:
+                fail("weekly", _l("Cannot read '%(d)s': write weekdays as 周一；周四.", d=part[:10]))
+            elif found not in weekdays:
+                weekdays.append(found)
+        until = None
+        if cells.get("until"):
+            until = cell_date(cells["until"])
+            if until is None:
+                fail("until", _l("'%(d)s' is not a date: write it as 2026-12-07.", d=cells["until"][:20]))
+            elif not weekdays:
+                fail("until", _l("A repeat end needs the weekdays it repeats on (每周重复)."))
+        priority = Priority.NORMAL
+        if cells.get("priority"):
+            priority = PRIORITY_NAMES.get(cells["priority"].lower())
+            if priority is None:
+                fail("priority", _l("Write 紧急, 高, 普通 or 低."))
+        if community is None:
+            return None
+        resident = None
+        name, phone_text = cells.get("resident", ""), cells.get("resident_phone", "")
+        if phone_text:
+            phone, problem = mainland_mobile(phone_text)
+            if problem and not (phone := rules.normalize_phone(phone_text.replace(" ", ""))):
+                fail("resident_phone", problem)
+            else:
+                found = residents.get((community.id, phone), [])
+                if len(found) == 1:
+                    resident = found[0]
+                else:
+                    fail("resident_phone", _l("No resident with this phone in %(c)s: import or register the "
+                                              "resident first.", c=community.name))
+        elif name:
+            found = residents.get((community.id, name), [])
+            if len(found) == 1:
+                resident = found[0]
+            elif not found:
+                fail("resident", _l("No resident '%(n)s' in %(c)s: import or register the resident first.",
+                                    n=name[:20], c=community.name))
+            else:
+                fail("resident", _l("Several residents of %(c)s are called '%(n)s': add the resident's phone.",
+                                    n=name[:20], c=community.name))
+        if resident is not None and name and resident.name != name:
+            fail("resident", _l("The phone belongs to %(n)s, not to this name.", n=resident.name))
+        place = cells.get("place", "")
+        station = None
+        if place and place not in ("居民家", "家中", "上门"):
+            options = stations.get((community.id, place)) or stations.get((community.parent_id, place)) or []
+            if len(options) != 1:
+                fail("place", _l("No station '%(s)s' in this community or its street: write a station's name, "
+                                 "or leave it blank for the resident's home.", s=place[:30]))
+            else:
+                station = options[0]
+        elif resident is None and not (name or phone_text):
+            fail("place", _l("Name a resident (served at home) or a station."))
+        if category is None or day is None or span is None:
+            return None
+        data = {"category": category.code, "resident": str(resident.id) if resident else "",
+                "title": cells.get("title", ""), "location_kind": "station" if station else "home",
+                "station": str(station.id) if station else "", "date": day.isoformat(),
+                "start": f"{span[0] // 60:02d}:{span[0] % 60:02d}", "end": f"{span[1] // 60:02d}:{span[1] % 60:02d}",
+                "recurring": "1" if weekdays else "", "weekdays": [str(d) for d in sorted(weekdays)],
+                "repeat_until": until.isoformat() if until else "", "priority": priority.value if priority else "",
+                "notes": cells.get("notes", "")}
+        if cells.get("people"):
+            data["people"] = cells["people"]
+        if cells.get("min_people"):
+            data["min_people"] = cells["min_people"]
+        f = Fields(data)
+        values = read_demand_what(f, community)
+        values.update(read_demand_place(f, community, values["resident"]))
+        values.update(read_demand_when(f))
+        values.update(read_demand_team(f, data, values["category"]))
+        for key, message in f.errors.items():
+            fail(FIELD_COLUMNS.get(key, "notes"), message)
+        if f.errors:
+            return None
+        key = _natural_key(community.id, resident.id if resident else None, category.id, day, span[0], values["title"])
+        return {"community": community, "data": data, "values": values, "key": key,
+                "name": values["title"], "phone": resident.phone if resident else ""}
+
+    parsed, problems = read_rows(sheet, IMPORT_COLUMNS, judge, progress)
+    parsed = [(n, v, bad or v is None) for n, v, bad in parsed]
+    duplicates(parsed, lambda v: v["key"], IMPORT_TITLES["date"],
+               "The same demand (resident, category, date and start) is on row %(r)d.", problems)
+    bad_rows = {p.row for p in problems}
+    good = [(n, v) for n, v, bad in parsed if not bad and n not in bad_rows]
+    known: dict[tuple, Demand] = {}
+    if good:
+        days = {v["key"][3] for _n, v in good}
+        for d in db.session.scalars(select(Demand).where(
+                Demand.community_id.in_({v["community"].id for _n, v in good}), Demand.starts_on.in_(days),
+                Demand.status.not_in(CLOSED))):
+            known.setdefault(_natural_key(d.community_id, d.resident_id, d.category_id, d.starts_on,
+                                          d.start_minute, d.title), d)
+    rows = []
+    for number, v in good:
+        existing = known.get(v["key"])
+        if existing is None:
+            rows.append(RowPlan(number, "create", v["name"], v["phone"] or "", values=v))
+            continue
+        changes = sorted({IMPORT_TITLES[FIELD_COLUMNS.get(k, "notes")] for k, x in v["values"].items()
+                          if k not in ("skills", "skills_any", "category") and getattr(existing, k) != x})
+        if changes and not can_change(user, existing):
+            problems.append(CellProblem(number, IMPORT_TITLES["date"], str(_l(
+                "This demand is posted already; only its community's worker can change it (%(f)s).",
+                f="、".join(changes)))))
+            continue
+        rows.append(RowPlan(number, "update" if changes else "same", v["name"], v["phone"] or "",
+                            changes=changes, values=v, target_id=existing.id))
+    problems.sort(key=lambda p: (p.row, p.column))
+    return Plan(rows, problems)
+
+
+def write_demands(plan, user: User) -> None:
+    """Write a good plan: new demands posted with `create_demand`, known ones changed with `update_demand`."""
+    for r in plan.rows:
+        if r.action == "create":
+            create_demand(r.values["data"], community=r.values["community"], user=user)
+        elif r.action == "update":
+            demand = db.session.get(Demand, r.target_id)
+            update_demand(demand, r.values["data"], user=user, version=demand.version)
+
+
+def _import_kind():
+    from .imports import Kind
+
+    return Kind(
+        name="demands", title=_l("Demands"), sheet="需求清单", columns=IMPORT_COLUMNS, example=import_example,
+        roles=(Role.ADMIN, Role.COORDINATOR, Role.WORKER), plan=plan_demands, write=write_demands,
+        notes=_l("One row per demand: a one-off (date and time) or weekly (每周重复: 周一；周四, until 重复至). A demand "
+                 "is found again by community, resident (or title), category, date and start time: importing the "
+                 "same list again changes nothing. The resident must be registered in the community first; "
+                 "without a station the service is at the resident's home."),
+        list_endpoint="demands.index")
+
+
+IMPORT = _import_kind()

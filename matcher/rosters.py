@@ -21,7 +21,6 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
@@ -30,12 +29,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from . import rules
-from .access import area_filter, organization_filter, volunteer_filter
+from .access import volunteer_filter
 from .audit import record_audit
 from .db import db
+from .imports import (
+    SEPARATORS,
+    CellProblem,
+    Kind,
+    Plan,
+    Progress,
+    RowPlan,
+    Scope,
+    column_map,
+    community_cell,
+    importer_scope,
+    no_progress,
+)
 from .models import (
-    Area,
-    AreaLevel,
     AvailabilitySlot,
     Certificate,
     Gender,
@@ -77,50 +87,13 @@ EXAMPLE = {
 WEEKDAY_NAMES = {name: i for i, names in enumerate(
     ("一 1 mon monday", "二 2 tue tuesday", "三 3 wed wednesday", "四 4 thu thursday", "五 5 fri friday",
      "六 6 sat saturday", "日 天 7 sun sunday")) for name in names.split()}
-_SEPARATORS = re.compile(r"[；;，,、\n]+")
+_SEPARATORS = SEPARATORS
+RosterPlan = Plan  # the plan of a roster is every import's plan
+__all__ = ["CellProblem", "RosterPlan", "RowPlan", "Scope", "importer_scope"]
 _SLOT = re.compile(r"^(?:周|星期|礼拜)?\s*([一二三四五六日天1-7]|mon|tue|wed|thu|fri|sat|sun)[a-z]*\s*"
                    r"(\d{1,2})[:：](\d{2})\s*[-–—~～至到]\s*(\d{1,2})[:：](\d{2})$", re.IGNORECASE)
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
-
-
-@dataclass
-class CellProblem:
-    """What is wrong with one cell (or a whole row, `column` empty), worded for the clerk."""
-
-    row: int
-    column: str
-    message: str
-
-
-@dataclass
-class RowPlan:
-    """What importing one good row does: "create", "update" (with the changed columns) or "same"."""
-
-    row: int
-    action: str
-    name: str
-    phone: str
-    changes: list[str] = field(default_factory=list)
-    values: dict = field(default_factory=dict, repr=False)
-    volunteer_id: int | None = None
-
-
-@dataclass
-class RosterPlan:
-    rows: list[RowPlan]
-    problems: list[CellProblem]
-
-    @property
-    def counts(self) -> dict[str, int]:
-        out = {"create": 0, "update": 0, "same": 0}
-        for r in self.rows:
-            out[r.action] += 1
-        return out
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
 
 
 # --------------------------------------------------------------------------- reading cells
@@ -170,71 +143,12 @@ def format_free_time(slots: Iterable) -> str:
                     f"{s.end_minute // 60:02d}:{s.end_minute % 60:02d}" for s in slots)
 
 
-def _column_map(sheet: Sheet) -> tuple[dict[str, str], list[CellProblem]]:
-    """Which spreadsheet column holds each roster field (Chinese or English title)."""
-    found, problems = {}, []
-    titles = {t.strip().lower(): t for t in sheet.columns if t}
-    for key, zh, en, required in COLUMNS:
-        title = titles.get(zh.lower()) or titles.get(en.lower())
-        if title:
-            found[key] = title
-        elif required:
-            problems.append(CellProblem(1, zh, str(_l("The column '%(c)s' is missing from the header row.", c=zh))))
-    return found, problems
-
-
-# --------------------------------------------------------------------------- scope
-
-
-@dataclass
-class Scope:
-    """Where an importer may put volunteers: communities by id, organizations by name."""
-
-    user: User
-    communities: dict[int, Area]
-    organizations: dict[str, Organization]
-    organization: Organization | None  # a leader's own: every imported volunteer becomes its member
-    by_name: dict[str, list[Area]] = field(default_factory=dict)  # communities by name and by code
-
-    def __post_init__(self) -> None:
-        for area in self.communities.values():
-            for key in {area.name, area.code}:
-                self.by_name.setdefault(key, []).append(area)
-
-
-def importer_scope(user: User) -> Scope:
-    """The communities and organizations a coordinator (their area) or a leader (the areas their
-    organization serves) imports into."""
-    own = db.session.get(Organization, user.organization_id) if user.role == Role.ORG_LEADER else None
-    query = select(Area).where(Area.level == AreaLevel.COMMUNITY).options(selectinload(Area.parent))
-    if user.role != Role.ADMIN:
-        query = query.where(area_filter(user, Area.id))
-    communities = {a.id: a for a in db.session.scalars(query)}
-    orgs = {o.name: o for o in db.session.scalars(select(Organization).where(organization_filter(user)))}
-    if own is not None:
-        orgs = {own.name: own}
-    return Scope(user, communities, orgs, own)
-
-
-def _community(scope: Scope, text: str) -> tuple[Area | None, str | None]:
-    """The community named in a cell ('桂花社区', or '东城街道/桂花社区' where names repeat, or its code)."""
-    wanted = text.replace("／", "/").strip()
-    street_name, _sep, name = wanted.rpartition("/")
-    matches = [a for a in scope.by_name.get(name, [])
-               if not street_name or (a.parent is not None and a.parent.name == street_name)]
-    if len(matches) == 1:
-        return matches[0], None
-    if not matches:
-        return None, str(_l("No community '%(c)s' in your area: write its name as on the community list.", c=text))
-    return None, str(_l("Several communities are called '%(c)s': write it as 街道/社区.", c=text))
-
-
 # --------------------------------------------------------------------------- plan and apply
 
 
-def plan_roster(sheet: Sheet, user: User) -> RosterPlan:
+def plan_roster(sheet: Sheet, user: User, progress: Progress = no_progress) -> RosterPlan:
     """Judge every row of a roster without writing anything."""
-    columns, problems = _column_map(sheet)
+    columns, problems = column_map(sheet, COLUMNS)
     if problems:
         return RosterPlan([], problems)
     scope = importer_scope(user)
@@ -244,7 +158,9 @@ def plan_roster(sheet: Sheet, user: User) -> RosterPlan:
     phones, ids = {}, {}
     rows: list[RowPlan] = []
     parsed = []
-    for row in sheet.rows:
+    for i, row in enumerate(sheet.rows, 1):
+        if i % 250 == 0:
+            progress(i, len(sheet.rows))
         cell = {key: row.get(title) for key, title in columns.items()}
         bad: list[CellProblem] = []
 
@@ -292,7 +208,7 @@ def plan_roster(sheet: Sheet, user: User) -> RosterPlan:
             continue
         changes = _changes(existing, values, scope)
         rows.append(RowPlan(number, "update" if changes else "same", values["real_name"], values["phone"],
-                            changes=changes, values=values, volunteer_id=existing.id))
+                            changes=changes, values=values, target_id=existing.id))
     problems.sort(key=lambda p: (p.row, p.column))
     return RosterPlan(rows, problems)
 
@@ -348,7 +264,7 @@ def _read_row(cell: dict[str, str], scope: Scope, skill_names: dict, fail) -> di
         fail("community", _l("Enter the community where the volunteer lives."))
         values["community"] = None
     else:
-        community, problem = _community(scope, community_text)
+        community, problem = community_cell(scope, community_text)
         if problem:
             fail("community", problem)
         values["community"] = community
@@ -460,6 +376,15 @@ def apply_roster(sheet: Sheet, user: User, *, filename: str = "") -> RosterPlan:
     plan = plan_roster(sheet, user)
     if not plan.ok:
         return plan
+    write_roster(plan, user)
+    counts = plan.counts
+    record_audit(user, "import_roster", user, created=counts["create"], updated=counts["update"],
+                 unchanged=counts["same"], file=filename[:80])
+    return plan
+
+
+def write_roster(plan: RosterPlan, user: User) -> None:
+    """Write a roster's good plan: new volunteers added, known ones updated (flushes, never commits)."""
     existing = {v.id: v for v in db.session.scalars(
         select(Volunteer).where(Volunteer.id.in_([r.volunteer_id for r in plan.rows if r.volunteer_id]))
         .options(selectinload(Volunteer.skills), selectinload(Volunteer.slots),
@@ -488,10 +413,6 @@ def apply_roster(sheet: Sheet, user: User, *, filename: str = "") -> RosterPlan:
             elif member.status != MemberStatus.APPROVED:
                 member.status, member.approved_at = MemberStatus.APPROVED, now
     db.session.flush()
-    counts = plan.counts
-    record_audit(user, "import_roster", user, created=counts["create"], updated=counts["update"],
-                 unchanged=counts["same"], file=filename[:80])
-    return plan
 
 
 def _write(v: Volunteer, values: dict) -> None:
@@ -556,3 +477,12 @@ def roster_rows(user: User, *, organization: Organization | None = None) -> list
                     "★" * stars or "–", "在册" if v.active else "停用"])
     return out
 
+
+
+IMPORT = Kind(
+    name="volunteers", title=_l("Volunteer roster"), sheet="志愿者名册", columns=COLUMNS, example=EXAMPLE,
+    roles=(Role.ADMIN, Role.COORDINATOR, Role.ORG_LEADER), plan=plan_roster, write=write_roster,
+    notes=_l("ID numbers are checked and used for the date of birth and gender; only their last four characters "
+             "are kept. Homes are placed at the community centre until the volunteer sets their own. A person "
+             "already registered is found by mobile number (or ID number) and updated, never added twice."),
+    list_endpoint="directory.volunteers")

@@ -129,6 +129,8 @@ ACTION_LABELS = {
     "notice_channels": _l("Changed how they are told (channels)"),
     "resend_notices": _l("Sent offer notices again"),
     "upload_roster": _l("Uploaded a volunteer roster"), "import_roster": _l("Imported a volunteer roster"),
+    "upload_import": _l("Uploaded a spreadsheet to import"), "import_residents": _l("Imported residents"),
+    "import_demands": _l("Imported demands"), "import_organizations": _l("Imported organizations"),
     "export_roster": _l("Exported the volunteer roster"), "export_schedule": _l("Exported a week's schedule"),
     "print_week": _l("Printed a week's schedule (PDF)"),
 }

@@ -120,13 +120,14 @@ def demo_load(seed: int, week: str | None, scale: float, if_empty: bool) -> None
         click.echo(f"  {table:<24} {n:>7}")
     from pathlib import Path
 
-    from matcher.demo.rosters import demo_rosters
+    from matcher.demo.rosters import demo_spreadsheets
 
     folder = Path(current_app.instance_path)
-    for name, content in demo_rosters(seed).items():
+    files = demo_spreadsheets(seed)
+    for name, content in files.items():
         (folder / name).write_bytes(content)
-    click.echo(f"rosters to try the import with (Volunteers → Import a roster): {folder}/demo-roster.xlsx, "
-               f"{folder}/demo-roster-problems.csv")
+    click.echo(f"spreadsheets to try the imports with (Imports; residents before their demands): {folder}/ "
+               + ", ".join(sorted(files)))
     from matcher.demo import DEMO_PASSWORD
 
     click.echo(f"demo logins (password: {DEMO_PASSWORD}):")

@@ -1,30 +1,36 @@
-"""Spreadsheets in and out: the volunteer roster's template, upload, preview and import (all or
-nothing), and the roster's export. The reading and the rules are `matcher.spreadsheets` and
-`matcher.rosters`; the uploaded file is kept (`ImportFile`) so the preview and the import read the same
-bytes, and whoever imported it can see again what it did."""
+"""Spreadsheets in and out: the imports (volunteer rosters, organizations, residents, demands), each a
+template, an upload, a preview and an import (all or nothing), and the roster's export. The reading and
+the rules are `matcher.spreadsheets`, `matcher.imports` and each kind's module; the uploaded file is
+kept (`ImportFile`) so the preview and the import read the same bytes, and whoever imported it can see
+again what it did. A large file is judged and imported by a background job (`web/jobs.py`); its
+preview shows the job's progress, polled from `/imports/<id>.json`."""
 
 from __future__ import annotations
 
-import hashlib
-
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from matcher import rosters
+from matcher import imports, rosters
 from matcher.audit import record_audit
 from matcher.db import db
 from matcher.errors import NotFound
-from matcher.models import ImportFile, Role, utcnow
-from matcher.spreadsheets import MAX_BYTES, SheetError, read_sheet, write_csv, write_xlsx
+from matcher.imports import Kind
+from matcher.models import ImportFile, Role
+from matcher.spreadsheets import MAX_BYTES, SheetError, write_csv, write_xlsx
 
 from .auth import roles_required
+from .jobs import enqueue_import
 
 bp = Blueprint("imports", __name__)
 
-IMPORTERS = (Role.ADMIN, Role.COORDINATOR, Role.ORG_LEADER)
-SHOWN_ROWS = 200  # planned rows listed on the preview (the counts cover them all)
+IMPORTERS = (Role.ADMIN, Role.COORDINATOR, Role.ORG_LEADER)  # the roster (and its export)
+ALL_IMPORTERS = (Role.ADMIN, Role.COORDINATOR, Role.WORKER, Role.ORG_LEADER)  # some kind of import each
+STATE_LABELS = {"queued": _l("Waiting to start"), "planning": _l("Checking the rows"),
+                "planned": _l("Checked"), "importing": _l("Importing"), "done": _l("Imported"),
+                "failed": _l("Failed")}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -40,94 +46,184 @@ def download(data: bytes, filename: str, fmt: str) -> Response:
     return response
 
 
+def _kind(name: str) -> Kind:
+    kind = imports.kinds()[name]
+    if current_user.role not in kind.roles:
+        abort(403)
+    return kind
+
+
 def _own_upload(import_id: int) -> ImportFile:
+    """One's own upload of a kind one may import (anything else: 404)."""
     upload = db.session.get(ImportFile, import_id)
-    if upload is None or upload.created_by_id != current_user.id or upload.kind != "volunteers":
+    kind = imports.kinds().get(upload.kind) if upload is not None else None
+    if upload is None or upload.created_by_id != current_user.id or kind is None \
+            or current_user.role not in kind.roles:
         raise NotFound(_("No such upload."))
     return upload
+
+
+@bp.route("/imports")
+@roles_required(*ALL_IMPORTERS)
+def index():
+    """The kinds of spreadsheet one may import, each with its template and one's recent uploads."""
+    kinds = imports.kinds_for(current_user)
+    recent = db.session.scalars(select(ImportFile).where(ImportFile.created_by_id == current_user.id)
+                                .order_by(ImportFile.id.desc()).limit(10)).all()
+    return render_template("imports/index.html", kinds=kinds, recent=recent, labels=kind_labels())
+
+
+def kind_labels() -> dict[str, str]:
+    return {name: str(k.title) for name, k in imports.kinds().items()}
 
 
 @bp.route("/imports/volunteers", methods=["GET", "POST"])
 @roles_required(*IMPORTERS)
 def volunteers():
     """The roster import: the template, the columns explained, an upload form and one's recent uploads."""
+    return _upload_page("volunteers")
+
+
+@bp.route("/imports/organizations", methods=["GET", "POST"], defaults={"kind": "organizations"})
+@bp.route("/imports/residents", methods=["GET", "POST"], defaults={"kind": "residents"})
+@bp.route("/imports/demands", methods=["GET", "POST"], defaults={"kind": "demands"})
+@roles_required(*ALL_IMPORTERS)
+def upload(kind: str):
+    """An import of organizations, residents or demands: the template, the columns, an upload form."""
+    return _upload_page(kind)
+
+
+def _upload_page(name: str):
+    kind = _kind(name)
     error = ""
     if request.method == "POST":
         file = request.files.get("file")
         data = file.stream.read(MAX_BYTES + 1) if file is not None and file.filename else b""
-        if not data:
-            error = _("Choose a spreadsheet (XLSX or CSV) to upload.")
-        elif len(data) > MAX_BYTES:
-            error = _("The file is larger than %(n)d MB: split it into smaller files.", n=MAX_BYTES // 2**20)
+        try:
+            item = imports.upload_file(kind, file.filename if file is not None else "", data, current_user)
+        except SheetError as exc:
+            db.session.rollback()
+            error = str(exc.message)
         else:
-            try:
-                read_sheet(file.filename, data)
-            except SheetError as exc:
-                error = str(exc.message)
-        if not error:
-            upload = ImportFile(kind="volunteers", filename=(file.filename or "")[:200], content=data,
-                                sha256=hashlib.sha256(data).hexdigest(), created_by_id=current_user.id)
-            db.session.add(upload)
-            db.session.flush()
-            record_audit(current_user, "upload_roster", upload, size=len(data))
             db.session.commit()
-            return redirect(url_for("imports.preview", import_id=upload.id))
-    recent = db.session.scalars(select(ImportFile).where(ImportFile.created_by_id == current_user.id,
-                                                         ImportFile.kind == "volunteers")
-                                .order_by(ImportFile.id.desc()).limit(10)).all()
-    return render_template("imports/volunteers.html", columns=rosters.COLUMNS, example=rosters.EXAMPLE,
-                           recent=recent, error=error), 400 if error else 200
+            if item.state == imports.QUEUED:
+                _start_job(item)
+            return redirect(url_for("imports.preview", import_id=item.id))
+    page = "imports/volunteers.html" if kind.name == "volunteers" else "imports/upload.html"
+    return render_template(page, kind=kind, columns=kind.columns, example=kind.example_values(),
+                           recent=imports.recent_uploads(current_user, kind.name), error=error,
+                           template_url=_template_url), 400 if error else 200
+
+
+def _template_url(kind: Kind, fmt: str) -> str:
+    if kind.name == "volunteers":
+        return url_for("imports.template", fmt=fmt)
+    return url_for("imports.kind_template", kind=kind.name, fmt=fmt)
+
+
+def _start_job(item: ImportFile) -> None:
+    """Start the upload's job (committed first); a job that cannot start leaves the upload failed."""
+    try:
+        enqueue_import(item)
+    except Exception:  # noqa: BLE001 (no thread, no Redis: say so on the page rather than wait forever)
+        db.session.rollback()
+        item = db.session.get(ImportFile, item.id)
+        item.state, item.message = imports.FAILED, _("The import could not be started: try again later.")
+        db.session.commit()
 
 
 @bp.route("/imports/volunteers/template.<any(xlsx, csv):fmt>")
 @roles_required(*IMPORTERS)
 def template(fmt: str):
     """The roster template: Chinese column titles and one example row."""
-    columns, rows = rosters.template_rows()
-    data = write_xlsx([("志愿者名册", columns, rows)]) if fmt == "xlsx" else write_csv(columns, rows)
-    return download(data, f"志愿者名册模板.{fmt}", fmt)
+    return _template(_kind("volunteers"), fmt)
 
 
-def _plan(upload: ImportFile):
+@bp.route("/imports/organizations/template.<any(xlsx, csv):fmt>", defaults={"kind": "organizations"})
+@bp.route("/imports/residents/template.<any(xlsx, csv):fmt>", defaults={"kind": "residents"})
+@bp.route("/imports/demands/template.<any(xlsx, csv):fmt>", defaults={"kind": "demands"})
+@roles_required(*ALL_IMPORTERS)
+def kind_template(kind: str, fmt: str):
+    """A template: Chinese column titles and one example row."""
+    return _template(_kind(kind), fmt)
+
+
+def _template(kind: Kind, fmt: str) -> Response:
+    columns, rows = kind.template_rows()
+    data = write_xlsx([(kind.sheet, columns, rows)]) if fmt == "xlsx" else write_csv(columns, rows)
+    return download(data, f"{kind.sheet}模板.{fmt}", fmt)
+
+
+def _live_plan(item: ImportFile):
     try:
-        return rosters.plan_roster(read_sheet(upload.filename, upload.content), current_user), ""
+        return imports.plan_upload(item, current_user).summary(), ""
     except SheetError as exc:
         return None, str(exc.message)
 
 
+def _render_preview(item: ImportFile, plan, error: str, status: int = 200):
+    kind = imports.kinds()[item.kind]
+    active = item.state in imports.ACTIVE
+    return render_template("imports/preview.html", upload=item, kind=kind, plan=plan, error=error, active=active,
+                           state_label=STATE_LABELS.get(item.state or "", ""),
+                           back=url_for("imports.volunteers") if kind.name == "volunteers"
+                           else url_for("imports.upload", kind=kind.name)), status
+
+
 @bp.route("/imports/<int:import_id>")
-@roles_required(*IMPORTERS)
+@roles_required(*ALL_IMPORTERS)
 def preview(import_id: int):
-    """What importing the upload would do, row by row, and every problem with its row and column."""
-    upload = _own_upload(import_id)
-    plan, error = (None, "") if upload.applied_at else _plan(upload)
-    return render_template("imports/preview.html", upload=upload, plan=plan, error=error, shown=SHOWN_ROWS)
+    """What importing the upload would do, row by row, and every problem with its row and column; for a
+    large file, the job's progress until its plan (or its import) is done."""
+    item = _own_upload(import_id)
+    if imports.check_upload(item):
+        db.session.commit()
+    if item.applied_at or item.state is not None:
+        return _render_preview(item, item.plan, item.message if item.state == imports.FAILED else "")
+    plan, error = _live_plan(item)
+    return _render_preview(item, plan, error)
+
+
+@bp.route("/imports/<int:import_id>.json")
+@roles_required(*ALL_IMPORTERS)
+def status(import_id: int):
+    """The upload's job state for the progress bar (polled without reloading)."""
+    item = _own_upload(import_id)
+    if imports.check_upload(item):
+        db.session.commit()
+    return {"id": item.id, "state": item.state or "", "active": item.state in imports.ACTIVE,
+            "label": str(STATE_LABELS.get(item.state or "", "")), "rows_done": item.rows_done,
+            "rows_total": item.rows_total, "message": item.message}
 
 
 @bp.route("/imports/<int:import_id>/apply", methods=["POST"])
-@roles_required(*IMPORTERS)
+@roles_required(*ALL_IMPORTERS)
 def apply(import_id: int):
-    """Import the upload: every row, or nothing when any row has a problem."""
-    upload = _own_upload(import_id)
-    if upload.applied_at:
+    """Import the upload: every row, or nothing when any row has a problem (a large file: by its job)."""
+    item = _own_upload(import_id)
+    if item.applied_at:
         flash(_("This file was imported already."), "info")
-        return redirect(url_for("imports.preview", import_id=upload.id))
+        return redirect(url_for("imports.preview", import_id=item.id))
+    if item.state is not None:
+        if not imports.queue_apply(item):
+            error = "" if item.plan else _("The file is not ready to import yet.")
+            return _render_preview(item, item.plan, error, 400 if item.plan else 409)
+        db.session.commit()
+        _start_job(item)
+        return redirect(url_for("imports.preview", import_id=item.id))
     try:
-        plan = rosters.apply_roster(read_sheet(upload.filename, upload.content), current_user,
-                                    filename=upload.filename)
+        plan = imports.apply_upload(item, current_user)
     except SheetError as exc:
-        return render_template("imports/preview.html", upload=upload, plan=None, error=str(exc.message),
-                               shown=SHOWN_ROWS), 400
+        db.session.rollback()
+        return _render_preview(item, None, str(exc.message), 400)
     if not plan.ok:
         db.session.rollback()
-        return render_template("imports/preview.html", upload=upload, plan=plan, error="", shown=SHOWN_ROWS), 400
-    upload.applied_at = utcnow()
-    upload.result = plan.counts
+        return _render_preview(item, plan.summary(), "", 400)
     db.session.commit()
     counts = plan.counts
     flash(_("Imported: %(c)d added, %(u)d updated, %(s)d unchanged.", c=counts["create"], u=counts["update"],
             s=counts["same"]), "success")
-    return redirect(url_for("imports.preview", import_id=upload.id))
+    return redirect(url_for("imports.preview", import_id=item.id))
 
 
 @bp.route("/volunteers/export.<any(xlsx, csv):fmt>")

@@ -28,6 +28,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from matcher.db import db
+from matcher.imports import run_import
 from matcher.models import RunStatus, SolveRun, utcnow
 from matcher.outbox import WRITTEN, next_due_at, send_all
 from matcher.reminders import next_reminder_at, remind_due
@@ -257,6 +258,69 @@ def solve_job(run_id: int) -> None:
         try:
             with keep_alive(run_id):
                 run_solve(run_id)
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+# --- Spreadsheet imports (matcher/imports.py) -----------------------------------------------------
+# A large upload is judged, and on confirmation imported, by a job like a solve: the view commits the
+# upload's state ("queued" or "importing") first, then calls `enqueue_import`; the job gets only the
+# upload's id and reports its progress on the upload's row. RQ when REDIS_URL is set (Redis down: a
+# thread), else a thread of this process.
+
+IMPORT_JOB_TIMEOUT = 900
+
+
+def enqueue_import(upload) -> str:
+    """Start the upload's job in the background: 'rq' or 'thread'."""
+    url = current_app.config.get("REDIS_URL")
+    if url and _enqueue_import_rq(upload.id, url):
+        return "rq"
+    app = current_app._get_current_object()
+    threading.Thread(target=_import_in_thread, args=(app, upload.id), name=f"import-{upload.id}",
+                     daemon=True).start()
+    return "thread"
+
+
+def _enqueue_import_rq(import_id: int, url: str) -> bool:
+    from redis.exceptions import RedisError
+    from rq import Queue
+
+    try:
+        Queue(current_app.config.get("IMPORT_QUEUE", QUEUE), connection=_redis(url)).enqueue(
+            import_job, import_id, job_timeout=IMPORT_JOB_TIMEOUT, result_ttl=3600, failure_ttl=7 * 86400,
+            description=f"import {import_id}")
+    except RedisError as exc:
+        log.warning("Redis unreachable (%s): import %s runs in a thread of this process instead",
+                    type(exc).__name__, import_id)
+        return False
+    return True
+
+
+def _import_in_thread(app: Flask, import_id: int) -> None:
+    try:
+        with app.app_context():
+            try:
+                run_import(import_id)
+            finally:
+                db.session.remove()
+    except Exception:
+        log.exception("import %s: thread ended with an error", import_id)
+
+
+def import_job(import_id: int) -> None:
+    """The RQ job: judge or import one upload in this (forked) worker process."""
+    if has_app_context():  # e.g. a test's SimpleWorker inside the app
+        run_import(import_id)
+        return
+    from web import create_app
+
+    app = create_app()
+    with app.app_context():
+        db.engine.dispose(close=False)  # never reuse connections inherited through fork
+        try:
+            run_import(import_id)
         finally:
             db.session.remove()
             db.engine.dispose()

@@ -15,7 +15,11 @@ from .people import User
 
 
 class ImportFile(db.Model):
-    """One upload of a spreadsheet to import (`kind`: "volunteers"); `applied_at` once imported."""
+    """One upload of a spreadsheet to import (`kind`: "volunteers", "organizations", "residents",
+    "demands"); `applied_at` once imported. A large file's background job keeps its `state` here
+    (queued, planning, planned, importing, done, failed; None for a small file judged in the request),
+    its progress (`rows_done` of `rows_total`), the stored `plan` (counts, problems, first rows) and,
+    when it failed, the `message`."""
 
     __tablename__ = "import_files"
 
@@ -29,5 +33,11 @@ class ImportFile(db.Model):
     applied_at: Mapped[datetime | None]
     # What the import did: counts by action, or the problems that stopped it.
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    state: Mapped[str | None] = mapped_column(String(20))
+    rows_total: Mapped[int] = mapped_column(default=0, server_default="0")
+    rows_done: Mapped[int] = mapped_column(default=0, server_default="0")
+    plan: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    message: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    updated_at: Mapped[datetime | None]
 
     created_by: Mapped[User] = relationship()

@@ -157,10 +157,11 @@ def test_a_leader_imports_members_of_their_organization_only(world, db):
 
 
 def test_missing_required_columns_are_named(app):
-    from matcher.rosters import _column_map
+    from matcher.imports import column_map
+    from matcher.rosters import COLUMNS
 
     sheet = read_sheet("r.csv", "姓名,住址\n张,某路\n".encode())
-    _found, problems = _column_map(sheet)
+    _found, problems = column_map(sheet, COLUMNS)
     assert {p.column for p in problems} == {"手机号", "所在社区"}
 
 

@@ -360,6 +360,15 @@ NO_INPUT = {
     # and tests/matcher/test_rosters.py); the rest read only their ids or the format in the path.
     ("GET", "/imports/volunteers"), ("POST", "/imports/volunteers"), ("GET", "/imports/<int:import_id>"),
     ("POST", "/imports/<int:import_id>/apply"), ("GET", "/imports/volunteers/template.<any(xlsx, csv):fmt>"),
+    # The other imports (organizations, residents, demands) work the same way; a large file's job state
+    # is read by id only (their bad files: tests/web/test_imports.py, tests/matcher/test_imports.py).
+    ("GET", "/imports"), ("GET", "/imports/<int:import_id>.json"),
+    ("GET", "/imports/demands"), ("POST", "/imports/demands"),
+    ("GET", "/imports/demands/template.<any(xlsx, csv):fmt>"),
+    ("GET", "/imports/organizations"), ("POST", "/imports/organizations"),
+    ("GET", "/imports/organizations/template.<any(xlsx, csv):fmt>"),
+    ("GET", "/imports/residents"), ("POST", "/imports/residents"),
+    ("GET", "/imports/residents/template.<any(xlsx, csv):fmt>"),
     ("GET", "/volunteers/export.<any(xlsx, csv):fmt>"),
     ("GET", "/schedules/<int:schedule_id>/export.<any(xlsx, csv):fmt>"),
 }

@@ -3,10 +3,12 @@ re-import changing nothing, and the export of what one may see."""
 
 import io
 
+import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from matcher.models import AuditEntry, ImportFile, Volunteer
+from tests.conftest import PASSWORD, REDIS_TEST_URL
 from tests.matcher.test_rosters import HEADER, ROWS, csv_bytes
 
 
@@ -124,3 +126,175 @@ def test_the_week_exports_as_a_spreadsheet_and_a_street_coordinator_gets_their_s
     assert db.session.scalar(select(func.count(AuditEntry.id)).where(AuditEntry.action == "export_schedule")) == 3
     bad = client.get(f"/schedules/{schedule.id}/export.csv?sheet=everything")
     assert bad.status_code == 400 and "sheet" in bad.get_data(as_text=True)
+
+
+# --------------------------------------------------------------------------- organizations, residents, demands
+
+def upload_kind(client, kind: str, data: bytes, name: str = "list.csv"):
+    return client.post(f"/imports/{kind}", data={"file": (io.BytesIO(data), name)},
+                       content_type="multipart/form-data")
+
+
+def residents(db) -> int:
+    from matcher.models import Resident
+
+    db.session.expire_all()
+    return db.session.scalar(select(func.count(Resident.id)))
+
+
+def test_the_imports_page_lists_the_kinds_each_role_may_use(client, auth, world):
+    auth.login("worker_a1")
+    page = client.get("/imports").get_data(as_text=True)
+    assert 'id="kind-residents"' in page and 'id="kind-demands"' in page
+    assert 'id="kind-organizations"' not in page and 'id="kind-volunteers"' not in page
+    assert client.get("/imports/organizations").status_code == 403
+    assert client.get("/imports/volunteers").status_code == 403
+    assert 'href="/imports"' in client.get("/residents").get_data(as_text=True)
+    auth.logout()
+    auth.login("leader_a")
+    page = client.get("/imports").get_data(as_text=True)
+    assert 'id="kind-volunteers"' in page and 'id="kind-residents"' not in page
+    assert client.get("/imports/residents").status_code == 403
+
+
+def test_every_template_downloads_with_chinese_columns(client, auth, world):
+    auth.login("coord_a")
+    for kind, first in (("residents", "所在社区"), ("demands", "所在社区"), ("organizations", "组织名称")):
+        response = client.get(f"/imports/{kind}/template.xlsx")
+        assert response.status_code == 200
+        sheet = load_workbook(io.BytesIO(response.data)).active
+        assert sheet.cell(1, 1).value == first and sheet.max_row == 2
+        csv_response = client.get(f"/imports/{kind}/template.csv")
+        assert csv_response.data.startswith(b"\xef\xbb\xbf" + first.encode())
+
+
+def test_residents_with_bad_rows_are_refused_then_the_fixed_gb18030_file_imports_once(client, auth, world, db):
+    from tests.matcher.test_imports import R_HEADER, R_ROWS
+
+    auth.login("worker_a1")
+    before = residents(db)
+    rows = [r for r in R_ROWS if r[0] == "桂花社区"]
+    bad = rows + [["桂花社区", "孙八", "", "", "", "桂花路3号", "", "否"], ["枫林社区", "钱七", "", "", "", "枫林路1号", "", "是"]]
+    response = upload_kind(client, "residents", csv_bytes(bad, header=R_HEADER, encoding="gb18030"))
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'id="import-blocked"' in page and 'id="confirm-import"' not in page
+    assert '<td data-label="行">4</td><td data-label="列">已同意登记</td>' in page
+    assert '<td data-label="行">5</td><td data-label="列">所在社区</td>' in page  # another community: not theirs
+    upload_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    assert client.post(f"/imports/{upload_id}/apply").status_code == 400
+    assert residents(db) == before
+    good = csv_bytes(rows, header=R_HEADER, encoding="gb18030")
+    fixed = upload_kind(client, "residents", good).headers["Location"]
+    assert 'id="confirm-import"' in client.get(fixed).get_data(as_text=True)
+    assert client.post(fixed + "/apply").status_code == 302
+    assert residents(db) == before + 2
+    again = upload_kind(client, "residents", good).headers["Location"]
+    assert client.post(again + "/apply").status_code == 302
+    assert residents(db) == before + 2
+    assert db.session.get(ImportFile, int(again.rsplit("/", 1)[1])).result == {"create": 0, "update": 0, "same": 2}
+    assert db.session.scalars(select(AuditEntry.action).where(AuditEntry.action == "import_residents")).all()
+
+
+def test_a_street_coordinator_cannot_import_into_another_street(client, auth, world, db):
+    from tests.matcher.test_imports import D_HEADER, O_HEADER, R_HEADER
+
+    auth.login("coord_a")
+    before = residents(db)
+    rows = [["石桥村", "钱七", "", "", "", "石桥村一组", "", "是"]]
+    page = client.get(upload_kind(client, "residents", csv_bytes(rows, header=R_HEADER)).headers["Location"])
+    assert "没有“石桥村”" in page.get_data(as_text=True)
+    rows = [["石桥村", "赵奶奶", "", "助老服务", "", "2030-01-01", "09:00-10:00", "", "", "", ""]]
+    page = client.get(upload_kind(client, "demands", csv_bytes(rows, header=D_HEADER)).headers["Location"])
+    assert 'id="import-blocked"' in page.get_data(as_text=True)
+    rows = [["石桥互助队", "生活服务", "石桥村", "", "", ""]]
+    page = client.get(upload_kind(client, "organizations", csv_bytes(rows, header=O_HEADER)).headers["Location"])
+    assert 'id="import-blocked"' in page.get_data(as_text=True)
+    assert residents(db) == before
+
+
+def test_demands_import_through_the_pages(client, auth, world, db):
+    from matcher.models import Demand
+    from tests.matcher.test_imports import D_HEADER, demand_rows
+
+    auth.login("worker_a1")
+    location = upload_kind(client, "demands", csv_bytes(demand_rows(), header=D_HEADER)).headers["Location"]
+    assert client.post(location + "/apply").status_code == 302
+    assert db.session.scalar(select(func.count(Demand.id)).where(Demand.title == "广场舞")) == 1
+    again = upload_kind(client, "demands", csv_bytes(demand_rows(), header=D_HEADER)).headers["Location"]
+    assert client.post(again + "/apply").status_code == 302
+    assert db.session.get(ImportFile, int(again.rsplit("/", 1)[1])).result == {"create": 0, "update": 0, "same": 3}
+    assert db.session.scalar(select(func.count(Demand.id)).where(Demand.title == "广场舞")) == 1
+
+
+def big_residents(rows: int) -> bytes:
+    from tests.matcher.test_imports import big_resident_file
+
+    return big_resident_file(rows)
+
+
+def wait_for(client, location: str, states: tuple, seconds: float = 30.0) -> dict:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        job = client.get(location + ".json").get_json()
+        if job["state"] in states or time.monotonic() > deadline:
+            return job
+        time.sleep(0.1)
+
+
+def test_a_large_file_runs_as_a_job_in_a_thread_with_a_progress_bar(app, client, auth, world, db):
+    app.config["IMPORT_JOB_ROWS"] = 50
+    auth.login("coord_a")
+    before = residents(db)
+    location = upload_kind(client, "residents", big_residents(300)).headers["Location"]
+    page = client.get(location).get_data(as_text=True)
+    assert 'id="import-progress"' in page and "import_progress.js" in page
+    job = wait_for(client, location, ("planned", "failed"))
+    assert job["state"] == "planned" and job["rows_done"] == job["rows_total"] == 300, job
+    page = client.get(location).get_data(as_text=True)
+    assert 'id="confirm-import"' in page and 'data-active="0"' in page
+    assert client.post(location + "/apply").status_code == 302
+    job = wait_for(client, location, ("done", "failed"))
+    assert job["state"] == "done", job
+    assert residents(db) == before + 300
+    assert 'id="import-done"' in client.get(location).get_data(as_text=True)
+    assert client.post(location + "/apply").status_code == 302  # imported already: nothing more
+    assert residents(db) == before + 300
+
+
+@pytest.mark.redis
+def test_a_large_file_runs_as_an_rq_job_on_redis(make_app, db, world):
+    """On its own queue (a unique name, emptied and deleted after): other runs' data is left alone."""
+    import uuid
+
+    import redis
+    from rq import Queue, SimpleWorker
+
+    try:
+        conn = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=2)
+        conn.ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip(f"Redis not reachable at {REDIS_TEST_URL}: RQ path skipped")
+    queue_name = f"linli-test-import-{uuid.uuid4().hex[:8]}"
+    app = make_app(REDIS_URL=REDIS_TEST_URL, IMPORT_QUEUE=queue_name, IMPORT_JOB_ROWS=50)
+    client = app.test_client()
+    client.post("/login", data={"username": "coord_a", "password": PASSWORD})
+    queue = Queue(queue_name, connection=conn)
+    try:
+        before = residents(db)
+        location = upload_kind(client, "residents", big_residents(120)).headers["Location"]
+        assert client.get(location + ".json").get_json()["state"] == "queued"
+        assert len(queue) == 1
+        with app.app_context():
+            SimpleWorker([queue], connection=conn).work(burst=True)
+        assert client.get(location + ".json").get_json()["state"] == "planned"
+        assert client.post(location + "/apply").status_code == 302
+        with app.app_context():
+            SimpleWorker([queue], connection=conn).work(burst=True)
+        assert client.get(location + ".json").get_json()["state"] == "done"
+        assert residents(db) == before + 120
+    finally:
+        queue.empty()
+        queue.delete(delete_jobs=True)

@@ -136,11 +136,22 @@ GET  /healthz                                                    200     200    
 POST /hooks/sms/receipts                                          404     404      404      404      404      404      404
 GET  /hooks/wechat/events                                          404     404      404      404      404      404      404
 POST /hooks/wechat/events                                          404     404      404      404      404      404      404
-GET  /imports/<int:import_id>                                   L       200/404  200/404  200/404  403      200/404  403
-POST /imports/<int:import_id>/apply                             L       400/404  400/404  400/404  403      400/404  403
+GET  /imports                                                    L       200      200      200      200      200      403
+GET  /imports/<int:import_id>                                   L       200/404  200/404  200/404  404      200/404  403
+GET  /imports/<int:import_id>.json                               L       200/404  200/404  200/404  404      200/404  403
+POST /imports/<int:import_id>/apply                             L       400/404  400/404  400/404  404      400/404  403
 GET  /imports/volunteers                                        L       200      200      200      403      200      403
 POST /imports/volunteers                                        L       400      400      400      403      400      403
 GET  /imports/volunteers/template.<any(xlsx, csv):fmt>          L       200      200      200      403      200      403
+GET  /imports/demands                                            L       200      200      200      200      403      403
+POST /imports/demands                                            L       400      400      400      400      403      403
+GET  /imports/demands/template.<any(xlsx, csv):fmt>              L       200      200      200      200      403      403
+GET  /imports/organizations                                      L       200      200      200      403      403      403
+POST /imports/organizations                                      L       400      400      400      403      403      403
+GET  /imports/organizations/template.<any(xlsx, csv):fmt>        L       200      200      200      403      403      403
+GET  /imports/residents                                          L       200      200      200      200      403      403
+POST /imports/residents                                          L       400      400      400      400      403      403
+GET  /imports/residents/template.<any(xlsx, csv):fmt>            L       200      200      200      200      403      403
 GET  /invitations                                                L       403      403      403      200      200      403
 POST /invitations                                                L       403      403      403      200      200      403
 POST /invitations/<int:link_id>/revoke                           L       403      403      403      404      302/404  403
