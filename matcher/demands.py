@@ -833,7 +833,7 @@ def plan_demands(sheet, user: User, progress=None) -> Any:
     parsed, problems = read_rows(sheet, IMPORT_COLUMNS, judge, progress)
     parsed = [(n, v, bad or v is None) for n, v, bad in parsed]
     duplicates(parsed, lambda v: v["key"], IMPORT_TITLES["date"],
-               "The same demand (resident, category, date and start) is on row %(r)d.", problems)
+               _l("The same demand (resident, category, date and start) is on row %(r)d."), problems)
     bad_rows = {p.row for p in problems}
     good = [(n, v) for n, v, bad in parsed if not bad and n not in bad_rows]
     known: dict[tuple, Demand] = {}

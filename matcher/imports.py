@@ -193,8 +193,9 @@ def read_rows(sheet: Sheet, columns, judge: Callable[[int, dict[str, str], Calla
     return out, problems
 
 
-def duplicates(parsed, key: Callable[[Any], Any], column: str, message: str, problems: list[CellProblem]) -> None:
-    """Name every row whose key (not None) repeats an earlier row's: `message` with %(r)d the first row."""
+def duplicates(parsed, key: Callable[[Any], Any], column: str, message: Any, problems: list[CellProblem]) -> None:
+    """Name every row whose key (not None) repeats an earlier row's: `message` (lazy text) with %(r)d the
+    first row."""
     seen: dict[Any, int] = {}
     for number, values, bad in parsed:
         if bad:
@@ -203,7 +204,7 @@ def duplicates(parsed, key: Callable[[Any], Any], column: str, message: str, pro
         if k is None:
             continue
         if k in seen:
-            problems.append(CellProblem(number, column, str(_l(message, r=seen[k]))))
+            problems.append(CellProblem(number, column, str(message) % {"r": seen[k]}))
         else:
             seen[k] = number
 

@@ -177,7 +177,7 @@ def plan_organizations(sheet, user: User, progress: Progress = no_progress) -> P
         return OrganizationValues(name, org_type, home, areas, chosen, phone, description)
 
     parsed, problems = read_rows(sheet, COLUMNS, judge, progress)
-    duplicates(parsed, lambda v: v.name, TITLES["name"], "The same organization is on row %(r)d.", problems)
+    duplicates(parsed, lambda v: v.name, TITLES["name"], _l("The same organization is on row %(r)d."), problems)
     names = [v.name for _n, v, bad in parsed if not bad]
     known = {o.name: o for o in db.session.scalars(
         select(Organization).where(Organization.name.in_(names))

@@ -175,8 +175,8 @@ def plan_residents(sheet, user: User, progress: Progress = no_progress) -> Plan:
 
     parsed, problems = read_rows(sheet, COLUMNS, judge, progress)
     parsed = [(n, v, bad or v is None) for n, v, bad in parsed]
-    duplicates(parsed, lambda v: v["key"], TITLES["phone"], "The same resident (phone, or name and address) is on "
-               "row %(r)d.", problems)
+    duplicates(parsed, lambda v: v["key"], TITLES["phone"],
+               _l("The same resident (phone, or name and address) is on row %(r)d."), problems)
     bad_rows = {p.row for p in problems}
     good = [(n, v) for n, v, bad in parsed if not bad and n not in bad_rows]
     communities = {v["community"].id for _n, v in good}
