@@ -887,3 +887,133 @@ def _import_kind():
 
 
 IMPORT = _import_kind()
+
+
+# ============================================================================ the demands export
+# Read models for the demands spreadsheet (web/exports.py, issue 12): the list page's filters as one
+# query, and one row per demand with its week's staffing, plus the week's services left short with the
+# solver's reasons. A fixed handful of statements whatever the number of demands. Nothing is changed.
+
+DEMAND_EXPORT_COLUMNS = ("编号", "社区", "居民", "居民电话", "服务", "类别", "优先级", "日期安排", "时间", "地点",
+                         "需要人数", "状态", "审核", "创建人", "创建时间", "本周服务", "已排满", "缺人")
+UNMET_COLUMNS = ("日期", "时间", "社区", "服务", "优先级", "需要人数", "已安排", "缺少人数", "原因")
+_EXPORT_WEEKDAYS = "一二三四五六日"
+
+
+class DemandFilters:
+    """The demands list's filters (?q=, status, category, review), already read and checked."""
+
+    def __init__(self, q: str = "", status: DemandStatus | None = None, category: Category | None = None,
+                 review: ReviewState | None = None):
+        self.q, self.status, self.category, self.review = q, status, category, review
+
+
+def filtered_demands(user: User, filters: DemandFilters):
+    """The SELECT of the demands list: the user's scope, search by title, status, category, review, in the
+    list's order (the review queue: urgent first, then the soonest)."""
+    from sqlalchemy import case
+
+    from .access import visible
+
+    stmt = visible(select(Demand), Demand, user)
+    if filters.q:
+        stmt = stmt.where(Demand.title.contains(filters.q))  # as the list page searches
+    if filters.status is not None:
+        stmt = stmt.where(Demand.status == filters.status)
+    if filters.category is not None:
+        stmt = stmt.where(Demand.category_id == filters.category.id)
+    order = (Demand.starts_on.desc(), Demand.id.desc())
+    if filters.review is not None:
+        stmt = stmt.where(Demand.review == filters.review)
+        if filters.review == ReviewState.PENDING:
+            urgency = case({p.value: i for i, p in enumerate(Priority)}, value=Demand.priority)
+            order = (urgency, Demand.starts_on, Demand.id)
+    return stmt.order_by(*order)
+
+
+class DemandSheets:
+    """The demands export's tables: `demands` one row per demand (`DEMAND_EXPORT_COLUMNS`), `unmet` one row
+    per service of the week left short (`UNMET_COLUMNS`)."""
+
+    def __init__(self, demands: list[list[Any]], unmet: list[list[Any]]):
+        self.demands, self.unmet = demands, unmet
+
+
+def demand_sheets(user: User, filters: DemandFilters, week_start: date, *, word=str, review_word=str,
+                  phone=rules.mask_phone) -> DemandSheets:
+    """The demands `user` sees through `filters`, with the week's services staffed and short, and those short
+    with the reasons of the newest applied run (as the community's week page shows them).
+
+    `word(code)` words a status, priority, place kind or reason code and `review_word(state)` a review state
+    (the web layer's labels); `phone` shows a resident's phone (masked unless the caller may reveal it). The
+    resident's name is given where the user may see the resident (as the demand page does), else left out;
+    a home's address is never given (the demand page leaves it out too)."""
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import func
+    from sqlalchemy.orm import selectinload
+
+    from .access import visible
+    from .clock import DEFAULT_TIMEZONE
+    from .db import among
+    from .settings import setting
+    from .weeks import newest_gaps
+
+    demands = list(db.session.scalars(filtered_demands(user, filters).options(
+        selectinload(Demand.community), selectinload(Demand.category), selectinload(Demand.resident),
+        selectinload(Demand.station), selectinload(Demand.created_by))))
+    ids = [d.id for d in demands]
+    resident_ids = {d.resident_id for d in demands if d.resident_id is not None}
+    shown_residents = set(db.session.scalars(visible(select(Resident.id).where(
+        among(Resident.id, resident_ids)), Resident, user))) if resident_ids else set()
+    start = datetime.combine(week_start, datetime.min.time())
+    occurrences = list(db.session.scalars(select(DemandOccurrence).where(
+        among(DemandOccurrence.demand_id, ids), DemandOccurrence.starts_at >= start,
+        DemandOccurrence.starts_at < start + timedelta(days=7))
+        .order_by(DemandOccurrence.starts_at, DemandOccurrence.id))) if ids else []
+    occ_ids = [o.id for o in occurrences]
+    standing = dict(db.session.execute(select(Assignment.occurrence_id, func.count(Assignment.id)).where(
+        among(Assignment.occurrence_id, occ_ids), Assignment.status.in_(STANDING))
+        .group_by(Assignment.occurrence_id)).all()) if occ_ids else {}
+    gaps = newest_gaps(occ_ids, occurrences, week_start)
+    zone = ZoneInfo(setting("TIMEZONE", DEFAULT_TIMEZONE))
+
+    by_demand: dict[int, list[DemandOccurrence]] = defaultdict(list)
+    unmet = []
+    for o in occurrences:
+        if o.status == DemandStatus.CANCELLED:
+            continue
+        by_demand[o.demand_id].append(o)
+        d = o.demand
+        on_it = standing.get(o.id, 0)
+        if o.status not in CLOSED and on_it < d.people:
+            gap = gaps.get(o.id)
+            unmet.append([o.starts_at.date().isoformat(), f"{o.starts_at:%H:%M}-{o.ends_at:%H:%M}", d.community.name,
+                          d.title, word(d.priority.value), d.people, on_it, d.people - on_it,
+                          "；".join(word(r) for r in gap.reasons) if gap is not None else ""])
+    rows = []
+    for d in demands:
+        week = by_demand[d.id]
+        staffed = sum(1 for o in week if o.status in CLOSED or standing.get(o.id, 0) >= d.people)
+        resident = d.resident if d.resident_id in shown_residents else None
+        if d.weekday_list:
+            days = "、".join("周" + _EXPORT_WEEKDAYS[w] for w in d.weekday_list)
+            until = f"至{d.repeat_until.isoformat()}" if d.repeat_until else ""
+            when = f"每{days}（{d.starts_on.isoformat()}起{until}）"
+        else:
+            when = d.starts_on.isoformat()
+        place = word(d.location_kind.value)
+        if d.station is not None:
+            place += f"：{d.station.name}"
+        if d.location_kind != LocationKind.HOME and d.address:
+            place += f" {d.address}"
+        creator = (d.created_by.display_name or d.created_by.username) if d.created_by is not None else ""
+        created = d.created_at.replace(tzinfo=UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        rows.append([d.id, d.community.name, resident.name if resident else "",
+                     phone(resident.phone) if resident and resident.phone else "", d.title,
+                     d.category.name_zh if d.category else "", word(d.priority.value), when,
+                     f"{rules.format_minutes(d.start_minute)}-{rules.format_minutes(d.start_minute + d.duration_minutes)}",
+                     place, d.people, word(d.status.value), review_word(d.review) if d.review else "", creator, created,
+                     len(week), staffed, len(week) - staffed])
+    return DemandSheets(rows, unmet)

@@ -213,3 +213,63 @@ def standing_rows(rows: list[OccurrenceRow]) -> list[OccurrenceRow]:
     `STANDING` assignments (offered or booked), so draft proposals and no-shows are left off and each
     row's state follows from what is left."""
     return [OccurrenceRow(r.occurrence, [a for a in r.assignments if a.status in STANDING], r.gap) for r in rows]
+
+
+# ======================================================================= an organization's and a volunteer's week
+# Spreadsheet rows for the leader's and the volunteer's exports (web/exports.py, issue 12), in the manner
+# of `schedule_sheets`: plain values, codes worded by the web layer, phones masked unless the caller passes
+# another `phone`. A fixed handful of statements whatever the number of services.
+
+TEAM_SERVICE_COLUMNS = ("日期", "星期", "时间", "社区", "服务", "类别", "优先级", "需要人数", "已接受", "状态",
+                        "本队志愿者")
+MY_WEEK_COLUMNS = ("日期", "星期", "时间", "服务", "类别", "社区", "地点", "状态", "记入时长")
+
+
+def organization_sheets(organization: Organization, week_start: date, *, word=str,
+                        phone=rules.mask_phone) -> ScheduleSheets:
+    """The organization's week (`organization_week`) as tables: its services (`TEAM_SERVICE_COLUMNS`, the
+    state worded by `word`), its members on them (`PEOPLE_COLUMNS`, other organizations' volunteers left
+    out) and the services left short with the newest applied run's reasons (`GAP_COLUMNS`)."""
+    from .models import Category
+
+    db.session.scalars(select(Category)).all()  # the few categories, so each demand's is at hand
+    rows = organization_week(organization, week_start)
+    ours = team_assignment_ids(organization.id, [r.occurrence.id for r in rows])
+    services, people, gaps = [], [], []
+    for row in rows:
+        o, d = row.occurrence, row.occurrence.demand
+        day, time_text = o.starts_at.date().isoformat(), f"{o.starts_at:%H:%M}-{o.ends_at:%H:%M}"
+        members = [a for a in row.assignments if a.id in ours]
+        services.append([day, "周" + _WEEKDAY[o.starts_at.weekday()], time_text, d.community.name, d.title,
+                         d.category.name_zh if d.category else "", word(d.priority.value), d.people, row.accepted,
+                         word(row.state), "、".join(a.volunteer.real_name for a in members)])
+        for a in members:
+            people.append([a.volunteer.real_name, phone(a.volunteer.phone), day, time_text, d.title,
+                           d.community.name, word(a.status.value)])
+        if row.gap is not None:
+            gaps.append([day, time_text, d.community.name, d.title, word(d.priority.value), row.gap.missing,
+                         "；".join(word(r) for r in row.gap.reasons)])
+    people.sort(key=lambda r: (r[0], r[2], r[3]))
+    return ScheduleSheets(services, people, gaps)
+
+
+def volunteer_week_rows(volunteer: Volunteer, week_start: date, *, word=str, place=None) -> list[list[Any]]:
+    """The volunteer's booked services of a week (as "my week" lists them: accepted, checked in, done) as
+    `MY_WEEK_COLUMNS` rows; `place(assignment)` says where (the web layer's rule: the exact address only
+    while the service is held)."""
+    start, end = problem.week_span(week_start)
+    assignments = db.session.scalars(
+        select(Assignment).join(DemandOccurrence, Assignment.occurrence_id == DemandOccurrence.id)
+        .where(Assignment.volunteer_id == volunteer.id, Assignment.status.in_(BOOKED),
+               DemandOccurrence.starts_at >= start, DemandOccurrence.starts_at < end)
+        .options(*(selectinload(Assignment.occurrence).selectinload(DemandOccurrence.demand).selectinload(rel)
+                   for rel in (Demand.category, Demand.community, Demand.station, Demand.resident)))
+        .order_by(DemandOccurrence.starts_at, Assignment.id)).all()
+    out = []
+    for a in assignments:
+        o, d = a.occurrence, a.occurrence.demand
+        out.append([o.starts_at.date().isoformat(), "周" + _WEEKDAY[o.starts_at.weekday()],
+                    f"{o.starts_at:%H:%M}-{o.ends_at:%H:%M}", d.title, d.category.name_zh if d.category else "",
+                    d.community.name, place(a) if place is not None else d.community.name, word(a.status.value),
+                    float(a.credited_hours) if a.credited_hours is not None else ""])
+    return out

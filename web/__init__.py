@@ -168,6 +168,7 @@ def register_blueprints(app: Flask) -> None:
         community,
         demands,
         directory,
+        exports,
         health,
         hooks,
         imports,
@@ -181,7 +182,7 @@ def register_blueprints(app: Flask) -> None:
     )
 
     for module in (auth, main, demands, directory, admin, accounts, schedule, community, team, notifications, volunteer,
-                   health, join, hooks, imports, printouts):
+                   health, join, hooks, imports, exports, printouts):
         app.register_blueprint(module.bp)
 
 

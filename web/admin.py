@@ -132,6 +132,9 @@ ACTION_LABELS = {
     "upload_import": _l("Uploaded a spreadsheet to import"), "import_residents": _l("Imported residents"),
     "import_demands": _l("Imported demands"), "import_organizations": _l("Imported organizations"),
     "export_roster": _l("Exported the volunteer roster"), "export_schedule": _l("Exported a week's schedule"),
+    "export_demands": _l("Exported demands"), "export_team_week": _l("Exported the organization's week"),
+    "export_my_week": _l("Exported their own week"),
+    "export_phones": _l("Exported with full phone numbers (reason recorded)"),
     "print_week": _l("Printed a week's schedule (PDF)"),
 }
 

@@ -505,13 +505,19 @@ def publish(schedule_id: int):
     return redirect(url_for("schedule.view", schedule_id=schedule.id))
 
 
-@bp.route("/schedules/<int:schedule_id>/export.<any(xlsx, csv):fmt>")
+@bp.route("/schedules/<int:schedule_id>/export.<any(xlsx, csv):fmt>", methods=["GET", "POST"])
 @roles_required(*COORDINATING)
 def export(schedule_id: int, fmt: str):
     """The week (or one's part of it) as a spreadsheet: services by day and community, each volunteer's
     services, and the gaps with the solver's reasons; phones masked, cells inert, audited. A CSV holds
-    one table: `?sheet=services` (default), `people` or `gaps`."""
+    one table: `?sheet=services` (default), `people` or `gaps`. Full phones only through
+    `exports.phone_reveal` (a volunteer's phone: nobody's today, so a reveal is refused)."""
+    from .exports import phone_reveal
+
     schedule, part = load_part(schedule_id)
+    reveal = phone_reveal("volunteers")
+    if reveal.page is not None:
+        return reveal.page
     tables = weeks.schedule_sheets(schedule, part, word=lambda code: str(REASONS[code]) if code in REASONS
                                    else label(code))
     sheets = [("服务", weeks.SERVICE_COLUMNS, tables.services), ("志愿者", weeks.PEOPLE_COLUMNS, tables.people),
@@ -526,7 +532,7 @@ def export(schedule_id: int, fmt: str):
         _title, columns, rows = sheets[chosen]
         data = write_csv(columns, rows)
         name += "-" + ("services", "people", "gaps")[chosen]
-    record_audit(current_user, "export_schedule", schedule, format=fmt, rows=len(tables.services))
+    reveal.audit("export_schedule", schedule, format=fmt, rows=len(tables.services))
     db.session.commit()
     return download(data, f"{name}.{fmt}", fmt)
 

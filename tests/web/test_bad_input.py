@@ -163,6 +163,20 @@ ROUTES = [
     Route("POST", "/notifications/settings", "vol", {"first": "text", "second": "text", "third": "text", "email": "text",
                                                       "wechat_subscribed": "text"}, base={"first": "sms"}),
     Route("GET", "/schedules/<int:schedule_id>/delivery", "coord", {"show": "text", "page": "number", "q": "text"}),
+    # --- exports (web/exports.py; the roster's and the week's read `reveal`, their POST a reason)
+    Route("GET", "/schedules/<int:schedule_id>/export.<any(xlsx, csv):fmt>", "coord", {"sheet": "text", "reveal": "text"},
+          base={"sheet": "people"}),
+    Route("POST", "/schedules/<int:schedule_id>/export.<any(xlsx, csv):fmt>", "coord", {"reason": "text"}),
+    Route("GET", "/volunteers/export.<any(xlsx, csv):fmt>", "coord", {"reveal": "text"}),
+    Route("POST", "/volunteers/export.<any(xlsx, csv):fmt>", "coord", {"reason": "text"}),
+    Route("GET", "/demands/export.<any(xlsx, csv):fmt>", "coord",
+          {"q": "text", "status": "text", "category": "text", "review": "text", "week": "date", "sheet": "text",
+           "reveal": "text"}),
+    Route("POST", "/demands/export.<any(xlsx, csv):fmt>", "worker",
+          {"reason": "text", "q": "text", "status": "text", "category": "text", "week": "date", "sheet": "text"},
+          base={"reason": "电话回访老人"}, query=("q", "status", "category", "week", "sheet")),
+    Route("GET", "/team/export.<any(xlsx, csv):fmt>", "leader", {**WEEK, "sheet": "text"}),
+    Route("GET", "/me/week/export.<any(xlsx, csv):fmt>", "vol", WEEK),
     Route("POST", "/schedules/<int:schedule_id>/delivery/resend", "coord", {"volunteer": "number", "all": "text"}),
     Route("GET", "/login", "anon", {"next": "text"}),
     # --- sign-in, language, password
@@ -369,8 +383,6 @@ NO_INPUT = {
     ("GET", "/imports/organizations/template.<any(xlsx, csv):fmt>"),
     ("GET", "/imports/residents"), ("POST", "/imports/residents"),
     ("GET", "/imports/residents/template.<any(xlsx, csv):fmt>"),
-    ("GET", "/volunteers/export.<any(xlsx, csv):fmt>"),
-    ("GET", "/schedules/<int:schedule_id>/export.<any(xlsx, csv):fmt>"),
 }
 
 

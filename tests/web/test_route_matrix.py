@@ -126,6 +126,8 @@ POST /demands/<int:demand_id>/cancel                             L       400    
 GET  /demands/<int:demand_id>/edit                               L       403      403      403      200/404  403      403
 POST /demands/<int:demand_id>/edit                               L       403      403      403      400/404  403      403
 GET  /demands/new                                                L       403      403      403      200      403      403
+GET  /demands/export.<any(xlsx, csv):fmt>                      L       200      200      200      200      403      403
+POST /demands/export.<any(xlsx, csv):fmt>                      L       403      403      403      400      403      403
 POST /demands/new                                                L       403      403      403      400      403      403
 POST /demands/<int:demand_id>/return                             L       409      409/404  409/404  403      403      403
 POST /demands/review/approve                                     L       400      400      400      403      403      403
@@ -173,6 +175,7 @@ GET  /me/profile                                                 L       404    
 POST /me/profile                                                 L       404      404      404      404      404      400
 GET  /me/record                                                  L       404      404      404      404      404      200
 GET  /me/week                                                    L       404      404      404      404      404      200
+GET  /me/week/export.<any(xlsx, csv):fmt>                      L       404      404      404      404      404      200
 GET  /n/<code>                                                    302/404 302/404  302/404  302/404  302/404  302/404  302/404
 GET  /notifications                                              L       200      200      200      200      200      200
 POST /notifications/<int:notification_id>/read                   L       302/404  302/404  302/404  302/404  302/404  302/404
@@ -202,12 +205,14 @@ GET  /schedules/<int:schedule_id>/occurrences/<int:occurrence_id>  L     200    
 POST /schedules/<int:schedule_id>/occurrences/<int:occurrence_id>  L     400      400/404  400/404  403      403      403
 GET  /schedules/<int:schedule_id>/delivery                       L       200      200/404  200/404  403      403      403
 GET  /schedules/<int:schedule_id>/export.<any(xlsx, csv):fmt>    L       200      200/404  200/404  403      403      403
+POST /schedules/<int:schedule_id>/export.<any(xlsx, csv):fmt>   L       403      403/404  403/404  403      403      403
 POST /schedules/<int:schedule_id>/delivery/resend                L       303      303/404  303/404  403      403      403
 POST /schedules/<int:schedule_id>/publish                        L       302      302/404  302/404  403      403      403
 POST /schedules/<int:schedule_id>/solve                          L       302      302/404  302/404  403      403      403
 POST /schedules/open                                             L       400      400      400      403      403      403
 GET  /static/<path:filename>                                     200/404 200/404  200/404  200/404  200/404  200/404  200/404
 GET  /team                                                       L       403      403      403      403      200      403
+GET  /team/export.<any(xlsx, csv):fmt>                         L       403      403      403      403      200      403
 GET  /team/assignments/<int:assignment_id>/swap                  L       403      403      403      403      200/404  403
 POST /team/assignments/<int:assignment_id>/swap                  L       403      403      403      403      400/404  403
 GET  /team/members                                               L       403      403      403      403      200      403
@@ -219,6 +224,7 @@ GET  /volunteers                                                 L       200    
 GET  /volunteers/<int:volunteer_id>                              L       200      200/404  200/404  200/404  200/404  200/404
 POST /volunteers/<int:volunteer_id>/activation-link              L       200/302  200/404  200/404  200/404  200/404  403
 GET  /volunteers/export.<any(xlsx, csv):fmt>                    L       200      200      200      403      200      403
+POST /volunteers/export.<any(xlsx, csv):fmt>                   L       403      403      403      403      403      403
 """
 
 # Cells where the application answers otherwise today, in files of other engineers:
