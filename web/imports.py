@@ -14,7 +14,6 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from matcher import imports, rosters
-from matcher.audit import record_audit
 from matcher.db import db
 from matcher.errors import NotFound
 from matcher.imports import Kind
