@@ -222,9 +222,14 @@ class Fields:
 
 
 def district_of(area: Area) -> Area:
-    """The root (district) above an area."""
-    root_id = int(area.path.strip("/").split("/")[0])
-    return area if area.id == root_id else db.session.get(Area, root_id)
+    """The root (district) above an area.
+
+    Walked through `parent`, which holds what it loaded: an import judging 10,000 rows of a few
+    communities finds the district once, where a `session.get` by id queried again for every row
+    (the session's identity map keeps only the objects someone still holds)."""
+    while area.parent_id is not None:
+        area = area.parent
+    return area
 
 
 def check_location(fields: Fields, lat: float | None, lon: float | None, area: Area,
