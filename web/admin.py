@@ -144,7 +144,7 @@ OBJECT_LABELS = {
     "solverun": _l("Solve run"), "membership": _l("Membership"), "user": _l("Account"),
     "nosuchuser": _l("Unknown account"), "category": _l("Category"), "skill": _l("Skill"),
     "accountlink": _l("One-time link"), "resetattempt": _l("Reset link (unknown)"),
-    "area": _l("Area"), "importfile": _l("Uploaded file"),
+    "area": _l("Area"), "importfile": _l("Uploaded file"), "organization": _l("Organization"),
 }
 
 DETAIL_LABELS = {
@@ -164,7 +164,8 @@ DETAIL_LABELS = {
     "decline_kind": _l("why declined"),
     "channels": _l("channels"), "email": _l("e-mail"), "wechat": _l("WeChat"), "messages": _l("messages"),
     "size": _l("bytes"), "created": _l("added"), "updated": _l("updated"), "unchanged": _l("unchanged"),
-    "file": _l("file"), "rows": _l("rows"), "format": _l("format"),
+    "file": _l("file"), "rows": _l("rows"), "format": _l("format"), "week": _l("week"), "kind": _l("kind"),
+    "export": _l("export"),
 }
 
 AUDIT_DATE_MESSAGE = _l("Enter a date as YYYY-MM-DD.")
