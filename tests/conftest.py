@@ -27,7 +27,10 @@ from matcher.volunteers import create_volunteer
 from web import create_app
 
 POSTGRES_ADMIN_URL = os.environ.get("LINLI_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_TEST_URL = os.environ.get("LINLI_TEST_REDIS", "redis://127.0.0.1:6379/15")
+# Databases 8-15 of the local Redis, one per pytest-xdist worker ("gw0" -> 15, "gw1" -> 14, ...), since
+# some tests empty theirs.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+REDIS_TEST_URL = os.environ.get("LINLI_TEST_REDIS", f"redis://127.0.0.1:6379/{15 - _WORKER % 8}")
 PASSWORD = "correct-horse-battery"
 _skipped: dict[str, str] = {}
 
@@ -267,15 +270,23 @@ def add_area(level, name, code, parent, lat, lon, radius=2.0) -> Area:
     return area
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`make test` runs `-n auto --dist loadgroup`), keep the tests that share one
-    outside resource on one worker, one after another: the browser tests (each starts gunicorn and
-    Chromium; two at once on two cores only slows both past their timeouts) and the tests that use
-    the shared Redis database (some empty it). Everything else spreads over the workers."""
-    for item in items:
-        if item.get_closest_marker("e2e") or item.get_closest_marker("redis"):
-            item.add_marker(pytest.mark.xdist_group("serial"))
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist (`make test` runs `-n auto --dist loadgroup`) the browser tests run on one
+    worker, one after another: each starts gunicorn and Chromium, and two at once on two cores only slow
+    each other past their timeouts. Everything else spreads over the workers test by test.
+
+    (xdist's own `xdist_group` mark does not work with pytest 9.2, whose node ids are no longer the
+    attribute xdist rewrites; this scheduler groups by node id instead. Redis-backed tests do not need
+    a group: each worker has its own Redis database, `REDIS_TEST_URL`.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class BrowserTestsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "tests/e2e" if nodeid.startswith("tests/e2e/") else nodeid
+
+    return BrowserTestsTogether(config, log)
 
 
 def pytest_terminal_summary(terminalreporter):
