@@ -29,6 +29,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import selectinload
 
 from . import rules
@@ -46,7 +47,14 @@ log = logging.getLogger(__name__)
 QUEUED, PLANNING, PLANNED, IMPORTING, DONE, FAILED = "queued", "planning", "planned", "importing", "done", "failed"
 ACTIVE = (QUEUED, PLANNING, IMPORTING)
 JOB_ROWS = 500  # a file with more rows than this is judged and imported in the background
-STALE_SECONDS = 600  # an active job that has not reported for this long is given up
+# An active job that has not reported for this long is given up: longer than the job's own time limit
+# (`web.jobs.IMPORT_JOB_TIMEOUT`, 900 s), so a job still running is never shown as stopped.
+STALE_SECONDS = 1200
+# Uploads hold phones, addresses and full ID numbers: kept only as long as needed. A file never imported
+# is emptied after KEEP_HOURS; an imported one (the record of what was imported) after
+# IMPORT_KEEP_DAYS (a setting, default KEEP_DAYS). What an import did (counts, problems) stays.
+KEEP_HOURS = 24
+KEEP_DAYS = 90
 STORED_ROWS = 200  # planned rows kept with the stored plan (the counts cover them all)
 STORED_PROBLEMS = 1000
 SEPARATORS = re.compile(r"[；;，,、\n]+")
@@ -315,8 +323,8 @@ def find_area(choices: dict[str, list[Area]], text: str) -> tuple[Area | None, s
     if len(matches) == 1:
         return matches[0], None
     if not matches:
-        return None, str(_l("No community '%(c)s' in your area: write its name as on the community list.", c=text))
-    return None, str(_l("Several communities are called '%(c)s': write it as 街道/社区.", c=text))
+        return None, str(_l("No community '%(c)s' in your area: write its name as on the community list.", c=text[:30]))
+    return None, str(_l("Several communities are called '%(c)s': write it as 街道/社区.", c=text[:30]))
 
 
 def community_cell(scope: Scope, text: str) -> tuple[Area | None, str | None]:
@@ -338,6 +346,7 @@ def upload_file(kind: Kind, filename: str, data: bytes, user: User) -> ImportFil
     if len(data) > MAX_BYTES:
         raise SheetError(_l("The file is larger than %(n)d MB: split it into smaller files.", n=MAX_BYTES // 2**20))
     sheet = read_sheet(filename, data)
+    discard_old_uploads()
     large = len(sheet.rows) > job_rows()
     upload = ImportFile(kind=kind.name, filename=(filename or "")[:200], content=data,
                         sha256=hashlib.sha256(data).hexdigest(), created_by_id=user.id,
@@ -357,7 +366,42 @@ def is_large(upload: ImportFile) -> bool:
 def plan_upload(upload: ImportFile, user: User, progress: Progress = no_progress) -> Plan:
     """Judge the upload's rows (nothing written); SheetError when the file cannot be read."""
     kind = kinds()[upload.kind]
+    if not upload.content:
+        raise SheetError(_l("This upload was emptied after %(h)d hours without being imported (it held personal "
+                            "data): upload the file again.", h=KEEP_HOURS))
     return kind.plan(read_sheet(upload.filename, upload.content), user, progress)
+
+
+class AlreadyImported(Exception):
+    """Another request or job imported this upload first (its writes are to be rolled back)."""
+
+
+def lock_upload(import_id: int) -> ImportFile | None:
+    """The upload, read again and locked for this transaction (PostgreSQL: a second click on *Import*
+    waits here until the first commits, then sees it imported; SQLite serializes writers anyway)."""
+    return db.session.get(ImportFile, import_id, with_for_update=True, populate_existing=True)
+
+
+def _claim(upload: ImportFile) -> bool:
+    """Mark the upload imported in this transaction unless it is already: the last guard against
+    importing one file twice (two clicks, or a job and a retry). True when this transaction has it."""
+    done = db.session.execute(update(ImportFile.__table__)
+                              .where(ImportFile.__table__.c.id == upload.id,
+                                     ImportFile.__table__.c.applied_at.is_(None))
+                              .values(applied_at=utcnow()))
+    return done.rowcount == 1
+
+
+def discard_old_uploads(now: datetime | None = None) -> int:
+    """Empty the files of uploads not imported within KEEP_HOURS, and of imported ones older than
+    IMPORT_KEEP_DAYS (what they did stays); the number emptied. Run at every upload and by
+    `flask imports discard` (daily from cron where uploads are rare)."""
+    now = now or utcnow()
+    table = ImportFile.__table__
+    unused = (table.c.applied_at.is_(None)) & (table.c.created_at < now - timedelta(hours=KEEP_HOURS))
+    old = table.c.applied_at < now - timedelta(days=int(setting("IMPORT_KEEP_DAYS", KEEP_DAYS)))
+    done = db.session.execute(update(table).where(unused | old, table.c.content != b"").values(content=b""))
+    return done.rowcount
 
 
 def apply_upload(upload: ImportFile, user: User, progress: Progress = no_progress) -> Plan:
@@ -369,6 +413,8 @@ def apply_upload(upload: ImportFile, user: User, progress: Progress = no_progres
         return plan
     kind.write(plan, user)
     db.session.flush()
+    if not _claim(upload):
+        raise AlreadyImported(upload.id)
     counts = plan.counts
     action = "import_roster" if kind.name == "volunteers" else f"import_{kind.name}"
     record_audit(user, action, upload, created=counts["create"], updated=counts["update"],
@@ -388,21 +434,31 @@ def queue_apply(upload: ImportFile) -> bool:
     ready = upload.plan is not None and not upload.plan.get("problem_count")
     if upload.applied_at or upload.state not in (PLANNED, FAILED) or not ready:
         return False
-    upload.state, upload.rows_done, upload.message, upload.updated_at = IMPORTING, 0, "", utcnow()
-    return True
+    # One click wins: the state changes only where it still is what this request read.
+    table = ImportFile.__table__
+    done = db.session.execute(update(table).where(table.c.id == upload.id, table.c.applied_at.is_(None),
+                                                  table.c.state.in_((PLANNED, FAILED)))
+                              .values(state=IMPORTING, rows_done=0, message="", updated_at=utcnow()))
+    db.session.refresh(upload)
+    return done.rowcount == 1
 
 
 def report(import_id: int, **values) -> None:
     """Write the job's state from a connection of its own (committed at once, seen by the page's poll
-    while the job's own transaction is still open)."""
+    while the job's own transaction is still open). Never over an upload already imported (a late
+    failure of a second job must not say "nothing was written")."""
     values["updated_at"] = utcnow()
+    table = ImportFile.__table__
     with db.engine.begin() as conn:
-        conn.execute(update(ImportFile.__table__).where(ImportFile.__table__.c.id == import_id).values(**values))
+        conn.execute(update(table).where(table.c.id == import_id, table.c.applied_at.is_(None)).values(**values))
 
 
 def _reporter(import_id: int) -> Progress:
     def progress(done: int, total: int) -> None:
-        report(import_id, rows_done=done, rows_total=total)
+        try:
+            report(import_id, rows_done=done, rows_total=total)
+        except DBAPIError as exc:  # a progress bar is not worth failing the import for (SQLite busy)
+            log.warning("import %s: progress not written (%s)", import_id, type(exc).__name__)
     return progress
 
 
@@ -430,6 +486,9 @@ def run_import(import_id: int) -> None:
             upload = db.session.get(ImportFile, import_id)
             upload.plan, upload.state, upload.updated_at = plan.summary(), PLANNED, utcnow()
         db.session.commit()
+    except AlreadyImported:
+        db.session.rollback()
+        log.info("import %s: imported by another job first; this one wrote nothing", import_id)
     except SheetError as exc:
         db.session.rollback()
         report(import_id, state=FAILED, message=str(exc.message)[:500])

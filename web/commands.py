@@ -81,6 +81,19 @@ def catalogue_seed() -> None:
     click.echo(f"added {skills} skills and {categories} categories")
 
 
+imports_cli = AppGroup("imports", help="Uploaded spreadsheets.")
+
+
+@imports_cli.command("discard")
+def imports_discard() -> None:
+    """Empty uploaded files kept past their time (not imported: 24 hours; imported: IMPORT_KEEP_DAYS)."""
+    from matcher.imports import discard_old_uploads
+
+    emptied = discard_old_uploads()
+    db.session.commit()
+    click.echo(f"emptied {emptied} uploaded files")
+
+
 demo_cli = AppGroup("demo", help="The demo district.")
 
 
@@ -251,6 +264,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(accounts_cli)
     app.cli.add_command(catalogue_cli)
+    app.cli.add_command(imports_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(schedule_cli)
     app.cli.add_command(outbox_cli)

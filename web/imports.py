@@ -200,6 +200,7 @@ def status(import_id: int):
 def apply(import_id: int):
     """Import the upload: every row, or nothing when any row has a problem (a large file: by its job)."""
     item = _own_upload(import_id)
+    item = imports.lock_upload(item.id)  # a second click waits for the first, then finds it imported
     if item.applied_at:
         flash(_("This file was imported already."), "info")
         return redirect(url_for("imports.preview", import_id=item.id))
@@ -215,6 +216,10 @@ def apply(import_id: int):
     except SheetError as exc:
         db.session.rollback()
         return _render_preview(item, None, str(exc.message), 400)
+    except imports.AlreadyImported:
+        db.session.rollback()
+        flash(_("This file was imported already."), "info")
+        return redirect(url_for("imports.preview", import_id=import_id))
     if not plan.ok:
         db.session.rollback()
         return _render_preview(item, plan.summary(), "", 400)

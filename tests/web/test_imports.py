@@ -298,3 +298,91 @@ def test_a_large_file_runs_as_an_rq_job_on_redis(make_app, db, world):
     finally:
         queue.empty()
         queue.delete(delete_jobs=True)
+
+
+# --------------------------------------------------------------------------- one file, imported once; kept only so long
+
+
+def _someone_else_imports(db, import_id: int) -> None:
+    """Another request's commit, seen through a connection of its own."""
+    from matcher.models import utcnow
+
+    with db.engine.begin() as conn:
+        conn.execute(ImportFile.__table__.update().where(ImportFile.__table__.c.id == import_id)
+                     .values(applied_at=utcnow()))
+
+
+def test_an_upload_imported_meanwhile_by_another_request_is_not_imported_again(client, auth, world, db):
+    """The second of two clicks (or a job and a retry) writes nothing, whatever it had read."""
+    from matcher import imports
+    from matcher.models import User
+
+    auth.login("coord_a")
+    location = upload_kind(client, "residents", big_residents(20)).headers["Location"]
+    import_id = int(location.rsplit("/", 1)[1])
+    before = residents(db)
+    upload = db.session.get(ImportFile, import_id)
+    user = db.session.get(User, upload.created_by_id)
+    _someone_else_imports(db, import_id)  # after this transaction read the upload as not imported
+    with pytest.raises(imports.AlreadyImported):
+        imports.apply_upload(upload, user)
+    db.session.rollback()
+    assert residents(db) == before
+    # Through the page: a click on an upload imported meanwhile says so and writes nothing.
+    response = client.post(location + "/apply")
+    assert response.status_code == 302 and residents(db) == before
+
+
+def test_a_second_job_for_an_imported_file_writes_nothing_and_does_not_say_it_failed(app, client, auth, world, db):
+    from matcher import imports
+
+    app.config["IMPORT_JOB_ROWS"] = 5
+    auth.login("coord_a")
+    location = upload_kind(client, "residents", big_residents(20)).headers["Location"]
+    assert wait_for(client, location, ("planned", "failed"))["state"] == "planned"
+    import_id = int(location.rsplit("/", 1)[1])
+    upload = db.session.get(ImportFile, import_id)
+    assert imports.queue_apply(upload) is True
+    assert imports.queue_apply(upload) is False  # one click wins
+    db.session.commit()
+    before = residents(db)
+    _someone_else_imports(db, import_id)
+    imports.run_import(import_id)  # the job finds, at the end, that it was imported first elsewhere
+    assert residents(db) == before
+    imports.report(import_id, state=imports.FAILED, message="late failure")
+    db.session.expire_all()
+    assert db.session.get(ImportFile, import_id).state != imports.FAILED
+
+
+def test_uploaded_files_are_emptied_when_kept_past_their_time(app, client, auth, world, db):
+    """A file never imported: 24 hours; an imported one: IMPORT_KEEP_DAYS. What they did stays."""
+    from datetime import timedelta
+
+    from matcher import imports
+    from matcher.models import utcnow
+
+    auth.login("coord_a")
+    stale = int(upload_kind(client, "residents", big_residents(3)).headers["Location"].rsplit("/", 1)[1])
+    done = upload_kind(client, "residents", big_residents(4)).headers["Location"]
+    assert client.post(done + "/apply").status_code == 302
+    done = int(done.rsplit("/", 1)[1])
+    fresh = int(upload_kind(client, "residents", big_residents(5)).headers["Location"].rsplit("/", 1)[1])
+    table = ImportFile.__table__
+    with db.engine.begin() as conn:
+        conn.execute(table.update().where(table.c.id == stale).values(created_at=utcnow() - timedelta(hours=25)))
+    db.session.expire_all()
+    assert imports.discard_old_uploads() == 1
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(ImportFile, stale).content == b""
+    assert db.session.get(ImportFile, done).content and db.session.get(ImportFile, fresh).content
+    page = client.get(f"/imports/{stale}").get_data(as_text=True)
+    assert "24" in page  # the preview says it was emptied and to upload again (in the page's language)
+    assert client.post(f"/imports/{stale}/apply").status_code == 400
+    app.config["IMPORT_KEEP_DAYS"] = 30
+    later = utcnow() + timedelta(days=31)
+    assert imports.discard_old_uploads(now=later) == 2  # the imported one, and the fresh one never imported
+    db.session.commit()
+    db.session.expire_all()
+    kept = db.session.get(ImportFile, done)
+    assert kept.content == b"" and kept.result["create"] == 4
