@@ -21,7 +21,7 @@ from .access import can_change
 from .assignments import withdraw
 from .audit import record_audit
 from .clock import local_now, local_today
-from .db import db, flush_or_conflict
+from .db import among, db, flush_or_conflict
 from .errors import AccessDenied, Conflict, ValidationError
 from .fields import (
     DEMAND_PAST_DAYS,
@@ -74,12 +74,19 @@ def demand_times(demand: Demand, since: date, through: date) -> list[tuple[datet
                             demand.duration_minutes, since, through)
 
 
-def read_demand_what(f: Fields, community: Area, default_title: str = "") -> dict[str, Any]:
-    """Category, title and resident of a demand form (the resident must live in the community)."""
+def read_demand_what(f: Fields, community: Area, default_title: str = "",
+                     categories: Mapping[str, Category] | None = None) -> dict[str, Any]:
+    """Category, title and resident of a demand form (the resident must live in the community).
+
+    `categories` is the active categories by code, loaded once by an import for all its rows (else the
+    category is looked up)."""
     category = None
     code = f.text("category", required=True, max_length=40)
     if code and "category" not in f.errors:
-        category = db.session.scalar(select(Category).where(Category.code == code, Category.active))
+        if categories is not None:
+            category = categories.get(code)
+        else:
+            category = db.session.scalar(select(Category).where(Category.code == code, Category.active))
         if category is None:
             f.fail("category", _l("Unknown category '%(c)s'.", c=code))
     resident = None
@@ -192,7 +199,8 @@ def read_demand_team(f: Fields, data: Mapping[str, Any], category: Category | No
     return values
 
 
-def create_demand(data: Mapping[str, Any], *, community: Area, user: User | None, allow_past: bool = False) -> Demand:
+def create_demand(data: Mapping[str, Any], *, community: Area, user: User | None, allow_past: bool = False,
+                  categories: Mapping[str, Category] | None = None) -> Demand:
     """Post a demand for a community and expand its occurrences; raises ValidationError.
 
     Its date lies from today to the horizon (`read_demand_when`; `allow_past` for recording a
@@ -201,7 +209,7 @@ def create_demand(data: Mapping[str, Any], *, community: Area, user: User | None
     f = Fields(data)
     if community.level != AreaLevel.COMMUNITY:
         f.fail("community", _l("Demands are posted for a village or community."))
-    values = read_demand_what(f, community)
+    values = read_demand_what(f, community, categories=categories)
     values.update(read_demand_place(f, community, values["resident"]))
     values.update(read_demand_when(f, allow_past=allow_past))
     values.update(read_demand_team(f, data, values["category"]))
@@ -234,7 +242,8 @@ def materialize_occurrences(demand: Demand, through: date) -> list[DemandOccurre
 TIMING = ("starts_on", "start_minute", "duration_minutes", "weekdays", "repeat_until")
 
 
-def update_demand(demand: Demand, data: Mapping[str, Any], *, user: User, version: int | None) -> dict[str, int]:
+def update_demand(demand: Demand, data: Mapping[str, Any], *, user: User, version: int | None,
+                  categories: Mapping[str, Category] | None = None) -> dict[str, int]:
     """Change a demand before it is served (its community's worker only).
 
     Validates like `create_demand` (every bad field named, nothing written). When the time or the
@@ -255,7 +264,7 @@ def update_demand(demand: Demand, data: Mapping[str, Any], *, user: User, versio
     if demand.status in CLOSED:
         raise Conflict(str(_l("This demand is already closed (%(s)s) and cannot be edited.", s=demand.status.value)))
     f = Fields(data)
-    values = read_demand_what(f, demand.community, demand.title)
+    values = read_demand_what(f, demand.community, demand.title, categories)
     values.update(read_demand_place(f, demand.community, values["resident"]))
     values.update(read_demand_when(f, current_start=demand.starts_on, current_until=demand.repeat_until))
     values.update(read_demand_team(f, data, values["category"], demand.category_id))
@@ -675,7 +684,8 @@ FIELD_COLUMNS = {"category": "category", "resident": "resident", "title": "title
                  "station": "place", "address": "place", "lat": "place", "date": "date", "start": "time",
                  "end": "time", "weekdays": "weekly", "repeat_until": "until", "people": "people",
                  "min_people": "min_people", "priority": "priority", "gender": "notes", "notes": "notes",
-                 "community": "community"}
+                 "community": "community", "lon": "place", "starts_on": "date", "start_minute": "time",
+                 "duration_minutes": "time"}
 
 
 def import_example() -> dict[str, str]:
@@ -711,8 +721,10 @@ def plan_demands(sheet, user: User, progress=None) -> Any:
     progress = progress or no_progress
     scope = importer_scope(user)
     categories: dict[str, Category] = {}
+    by_code: dict[str, Category] = {}
     for c in db.session.scalars(select(Category).where(Category.active)):
         categories.update({c.code: c, c.name_zh: c, c.name_en.lower(): c})
+        by_code[c.code] = c
     residents: dict[tuple, list[Resident]] = defaultdict(list)
     stations: dict[tuple, list[Station]] = defaultdict(list)
     if scope.communities:
@@ -818,9 +830,11 @@ def plan_demands(sheet, user: User, progress=None) -> Any:
         if cells.get("min_people"):
             data["min_people"] = cells["min_people"]
         f = Fields(data)
-        values = read_demand_what(f, community)
+        values = read_demand_what(f, community, categories=by_code)
         values.update(read_demand_place(f, community, values["resident"]))
-        values.update(read_demand_when(f))
+        # The row's own dates are accepted here wherever they lie: whether a past first date (or a repeat
+        # end beyond the horizon) may stand depends on the demand it finds again, judged below.
+        values.update(read_demand_when(f, current_start=day, current_until=until))
         values.update(read_demand_team(f, data, values["category"]))
         for key, message in f.errors.items():
             fail(FIELD_COLUMNS.get(key, "notes"), message)
@@ -847,6 +861,17 @@ def plan_demands(sheet, user: User, progress=None) -> Any:
     rows = []
     for number, v in good:
         existing = known.get(v["key"])
+        # The dates as the form judges them: a new demand's from today on; a known one's present dates stand
+        # wherever they lie (last week's weekly list imported again is unchanged, not refused).
+        f = Fields(v["data"])
+        if existing is None:
+            read_demand_when(f)
+        else:
+            read_demand_when(f, current_start=existing.starts_on, current_until=existing.repeat_until)
+        if f.errors:
+            problems.extend(CellProblem(number, IMPORT_TITLES[FIELD_COLUMNS.get(key, "notes")], str(message))
+                            for key, message in f.errors.items())
+            continue
         if existing is None:
             rows.append(RowPlan(number, "create", v["name"], v["phone"] or "", values=v))
             continue
@@ -864,13 +889,17 @@ def plan_demands(sheet, user: User, progress=None) -> Any:
 
 
 def write_demands(plan, user: User) -> None:
-    """Write a good plan: new demands posted with `create_demand`, known ones changed with `update_demand`."""
+    """Write a good plan: new demands posted with `create_demand`, known ones changed with `update_demand`
+    (the categories and the demands to change loaded once for the whole file)."""
+    categories = {c.code: c for c in db.session.scalars(select(Category).where(Category.active))}
+    ids = [r.target_id for r in plan.rows if r.action == "update"]
+    demands = {d.id: d for d in db.session.scalars(select(Demand).where(among(Demand.id, ids)))} if ids else {}
     for r in plan.rows:
         if r.action == "create":
-            create_demand(r.values["data"], community=r.values["community"], user=user)
+            create_demand(r.values["data"], community=r.values["community"], user=user, categories=categories)
         elif r.action == "update":
-            demand = db.session.get(Demand, r.target_id)
-            update_demand(demand, r.values["data"], user=user, version=demand.version)
+            demand = demands[r.target_id]
+            update_demand(demand, r.values["data"], user=user, version=demand.version, categories=categories)
 
 
 def _import_kind():

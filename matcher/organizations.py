@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from .audit import record_audit
 from .db import db
+from .fields import has_control
 from .imports import (
     CellProblem,
     Kind,
@@ -54,6 +55,8 @@ COLUMNS = (
     ("description", "简介", "Description", False),
 )
 TITLES = {key: zh for key, zh, _en, _req in COLUMNS}
+# A cell with control characters (pasted from another system, say) is refused as the forms refuse it.
+CONTROL_MESSAGE = _l("Remove the control characters (such as NUL) from this text.")
 EXAMPLE = {"name": "桂花邻里互助队", "type": "生活服务", "home": "桂花社区", "areas": "桂花社区；枫林社区",
            "categories": "助老服务；健康服务", "contact_phone": "13800138000", "description": "代购买药、陪伴聊天。"}
 
@@ -67,6 +70,16 @@ class OrganizationValues:
     categories: list[Category] = field(default_factory=list)
     contact_phone: str | None = None
     description: str = ""
+    # The area ids whose part of the service areas `areas` replaces (the importer's scope); None: all of them.
+    within: frozenset[int] | None = None
+
+
+def service_areas(org: Organization, values: OrganizationValues) -> list[Area]:
+    """The organization's service areas once `values.areas` replaces the part within `values.within`: the
+    areas it serves outside the importer's scope stay (a street's coordinator cannot see them to list them)."""
+    kept = [a for a in org.areas if values.within is not None and a.id not in values.within]
+    kept_ids = {a.id for a in kept}
+    return kept + [a for a in values.areas if a.id not in kept_ids]
 
 
 def create_organization(values: OrganizationValues, *, user: User | None) -> Organization:
@@ -87,7 +100,7 @@ def organization_changes(org: Organization, values: OrganizationValues) -> list[
         out.append("type")
     if values.home.id != org.home_area_id:
         out.append("home")
-    if values.areas and {a.id for a in values.areas} != {a.id for a in org.areas}:
+    if values.areas and {a.id for a in service_areas(org, values)} != {a.id for a in org.areas}:
         out.append("areas")
     if values.categories and {c.id for c in values.categories} != {c.id for c in org.categories}:
         out.append("categories")
@@ -105,7 +118,7 @@ def update_organization(org: Organization, values: OrganizationValues, *, user: 
         return []
     org.type, org.home_area = values.type, values.home
     if values.areas:
-        org.areas = list(values.areas)
+        org.areas = service_areas(org, values)
     if values.categories:
         org.categories = list(values.categories)
     if values.contact_phone:
@@ -123,6 +136,7 @@ def update_organization(org: Organization, values: OrganizationValues, *, user: 
 def plan_organizations(sheet, user: User, progress: Progress = no_progress) -> Plan:
     """Judge every row of an organization list without writing anything."""
     scope = importer_scope(user, all_levels=True)
+    within = frozenset(a.id for areas in scope.areas.values() for a in areas)
     categories = {}
     for c in db.session.scalars(select(Category).where(Category.active)):
         categories.update({c.code: c, c.name_zh: c, c.name_en.lower(): c})
@@ -131,6 +145,8 @@ def plan_organizations(sheet, user: User, progress: Progress = no_progress) -> P
         name = cells.get("name", "")
         if not name:
             fail("name", _l("Enter the organization's name."))
+        elif has_control(name):
+            fail("name", CONTROL_MESSAGE)
         elif len(name) > 120:
             fail("name", _l("At most %(n)d characters.", n=120))
         type_text = cells.get("type", "")
@@ -172,9 +188,11 @@ def plan_organizations(sheet, user: User, progress: Progress = no_progress) -> P
             if problem:
                 fail("contact_phone", _l("'%(p)s' is not a mainland phone number.", p=raw[:20]))
         description = cells.get("description", "")
-        if len(description) > 2000:
+        if has_control(description):
+            fail("description", CONTROL_MESSAGE)
+        elif len(description) > 2000:
             fail("description", _l("At most %(n)d characters.", n=2000))
-        return OrganizationValues(name, org_type, home, areas, chosen, phone, description)
+        return OrganizationValues(name, org_type, home, areas, chosen, phone, description, within)
 
     parsed, problems = read_rows(sheet, COLUMNS, judge, progress)
     duplicates(parsed, lambda v: v.name, TITLES["name"], _l("The same organization is on row %(r)d."), problems)
@@ -184,7 +202,6 @@ def plan_organizations(sheet, user: User, progress: Progress = no_progress) -> P
         .options(selectinload(Organization.areas), selectinload(Organization.categories)))} if names else {}
     rows = []
     bad_rows = {p.row for p in problems}
-    within = {a.id for areas in scope.areas.values() for a in areas}
     for number, values, bad in parsed:
         if bad or number in bad_rows:
             continue

@@ -32,6 +32,7 @@ from . import rules
 from .access import volunteer_filter
 from .audit import record_audit
 from .db import db
+from .fields import has_control
 from .imports import (
     SEPARATORS,
     CellProblem,
@@ -94,6 +95,8 @@ _SLOT = re.compile(r"^(?:周|星期|礼拜)?\s*([一二三四五六日天1-7]|mo
                    r"(\d{1,2})[:：](\d{2})\s*[-–—~～至到]\s*(\d{1,2})[:：](\d{2})$", re.IGNORECASE)
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
+# A cell with control characters (pasted from another system, say) is refused as the forms refuse it.
+CONTROL_MESSAGE = _l("Remove the control characters (such as NUL) from this text.")
 
 
 # --------------------------------------------------------------------------- reading cells
@@ -146,6 +149,11 @@ def format_free_time(slots: Iterable) -> str:
 # --------------------------------------------------------------------------- plan and apply
 
 
+# What `_changes` reads of a known volunteer, loaded for the whole file rather than row by row.
+_KNOWN_LOADS = (selectinload(Volunteer.skills), selectinload(Volunteer.slots),
+                selectinload(Volunteer.certificates), selectinload(Volunteer.memberships))
+
+
 def plan_roster(sheet: Sheet, user: User, progress: Progress = no_progress) -> RosterPlan:
     """Judge every row of a roster without writing anything."""
     columns, problems = column_map(sheet, COLUMNS)
@@ -182,11 +190,9 @@ def plan_roster(sheet: Sheet, user: User, progress: Progress = no_progress) -> R
         parsed.append((row.number, values, bad))
     # Who is already here: by mobile number, else by ID number, in two statements for the whole file.
     known_phone = {v.phone: v for v in db.session.scalars(
-        select(Volunteer).where(Volunteer.phone.in_(list(phones)))
-        .options(selectinload(Volunteer.skills), selectinload(Volunteer.slots)))} if phones else {}
+        select(Volunteer).where(Volunteer.phone.in_(list(phones))).options(*_KNOWN_LOADS))} if phones else {}
     known_id = {v.id_number_hash: v for v in db.session.scalars(
-        select(Volunteer).where(Volunteer.id_number_hash.in_(list(ids)))
-        .options(selectinload(Volunteer.skills), selectinload(Volunteer.slots)))} if ids else {}
+        select(Volunteer).where(Volunteer.id_number_hash.in_(list(ids))).options(*_KNOWN_LOADS))} if ids else {}
     visible = set(db.session.scalars(select(Volunteer.id).where(
         Volunteer.id.in_([v.id for v in (*known_phone.values(), *known_id.values())]),
         volunteer_filter(user)))) if (known_phone or known_id) else set()
@@ -218,6 +224,8 @@ def _read_row(cell: dict[str, str], scope: Scope, skill_names: dict, fail) -> di
     name = cell.get("real_name", "")
     if not name:
         fail("real_name", _l("Enter the volunteer's name."))
+    elif has_control(name):
+        fail("real_name", CONTROL_MESSAGE)
     elif len(name) > 40:
         fail("real_name", _l("At most %(n)d characters.", n=40))
     values["real_name"] = name
@@ -268,7 +276,11 @@ def _read_row(cell: dict[str, str], scope: Scope, skill_names: dict, fail) -> di
         if problem:
             fail("community", problem)
         values["community"] = community
-    values["address"] = cell.get("address", "")[:200]
+    address = cell.get("address", "")
+    if has_control(address):
+        fail("address", CONTROL_MESSAGE)
+        address = ""
+    values["address"] = address[:200]
     chosen = []
     for part in [p.strip() for p in _SEPARATORS.split(cell.get("skills", "")) if p.strip()]:
         skill = skill_names.get(part) or skill_names.get(part.lower())

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from matcher import imports
 from matcher.clock import local_today
-from matcher.models import AuditEntry, Demand, ImportFile, Organization, Resident
+from matcher.models import AuditEntry, Demand, ImportFile, Organization, OrgType, Resident
 from matcher.spreadsheets import read_sheet
 
 
@@ -150,6 +150,62 @@ def test_bad_demand_rows_are_named_and_nothing_is_written(world, db):
     assert count(db, Demand) == before
 
 
+def test_a_weekly_list_imported_again_after_its_first_date_passed_is_unchanged(world, db):
+    worker = world["users"]["worker_a1"]
+    run("demands", sheet_of(D_HEADER, demand_rows()), worker, db)
+    past = local_today() - timedelta(days=7)
+    for demand in db.session.scalars(select(Demand).where(Demand.title.in_(["陪同就医", "每周代购", "广场舞"]))):
+        demand.starts_on = past  # posted last week: its first date has passed
+    db.session.commit()
+    rows = demand_rows()
+    for row in rows:
+        row[5] = past.isoformat()
+    plan = run("demands", sheet_of(D_HEADER, rows), worker, db)
+    assert plan.ok, plan.problems
+    assert plan.counts == {"create": 0, "update": 0, "same": 3}
+    rows[2][10] = "5"  # an edit of a known demand follows the form's rules for an existing demand
+    plan = run("demands", sheet_of(D_HEADER, rows), worker, db)
+    assert plan.ok and plan.counts == {"create": 0, "update": 1, "same": 2}, plan.problems
+    assert db.session.scalar(select(Demand.people).where(Demand.title == "广场舞")) == 5
+    rows.append(["桂花社区", "张大爷", "", "助老服务", "", past.isoformat(), "15:00-16:00", "", "", "", ""])
+    plan = run("demands", sheet_of(D_HEADER, rows), worker, db)  # a new demand in the past is still refused
+    assert "passed" in problems_by_cell(plan)[(5, "日期")]
+
+
+def test_a_changed_time_or_weekday_is_named_by_its_column(world, db):
+    worker = world["users"]["worker_a1"]
+    run("demands", sheet_of(D_HEADER, demand_rows()), worker, db)
+    changed = demand_rows()
+    changed[0][6] = "09:00-12:00"  # a longer visit (same start: the same demand)
+    changed[1][7] = "周二"
+    plan = run("demands", sheet_of(D_HEADER, changed), worker, db)
+    assert plan.ok, plan.problems
+    assert [r.changes for r in plan.rows] == [["时间"], ["每周重复"], []]
+    assert db.session.scalar(select(Demand.duration_minutes).where(Demand.title == "陪同就医")) == 180
+
+
+def test_a_demand_list_is_judged_and_imported_without_a_query_per_row(world, db):
+    from tests.web.test_query_counts import counting
+
+    worker = world["users"]["worker_a1"]
+    day = (local_today() + timedelta(days=3)).isoformat()
+
+    def rows(n):
+        return [["桂花社区", "", "", "文体活动", f"活动{i}", day, f"{8 + i:02d}:00-{8 + i:02d}:30", "", "",
+                 "桂花社区新时代文明实践站", "2"]
+                for i in range(n)]
+
+    assert run("demands", sheet_of(D_HEADER, rows(9)), worker, db).ok
+    counts = []
+    for n in (3, 9):
+        db.session.expire_all()
+        with counting(db.engine) as statements:
+            plan = imports.kinds()["demands"].plan(sheet_of(D_HEADER, rows(n)), worker, imports.no_progress)
+        assert plan.counts["same"] == n
+        counts.append(len(statements))
+    assert counts[0] == counts[1], counts
+
+
 def test_a_coordinator_cannot_change_a_posted_demand_by_import(world, db):
     run("demands", sheet_of(D_HEADER, demand_rows()), world["users"]["worker_a1"], db)
     changed = demand_rows()
@@ -186,6 +242,35 @@ def test_bad_organization_rows_and_another_streets_organization(world, db):
     assert "another area" in cells[(2, "组织名称")]
     assert {(3, "组织类型"), (3, "所在区域"), (3, "服务类别"), (3, "联系电话")} <= set(cells)
     assert db.session.scalar(select(Organization).where(Organization.name == "新队")) is None
+
+
+def test_an_organization_reimported_by_one_street_keeps_another_streets_service_area(world, db):
+    areas = world["areas"]
+    org = Organization(name="跨街互助队", type=OrgType.LIFE_SERVICES, home_area=areas["a1"],
+                       areas=[areas["a1"], areas["b1"]])
+    db.session.add(org)
+    db.session.commit()
+    coord = world["users"]["coord_a"]
+    row = ["跨街互助队", "生活服务", "桂花社区", "桂花社区", "", ""]
+    plan = run("organizations", sheet_of(O_HEADER, [row]), coord, db)
+    assert plan.counts == {"create": 0, "update": 0, "same": 1}
+    plan = run("organizations", sheet_of(O_HEADER, [row[:3] + ["桂花社区；枫林社区"] + row[4:]]), coord, db)
+    assert plan.counts["update"] == 1 and plan.rows[0].changes == ["服务区域"]
+    db.session.expire_all()
+    assert {a.name for a in db.session.get(Organization, org.id).areas} == {"桂花社区", "枫林社区", "石桥村"}
+    assert run("organizations", sheet_of(O_HEADER, [row[:3] + ["枫林社区"] + row[4:]]), coord, db).ok
+    db.session.expire_all()
+    assert {a.name for a in db.session.get(Organization, org.id).areas} == {"枫林社区", "石桥村"}
+
+
+def test_control_characters_in_an_organization_are_named(world, db):
+    header = [*O_HEADER, "简介"]
+    rows = [["新\x07队", "生活服务", "桂花社区", "", "", "", ""],
+            ["好队", "生活服务", "桂花社区", "", "", "", "代购\x1b买药"]]
+    plan = run("organizations", sheet_of(header, rows), world["users"]["coord_a"], db)
+    cells = problems_by_cell(plan)
+    assert set(cells) == {(2, "组织名称"), (3, "简介")} and "control characters" in cells[(3, "简介")]
+    assert db.session.scalar(select(Organization).where(Organization.name == "好队")) is None
 
 
 # --------------------------------------------------------------------------- templates and the job

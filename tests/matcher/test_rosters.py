@@ -217,3 +217,37 @@ def test_weekly_hours_outside_0_to_168_are_named(world, db, hours):
     sheet = read_sheet("r.csv", csv_bytes([["赵七", "13900007000", "", "", "桂花社区", "", "", hours]]))
     plan = plan_roster(sheet, world["users"]["coord_a"])
     assert [(p.row, p.column) for p in plan.problems] == [(2, "每周最多小时")]
+
+
+def test_control_characters_in_a_name_or_address_are_named_and_nothing_is_written(world, db):
+    header = [*HEADER, "住址"]
+    rows = [[*ROWS[0], "桂花路12号"],
+            ["赵\x07一", "13900004444", "", "", "桂花社区", "", "", "", "桂花路1号"],     # row 3: a bell in the name
+            ["赵二", "13900005555", "", "", "桂花社区", "", "", "", "桂花路\x1b2号"]]     # row 4: an escape
+    before = count(db)
+    plan = apply_roster(read_sheet("r.csv", csv_bytes(rows, header=header)), world["users"]["coord_a"])
+    assert not plan.ok and count(db) == before
+    words = {(p.row, p.column): p.message for p in plan.problems}
+    assert set(words) == {(3, TITLES["real_name"]), (4, TITLES["address"])}
+    assert "control characters" in words[(3, "姓名")] and "control characters" in words[(4, "住址")]
+
+
+def test_known_volunteers_are_judged_without_a_query_per_row(world, db):
+    from tests.web.test_query_counts import counting
+
+    coord = world["users"]["coord_a"]
+
+    def roster(n):
+        return [[f"志愿者{i}", f"1390000{i:04d}", "", "女", "桂花社区", "急救", "周一 08:00-12:00", "4"]
+                for i in range(n)]
+
+    apply_roster(read_sheet("r.csv", csv_bytes(roster(12))), coord)
+    db.session.commit()
+    counts = []
+    for n in (4, 12):
+        db.session.expire_all()
+        with counting(db.engine) as statements:
+            plan = plan_roster(read_sheet("r.csv", csv_bytes(roster(n))), coord)
+        assert plan.counts["same"] == n
+        counts.append(len(statements))
+    assert counts[0] == counts[1], counts
