@@ -7,6 +7,13 @@ cell comes back as stripped text, keyed by the header row's column titles; a row
 the spreadsheet shows it (the header is row 1), so a message can say "row 7, column 手机号". A file
 that cannot be read raises `SheetError` with a message a clerk can act on.
 
+An XLSX is untrusted input: openpyxl parses the sheet lazily while its rows are iterated, so the whole
+read (opening and iterating) turns any failure of the parse into a SheetError. The sheet read is the
+active one when it is a visible worksheet, else the first visible worksheet (a hidden sheet is never
+read: the clerk cannot see it). Its `<dimension>` is ignored (a crafted one would pad every row to
+16,384 columns), columns are limited to the header's width, and the rows counted include blank ones,
+so a small file cannot make the reader loop a million times.
+
 Out: a text cell that begins with `=`, `+`, `-`, `@` (or a tab or carriage return) is written with a
 leading apostrophe, so no spreadsheet program runs it as a formula (CSV injection); numbers stay numbers.
 """
@@ -15,8 +22,9 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -25,11 +33,21 @@ from flask_babel import lazy_gettext as _l
 
 MAX_BYTES = 10 * 1024 * 1024  # an upload larger than this is refused before it is read
 MAX_ROWS = 20_000
+# Rows counted as they come, blank ones included: past this the file is refused (an XLSX can say a
+# cell is in row 1,048,576; every row before it comes back blank).
+MAX_RAW_ROWS = MAX_ROWS + 1000
+MAX_COLUMNS = 256  # titled columns in the header row
+MAX_CELL = 2000  # characters in one cell
+MAX_UNPACKED = 100 * 2**20  # an XLSX whose parts unpack to more than this is refused (a zip bomb)
 # Tried in order for a CSV: a byte-order mark decides; else UTF-8 if the bytes are valid UTF-8, else
 # GB18030 (a superset of GBK and GB2312, what Excel writes on a Chinese Windows).
 ENCODINGS = ("utf-8", "gb18030")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 XLSX_TYPES = ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",)
+UNREADABLE_XLSX = _l("The file could not be read as an Excel workbook: save it again from Excel or WPS as "
+                     ".xlsx, or as CSV, and upload it again.")
+
+log = logging.getLogger(__name__)
 
 
 class SheetError(ValueError):
@@ -88,12 +106,15 @@ def _text(value) -> str:
     return str(value).replace("\u3000", " ").strip()
 
 
-def _table(raw_rows: Iterable[Sequence], encoding: str = "") -> Sheet:
+def _table(raw_rows: Iterable[Sequence], encoding: str = "",
+           narrow: Callable[[int, int], Iterable[Sequence]] | None = None) -> Sheet:
+    """The header row (the first that is not blank) and the rows below it. `narrow(row, width)`, when
+    given, is called once the header is known: it returns the rows from `row` on, `width` cells wide."""
     rows = iter(raw_rows)
     header: list[str] = []
     number = 0
     for values in rows:  # the first row that is not blank holds the column titles
-        number += 1
+        number = _count(number)
         header = [_text(v) for v in values]
         if any(header):
             break
@@ -101,22 +122,48 @@ def _table(raw_rows: Iterable[Sequence], encoding: str = "") -> Sheet:
         raise SheetError(_l("The file has no header row."))
     while header and not header[-1]:
         header.pop()
+    if len(header) > MAX_COLUMNS:
+        raise SheetError(_l("The header row has more than %(n)d columns: remove the columns that are not needed.",
+                            n=MAX_COLUMNS))
     seen = set()
-    for title in header:
+    for i, title in enumerate(header):
+        _check_length(title, number, str(i + 1))
         if title and title in seen:
             raise SheetError(_l("The column '%(c)s' appears twice in the header row.", c=title))
         seen.add(title)
     sheet = Sheet(columns=header, encoding=encoding)
+    titled = [(i, title) for i, title in enumerate(header) if title]
+    if narrow is not None:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
+        rows = iter(narrow(number + 1, len(header)))
     for values in rows:
-        number += 1
-        cells = [_text(v) for v in values]
-        row = Row(number, {title: (cells[i] if i < len(cells) else "") for i, title in enumerate(header) if title})
+        number = _count(number)
+        values = values[:len(header)]
+        row = Row(number, {title: _text(values[i]) if i < len(values) else "" for i, title in titled})
         if row.blank:
             continue
+        for title, value in row.values.items():
+            _check_length(value, number, title)
         if len(sheet.rows) >= MAX_ROWS:
             raise SheetError(_l("The file has more than %(n)d rows: split it into smaller files.", n=MAX_ROWS))
         sheet.rows.append(row)
     return sheet
+
+
+def _count(number: int) -> int:
+    """The next row's number; a SheetError past MAX_RAW_ROWS rows, blank ones included."""
+    if number >= MAX_RAW_ROWS:
+        raise SheetError(_l("The file has more than %(n)d rows, counting empty ones: delete the empty rows "
+                            "below the list (or copy the list into a new file) and upload again.", n=MAX_RAW_ROWS))
+    return number + 1
+
+
+def _check_length(value: str, row: int, column: str) -> None:
+    if len(value) > MAX_CELL:
+        raise SheetError(_l("Row %(row)d, column %(c)s has more than %(n)d characters: shorten it and upload again.",
+                            row=row, c=column, n=MAX_CELL))
 
 
 def _read_csv(data: bytes) -> Sheet:
@@ -147,21 +194,54 @@ def _read_csv(data: bytes) -> Sheet:
 def _read_xlsx(data: bytes) -> Sheet:
     from openpyxl import load_workbook
 
+    workbook = None
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            # An XLSX that unpacks to far more than it weighs is refused (a zip bomb).
-            if sum(info.file_size for info in archive.infolist()) > 40 * MAX_BYTES:
+            # An XLSX that unpacks to far more than it weighs is refused (a zip bomb). The sizes are the
+            # ones the archive declares; Python's zipfile reads no more than that from any member.
+            if sum(info.file_size for info in archive.infolist()) > MAX_UNPACKED:
                 raise SheetError(_l("The file unpacks to too much data: split it into smaller files."))
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        # openpyxl parses the sheet lazily, while its rows are iterated: the whole read is in this try.
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
+        sheet = _visible_sheet(workbook)
+        sheet.reset_dimensions()  # its <dimension> may be wrong, or crafted to pad every row
+        return _table(sheet.iter_rows(max_col=MAX_COLUMNS + 1, values_only=True),
+                      narrow=lambda row, width: sheet.iter_rows(min_row=row, max_col=width, values_only=True))
     except SheetError:
         raise
-    except Exception:  # noqa: BLE001 (openpyxl raises many kinds for a file that is not a workbook)
-        raise SheetError(_l("The file cannot be opened as an Excel workbook (.xlsx).")) from None
-    try:
-        sheet = workbook.worksheets[0]
-        return _table(sheet.iter_rows(values_only=True))
+    except Exception as exc:  # noqa: BLE001 (openpyxl, zipfile, zlib and the XML parser raise many kinds)
+        log.warning("xlsx upload unreadable: %s", type(exc).__name__, exc_info=not _content_error(exc))
+        raise SheetError(UNREADABLE_XLSX) from None
     finally:
-        workbook.close()
+        if workbook is not None:
+            workbook.close()
+
+
+def _visible_sheet(workbook):
+    """The active worksheet when it is visible, else the first visible one; SheetError when none is."""
+    worksheets = workbook.worksheets
+    if not worksheets:
+        raise SheetError(UNREADABLE_XLSX)
+    active = workbook.active
+    if active in worksheets and active.sheet_state == "visible":
+        return active
+    for sheet in worksheets:
+        if sheet.sheet_state == "visible":
+            return sheet
+    raise SheetError(_l("The workbook has no visible worksheet: unhide the sheet with the list in Excel or WPS, "
+                        "save it and upload it again."))
+
+
+def _content_error(exc: Exception) -> bool:
+    """Whether `exc` is one a damaged or crafted file is expected to raise (logged without a traceback);
+    anything else (a TypeError, an AttributeError...) is logged with its traceback: it may be a bug."""
+    import zlib
+    from xml.etree.ElementTree import ParseError
+
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    return isinstance(exc, (zipfile.BadZipFile, zlib.error, ParseError, InvalidFileException, KeyError,
+                            IndexError, ValueError, EOFError))
 
 
 # --------------------------------------------------------------------------- out
@@ -180,14 +260,22 @@ def _cell(value):
         return float(value)
     if value is None:
         return ""
-    return inert(value) if isinstance(value, str) else value
+    return inert(_printable(value)) if isinstance(value, str) else value
+
+
+def _printable(text: str) -> str:
+    """`text` without the control characters an XLSX cannot hold (openpyxl refuses them: one imported
+    name with a vertical tab would break every export); tabs and line breaks stay."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    return ILLEGAL_CHARACTERS_RE.sub("", text)
 
 
 def write_csv(columns: Sequence[str], rows: Iterable[Sequence]) -> bytes:
     """CSV in UTF-8 with a byte-order mark (Excel on a Chinese Windows then opens it as UTF-8)."""
     out = io.StringIO(newline="")
     writer = csv.writer(out)
-    writer.writerow([inert(c) for c in columns])
+    writer.writerow([_cell(c) for c in columns])
     for row in rows:
         writer.writerow([_cell(v) for v in row])
     return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")
@@ -206,7 +294,7 @@ def write_xlsx(sheets: Sequence[tuple[str, Sequence[str], Iterable[Sequence]]]) 
             width = max([len(str(column))] + [len(str(row[i])) for row in values[:500] if i < len(row)])
             sheet.column_dimensions[_column_letter(i)].width = min(width, 40) * 1.8 + 2
         sheet.freeze_panes = "A2"
-        sheet.append([inert(c) for c in columns])
+        sheet.append([_cell(c) for c in columns])
         for row in values:
             sheet.append(row)
     out = io.BytesIO()

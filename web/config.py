@@ -9,6 +9,8 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+from matcher.spreadsheets import MAX_BYTES
+
 
 def default_database_url(instance_path: str) -> str:
     """The embedded SQLite database in the instance folder."""
@@ -39,6 +41,9 @@ class Defaults:
     PREFERRED_URL_SCHEME = "https"
 
     WTF_CSRF_TIME_LIMIT = 8 * 3600
+    # A request body larger than this is refused with 413 before it is read: the largest upload plus room
+    # for the form's other fields.
+    MAX_CONTENT_LENGTH = MAX_BYTES + 2**20
 
     # Password hashing: argon2id, OWASP's second recommended profile (19 MiB, t=2).
     ARGON2_TIME_COST = 2

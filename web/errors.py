@@ -11,13 +11,14 @@ from werkzeug.exceptions import HTTPException
 
 from matcher.db import db
 from matcher.errors import DomainError
+from matcher.spreadsheets import MAX_BYTES
 
 from .i18n import LOCALE_COOKIE
 
 TITLES = {
     400: _l("Bad request"), 403: _l("Not allowed"), 404: _l("Not found"), 405: _l("Method not allowed"),
-    409: _l("Changed meanwhile"), 429: _l("Too many attempts"), 500: _l("Something went wrong"),
-    503: _l("Briefly unavailable"),
+    409: _l("Changed meanwhile"), 413: _l("File too large"), 429: _l("Too many attempts"),
+    500: _l("Something went wrong"), 503: _l("Briefly unavailable"),
 }
 
 
@@ -49,6 +50,9 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        if exc.code == 413:  # a body over MAX_CONTENT_LENGTH: in practice an upload
+            return render_error(413, _("The file is larger than %(n)d MB: split it into smaller files.",
+                                       n=MAX_BYTES // 2**20))
         return render_error(exc.code or 500, "")
 
     @app.errorhandler(DBAPIError)
