@@ -24,7 +24,7 @@ import csv
 import io
 import logging
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -106,10 +106,8 @@ def _text(value) -> str:
     return str(value).replace("\u3000", " ").strip()
 
 
-def _table(raw_rows: Iterable[Sequence], encoding: str = "",
-           narrow: Callable[[int, int], Iterable[Sequence]] | None = None) -> Sheet:
-    """The header row (the first that is not blank) and the rows below it. `narrow(row, width)`, when
-    given, is called once the header is known: it returns the rows from `row` on, `width` cells wide."""
+def _table(raw_rows: Iterable[Sequence], encoding: str = "") -> Sheet:
+    """The header row (the first that is not blank) and the rows below it, as wide as the header."""
     rows = iter(raw_rows)
     header: list[str] = []
     number = 0
@@ -133,11 +131,6 @@ def _table(raw_rows: Iterable[Sequence], encoding: str = "",
         seen.add(title)
     sheet = Sheet(columns=header, encoding=encoding)
     titled = [(i, title) for i, title in enumerate(header) if title]
-    if narrow is not None:
-        close = getattr(rows, "close", None)
-        if close is not None:
-            close()
-        rows = iter(narrow(number + 1, len(header)))
     for values in rows:
         number = _count(number)
         values = values[:len(header)]
@@ -205,8 +198,10 @@ def _read_xlsx(data: bytes) -> Sheet:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
         sheet = _visible_sheet(workbook)
         sheet.reset_dimensions()  # its <dimension> may be wrong, or crafted to pad every row
-        return _table(sheet.iter_rows(max_col=MAX_COLUMNS + 1, values_only=True),
-                      narrow=lambda row, width: sheet.iter_rows(min_row=row, max_col=width, values_only=True))
+        # One pass, every row cut at MAX_COLUMNS + 1 cells (a cell far to the right pads nothing more);
+        # `_table` reads only the header's width. (A second pass as wide as the header cost a whole
+        # parse.)
+        return _table(sheet.iter_rows(max_col=MAX_COLUMNS + 1, values_only=True))
     except SheetError:
         raise
     except Exception as exc:  # noqa: BLE001 (openpyxl, zipfile, zlib and the XML parser raise many kinds)
