@@ -43,8 +43,9 @@ demo: migrate
 serve: migrate
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
 
-# The suite runs on every core (pytest-xdist); TEST_WORKERS=0 runs it in one process.
-TEST_WORKERS ?= auto
+# The suite runs on every core and one more (pytest-xdist: the worker that drives the browser tests
+# mostly waits for Chromium and gunicorn); TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 test: install-dev translations
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 

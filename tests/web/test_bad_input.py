@@ -279,8 +279,15 @@ _BIGINT = "beyond BIGINT: SQLite OverflowError, PostgreSQL NumericValueOutOfRang
 KNOWN_ELSEWHERE: dict[tuple[str, str, str, str], str] = {}
 
 
-def _cases(route: Route):
+# On SQLite the corpus sends only the values whose failures are SQLite's own (integers beyond 64 bits,
+# dates out of range); PostgreSQL, stricter about text (NUL) and as strict about numbers, gets all of it.
+SQLITE_KINDS = ("number", "date")
+
+
+def _cases(route: Route, kinds: tuple[str, ...] | None = None):
     for param, kind in route.params.items():
+        if kinds is not None and kind not in kinds:
+            continue
         for label, value in corpus(kind).items():
             yield param, label, value
 
@@ -403,6 +410,7 @@ def test_bad_input_is_refused_without_a_server_error_or_a_change(app, client, wo
     """Every route of one rightful user (one scene for all of them, put back after every write)."""
     monkeypatch.setattr("web.schedule.enqueue_solve", lambda run: "thread")
     scene = _scene(world, next_monday)
+    sqlite = _db.engine.dialect.name == "sqlite"
     clients = [client]
 
     def sign_in():
@@ -425,7 +433,7 @@ def test_bad_input_is_refused_without_a_server_error_or_a_change(app, client, wo
                 restore(before)
                 before = sign_in()
                 watch.take()
-            for param, label, value in _cases(route):
+            for param, label, value in _cases(route, SQLITE_KINDS if sqlite else None):
                 if (route.method, route.rule, param, label) in KNOWN_ELSEWHERE:
                     continue
                 response = _request(clients[0], route, scene, param, _fill(value, scene))
