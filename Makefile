@@ -44,8 +44,8 @@ serve: migrate
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
 
 # The suite runs on every core (pytest-xdist); TEST_WORKERS=0 runs it in one process. (One worker more
-# than cores, for the browser tests' mostly waiting worker, measured no faster on 2 cores: 21 min 4 s
-# against about 21 min, and busier cores expose more timing races.)
+# than cores, for the browser tests' mostly waiting worker, ran the suite in 21 min 4 s on 2 cores; the
+# suite before its last trims took 23 min 20 s on one per core. Busier cores expose more timing races.)
 TEST_WORKERS ?= auto
 test: install-dev translations
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
