@@ -18,7 +18,7 @@ from . import rules
 from .access import user_area
 from .audit import record_audit
 from .db import db
-from .errors import NotFound, ValidationError
+from .errors import Conflict, NotFound, ValidationError
 from .fields import Fields, has_control, parse_int, shown
 from .models import AccountLink, Area, AreaLevel, LinkPurpose, Organization, Role, User, Volunteer, utcnow
 from .models.people import new_token
@@ -181,15 +181,48 @@ def set_password(user: User, password: str, min_length: int = 8) -> None:
 def end_sessions(user: User, *, revoke_feeds: bool = False) -> None:
     """Invalidate every login cookie of this user (logout everywhere).
 
-    With `revoke_feeds` (a password change, ending all sessions on purpose) the volunteer's private
-    calendar feed address changes too. A plain logout keeps it: phones subscribed to the feed would
+    With `revoke_feeds` (a password change, ending all sessions on purpose) the phone client's device
+    tokens are revoked and the volunteer's private calendar feed address changes too. A plain logout keeps it: phones subscribed to the feed would
     otherwise lose it at every sign-out.
     """
     user.session_token = new_token()
+    if revoke_feeds:
+        from .tokens import revoke_devices
+
+        revoke_devices(user)  # the phones signed in with the old password sign in again
     if revoke_feeds and user.volunteer is not None:
         from .volunteers import regenerate_calendar_token
 
         regenerate_calendar_token(user.volunteer, user=user)
+
+
+def bind_wechat(user: User, openid: str) -> None:
+    """Bind the person's WeChat identity (from the mini-program's sign-in) to their account.
+
+    An openid bound to another account is refused (Conflict): one WeChat signs in one person. Binding
+    anew does not subscribe the person to WeChat messages: they agree to that in WeChat itself.
+    Flushes; audited (never the openid itself)."""
+    if user.wechat_openid == openid:
+        return
+    other = db.session.scalar(select(User.id).where(User.wechat_openid == openid, User.id != user.id))
+    if other is not None:
+        raise Conflict(str(_l("This WeChat is bound to another account. Unbind it there first.")), "code")
+    if user.wechat_openid != openid:
+        user.wechat_subscribed = False
+    user.wechat_openid = openid
+    db.session.flush()
+    record_audit(user, "wechat_bind", user)
+
+
+def unbind_wechat(user: User) -> bool:
+    """Unbind the person's WeChat: no sign-in or messages through it any more. False when none was bound."""
+    if not user.wechat_openid:
+        return False
+    user.wechat_openid = None
+    user.wechat_subscribed = False
+    db.session.flush()
+    record_audit(user, "wechat_unbind", user)
+    return True
 
 
 # --------------------------------------------------------------------------- managing accounts

@@ -26,6 +26,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_extensions(app)
     register_converters(app)
     register_blueprints(app)
+    register_api(app)
     register_request_hooks(app)
     register_error_handlers(app)
     register_commands(app)
@@ -184,6 +185,13 @@ def register_blueprints(app: Flask) -> None:
     for module in (auth, main, demands, directory, admin, accounts, schedule, community, team, notifications, volunteer,
                    health, join, hooks, imports, exports, printouts):
         app.register_blueprint(module.bp)
+
+
+def register_api(app: Flask) -> None:
+    """The JSON API for the phone client and other systems, with its OpenAPI description (`web/api`)."""
+    from .api import register
+
+    register(app)
 
 
 def register_request_hooks(app: Flask) -> None:

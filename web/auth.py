@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import wraps
 from urllib.parse import urlsplit
 
@@ -83,6 +84,51 @@ class LoginForm(FlaskForm):
     remember = BooleanField(_l("Keep me signed in on this device"))
 
 
+@dataclass
+class SignIn:
+    """How a sign-in attempt ended: "ok" (with the user), "throttled" (with the verdict), "locked" or "failed"."""
+
+    outcome: str
+    user: User | None = None
+    verdict: throttle.Verdict | None = None
+
+
+def sign_in_attempt(username: str, password: str, *, via: str) -> SignIn:
+    """Check a username (or mobile) and password as every sign-in does (the page, the API's device tokens).
+
+    Guesses are throttled per address and per account; always one argon2 verification, whether the
+    account exists, is active or not; only someone who knows the password learns that the account is
+    locked. Records the audit entries and commits them; on success notes the time of the login.
+    """
+    username = (username or "").strip()
+    if has_control(username):  # no account has such a name (and NUL cannot reach the database)
+        username = "".join(ch for ch in username if not has_control(ch))
+    address = request.remote_addr or ""
+    user = find_account(username)
+    extra = {} if via == "web" else {"via": via}
+    verdict = throttle.password_guess(address, username)
+    if not verdict.allowed:
+        if verdict.first_refusal:  # one entry per closed window, not one per hammering request
+            record_audit(None, "login_throttled", user or NoSuchUser(), username=username, **extra)
+            db.session.commit()
+        current_app.logger.info("login throttled for %d s", verdict.retry_after)
+        return SignIn("throttled", verdict=verdict)
+    password_ok = check_password(user, password or "")
+    if user is not None and not user.active and password_ok:
+        record_audit(None, "login_locked", user, username=username, **extra)
+        db.session.commit()
+        return SignIn("locked")
+    if user is None or not user.active or not password_ok:
+        record_audit(None, "login_failed", user or NoSuchUser(), username=username, **extra)
+        db.session.commit()
+        return SignIn("failed")
+    throttle.password_accepted(address, username)
+    user.last_login_at = utcnow()
+    record_audit(user, "login", user, **extra)
+    db.session.commit()
+    return SignIn("ok", user=user)
+
+
 class NoSuchUser:
     """The audit trail's object for a sign-in that named no account (there is no row to point at)."""
 
@@ -115,37 +161,18 @@ def login():
         return redirect(url_for("main.dashboard"))
     form = LoginForm()
     if form.validate_on_submit():
-        username = form.username.data.strip()
-        if has_control(username):  # no account has such a name (and NUL cannot reach the database)
-            username = "".join(ch for ch in username if not has_control(ch))
-        address = request.remote_addr or ""
-        user = find_account(username)
-        verdict = throttle.password_guess(address, username)
-        if not verdict.allowed:
-            if verdict.first_refusal:  # one entry per closed window, not one per hammering request
-                record_audit(None, "login_throttled", user or NoSuchUser(), username=username)
-                db.session.commit()
-            current_app.logger.info("login throttled for %d s", verdict.retry_after)
-            flash(too_many_message(verdict), "error")
+        attempt = sign_in_attempt(form.username.data, form.password.data, via="web")
+        if attempt.outcome == "throttled":
+            flash(too_many_message(attempt.verdict), "error")
             return with_retry_after(current_app.make_response(render_template("auth/login.html", form=form)),
-                                    verdict)
-        # Always one argon2 verification, whether the account exists, is active or not.
-        password_ok = check_password(user, form.password.data)
-        if user is not None and not user.active and password_ok:
-            # Only someone who knows the password learns that the account is locked (matcher.accounts.lock_account).
-            record_audit(None, "login_locked", user, username=username)
-            db.session.commit()
+                                    attempt.verdict)
+        if attempt.outcome == "locked":
             flash(_("This account is locked. Please contact your coordinator."), "error")
             return render_template("auth/login.html", form=form), 403
-        if user is None or not user.active or not password_ok:
-            record_audit(None, "login_failed", user or NoSuchUser(), username=username)
-            db.session.commit()
+        if attempt.outcome == "failed":
             flash(_("Wrong username or password."), "error")
             return render_template("auth/login.html", form=form), 401
-        throttle.password_accepted(address, username)
-        user.last_login_at = utcnow()
-        record_audit(user, "login", user)
-        db.session.commit()
+        user = attempt.user
         login_user(user, remember=form.remember.data)
         rotate_csrf_token()
         return redirect(safe_next(request.args.get("next")) or url_for("main.dashboard"))

@@ -55,6 +55,8 @@ class Defaults:
     RATELIMIT_LOGIN = "10 per minute;50 per hour"
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
+    # Requests per API token (or, for sign-ins, per client address) in the JSON API (`web/api`).
+    API_RATE_LIMIT = "600 per minute;10000 per hour"
 
     BABEL_DEFAULT_LOCALE = "zh_CN"
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"

@@ -22,9 +22,25 @@ TITLES = {
 }
 
 
-def render_error(status: int, message: str = ""):
-    """An error page (or JSON for API clients) with a message a person can act on."""
-    if request.accept_mimetypes.best == "application/json" or request.path.startswith("/api/"):
+# What an API client is told for errors that carry no message of their own.
+API_DETAILS = {
+    401: _l("Send a valid token: Authorization: Bearer lnl_... (it may have expired or been revoked)."),
+    404: _l("No such resource (or not one this token may see)."),
+    405: _l("This method is not allowed here; the Allow header lists those that are."),
+    412: _l("The resource changed since you read it: read it again and repeat the change with the new ETag."),
+    428: _l("Send If-Match with the ETag from reading the resource, so a stale change is refused."),
+    429: _l("Too many requests for this token: wait for the time in Retry-After."),
+}
+
+
+def render_error(status: int, message: str = "", *, errors: dict | None = None, headers: dict | None = None):
+    """An error page (problem+json for the API, JSON for other JSON clients) with a message a person can act on."""
+    from .api import is_api_request
+    from .api.problems import problem
+
+    if is_api_request():
+        return problem(status, message, errors=errors, headers=headers)
+    if request.accept_mimetypes.best == "application/json":
         return {"error": str(TITLES.get(status, _("Error"))), "message": message}, status
     return render_template("error.html", status=status, title=str(TITLES.get(status, _("Error"))),
                            message=message), status
@@ -46,14 +62,35 @@ def register(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
         db.session.rollback()
-        return render_error(exc.status, exc.message)
+        errors = getattr(exc, "errors", None) or ({exc.field: exc.message} if exc.field else None)
+        return render_error(exc.status, exc.message, errors=errors)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if exc.code == 413:  # a body over MAX_CONTENT_LENGTH: in practice an upload
             return render_error(413, _("The file is larger than %(n)d MB: split it into smaller files.",
                                        n=MAX_BYTES // 2**20))
+        from .api import is_api_request
+
+        if is_api_request():
+            return api_http_error(exc)
         return render_error(exc.code or 500, "")
+
+    def api_http_error(exc: HTTPException):
+        """An HTTP error under /api/ as problem+json: the arguments' field messages (webargs), the
+        precondition rules (ETag), the methods allowed, when to come back."""
+        from .api.problems import flatten
+
+        data = getattr(exc, "data", None) or {}
+        errors = flatten(data.get("messages") or data.get("errors") or {})
+        # {"json": {"name": ...}} names the body's field "name"; a query argument keeps its own name
+        errors = {k.split(".", 1)[1] if k.split(".", 1)[0] in ("json", "query", "form", "headers", "files")
+                  and "." in k else k: v for k, v in errors.items()}
+        headers = {k: v for k, v in exc.get_headers() if k.lower() in ("allow", "retry-after")}
+        detail = data.get("message") or API_DETAILS.get(exc.code, "")
+        if errors and not detail:
+            detail = _("Some fields are wrong: %(f)s.", f=", ".join(errors))
+        return render_error(exc.code or 500, str(detail), errors=errors or None, headers=headers)
 
     @app.errorhandler(DBAPIError)
     def database_error(exc: DBAPIError):
@@ -72,7 +109,12 @@ def register(app: Flask) -> None:
         locale = chosen if chosen in app.config["LANGUAGES"] else app.config["BABEL_DEFAULT_LOCALE"]
         with force_locale(locale):
             message = _("The service is restarting a part of itself. Try again in a moment; nothing was saved.")
-            if request.accept_mimetypes.best == "application/json" or request.path.startswith("/api/"):
+            from .api import is_api_request
+            from .api.problems import problem
+
+            if is_api_request():
+                return problem(503, message, headers={"Retry-After": "5"})
+            if request.accept_mimetypes.best == "application/json":
                 body = {"error": str(TITLES[503]), "message": message}
             else:
                 # Straight from the Jinja environment: no context processors (they read the signed-in user).

@@ -25,6 +25,8 @@ def select_locale() -> str:
     chosen = request.cookies.get(LOCALE_COOKIE)
     if chosen in languages:
         return chosen
+    if request.path.startswith("/api/"):  # an API client has no cookie: it says what it reads
+        return request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
     return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 

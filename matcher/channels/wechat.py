@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 NAME = "wechat"
 TOKEN_PATH = "/cgi-bin/token"
 SEND_PATH = "/cgi-bin/message/subscribe/send"
+LOGIN_PATH = "/sns/jscode2session"
 
 # errcodes that mean "not now": system busy, daily/minute API quota, the template's send limit.
 TEMPORARY_CODES = {-1, 45009, 45011, 45047}
@@ -169,6 +170,42 @@ def _fetch_token(config: dict[str, Any]) -> tuple[str, int]:
     said = _said(response.status_code, answer)
     log.error("wechat access token refused: %s", said)
     raise PermanentFailure(f"access token: {said}")
+
+
+# --- the mini-program's sign-in ----------------------------------------------------------------------
+
+
+class CodeRefused(Exception):
+    """WeChat did not accept a wx.login() code (used, expired, made for another app)."""
+
+
+def login_configured() -> bool:
+    """Whether the mini-program's app id and secret are set (sign-in with WeChat works)."""
+    config = wechat_settings()
+    return bool(config["app_id"] and config["secret"])
+
+
+def code_to_openid(code: str) -> str:
+    """The person's openid for the code the mini-program's `wx.login()` gave (code2Session:
+    `GET /sns/jscode2session?appid=..&secret=..&js_code=..&grant_type=authorization_code` answers
+    `{"openid", "session_key"}` or an errcode). The session key is not kept: the service needs only
+    who the person is. Raises `TemporaryFailure` (busy, no answer) or `CodeRefused`."""
+    config = wechat_settings()
+    response = call_provider(
+        lambda: httpx.get(config["api"] + LOGIN_PATH,
+                          params={"appid": config["app_id"], "secret": config["secret"], "js_code": code,
+                                  "grant_type": "authorization_code"},
+                          timeout=httpx.Timeout(config["timeout"]), follow_redirects=False),
+        "WeChat sign-in")
+    answer = _json(response)
+    errcode = _errcode(answer)
+    if response.status_code == 429 or response.status_code >= 500 or errcode in TEMPORARY_CODES:
+        raise TemporaryFailure(f"code2Session: {_said(response.status_code, answer)}")
+    openid = answer.get("openid")
+    if response.is_success and not errcode and isinstance(openid, str) and 0 < len(openid) <= 64:
+        return openid
+    log.info("wechat sign-in code refused: %s", _said(response.status_code, answer))
+    raise CodeRefused(_said(response.status_code, answer))
 
 
 # --- sending ------------------------------------------------------------------------------------

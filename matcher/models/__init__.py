@@ -44,8 +44,10 @@ from .people import (
 )
 from .schedules import Assignment, Handback, Notification, RunGap, Schedule, SolveRun
 from .throttle import ThrottleCounter
+from .tokens import ApiToken, TokenKind
 
 __all__ = [
+    "ApiToken", "TokenKind",
     "BOOKED", "CLOSED", "FILLING", "HELD", "PENDING", "STANDING",
     "Area", "AreaLevel", "Assignment", "AssignmentStatus", "AuditEntry", "AvailabilityException",
     "AvailabilitySlot", "Category", "Certificate", "Demand", "DemandOccurrence", "DemandStatus", "ImportFile",

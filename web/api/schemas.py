@@ -1,0 +1,79 @@
+"""Schemas shared by the API's parts: people, places, times, tokens."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+
+class Strict(ma.Schema):
+    """A request body: unknown fields are refused (a typo is named, not silently dropped)."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+
+class AreaRef(ma.Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    level = fields.Function(lambda a: a.level.value, metadata={"enum": ["district", "township", "community"]})
+
+
+class UserOut(ma.Schema):
+    id = fields.Integer(required=True)
+    username = fields.String(required=True)
+    display_name = fields.String()
+    role = fields.Function(lambda u: u.role.value,
+                           metadata={"enum": ["admin", "coordinator", "worker", "org_leader", "volunteer"]})
+    area = fields.Nested(AreaRef, allow_none=True)
+    organization_id = fields.Integer(allow_none=True)
+    volunteer_id = fields.Function(lambda u: u.volunteer.id if u.volunteer is not None else None, allow_none=True,
+                                   metadata={"type": "integer", "nullable": True})
+    locale = fields.String(allow_none=True)
+    wechat_bound = fields.Function(lambda u: bool(u.wechat_openid), metadata={"type": "boolean"})
+
+
+class TokenOut(ma.Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    kind = fields.Function(lambda t: t.kind.value, metadata={"enum": ["personal", "device"]})
+    prefix = fields.String(metadata={"description": "The token's first characters, to recognise it."})
+    scopes = fields.List(fields.String())
+    created_at = fields.DateTime()
+    expires_at = fields.DateTime()
+    last_used_at = fields.DateTime(allow_none=True)
+    state = fields.Function(lambda t: t.state(_now()), metadata={"enum": ["active", "expired", "revoked"]})
+
+
+def _now():
+    from matcher.models import utcnow
+
+    return utcnow()
+
+
+class TokenIssued(TokenOut):
+    token = fields.String(required=True, metadata={"description": "The bearer token; shown this once only."})
+    token_type = fields.Constant("bearer")
+    user = fields.Nested(UserOut)
+
+
+class WeekQuery(Strict):
+    week = fields.Date(metadata={"description": "Any day of the week wanted (its Monday is used); "
+                                                "default: the week ahead."})
+
+
+class PeriodQuery(Strict):
+    start = fields.Date(required=True, metadata={"description": "First day (inclusive)."})
+    end = fields.Date(required=True, metadata={"description": "Last day (inclusive); at most 366 days after start."})
+
+    @ma.validates_schema
+    def _order(self, data, **kwargs):
+        if data["end"] < data["start"]:
+            raise ma.ValidationError("The end comes before the start.", "end")
+        if (data["end"] - data["start"]).days > 366:
+            raise ma.ValidationError("At most 366 days at once.", "end")
+
+
+def text(max_length: int, **kwargs) -> fields.String:
+    """A text field of at most `max_length` characters."""
+    return fields.String(validate=validate.Length(max=max_length), **kwargs)
