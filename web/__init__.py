@@ -179,11 +179,12 @@ def register_blueprints(app: Flask) -> None:
         printouts,
         schedule,
         team,
+        tokens,
         volunteer,
     )
 
     for module in (auth, main, demands, directory, admin, accounts, schedule, community, team, notifications, volunteer,
-                   health, join, hooks, imports, exports, printouts):
+                   health, join, hooks, imports, exports, printouts, tokens):
         app.register_blueprint(module.bp)
 
 

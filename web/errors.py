@@ -16,8 +16,9 @@ from matcher.spreadsheets import MAX_BYTES
 from .i18n import LOCALE_COOKIE
 
 TITLES = {
-    400: _l("Bad request"), 403: _l("Not allowed"), 404: _l("Not found"), 405: _l("Method not allowed"),
-    409: _l("Changed meanwhile"), 413: _l("File too large"), 429: _l("Too many attempts"),
+    400: _l("Bad request"), 401: _l("Sign-in needed"), 403: _l("Not allowed"), 404: _l("Not found"), 405: _l("Method not allowed"),
+    409: _l("Changed meanwhile"), 412: _l("Changed since you read it"), 413: _l("File too large"),
+    422: _l("Some fields are wrong"), 428: _l("Say which version you change"), 429: _l("Too many attempts"),
     500: _l("Something went wrong"), 503: _l("Briefly unavailable"),
 }
 

@@ -41,6 +41,7 @@ from tests.servers.base import LocalServer
 
 TOKEN_PATH = "/cgi-bin/token"
 SEND_PATH = "/cgi-bin/message/subscribe/send"
+LOGIN_PATH = "/sns/jscode2session"
 LIMITS = {"thing": 20, "name": 10, "phrase": 5, "phone_number": 17, "car_number": 8, "symbol": 5}
 STATES = {"formal", "trial", "developer"}
 
@@ -71,6 +72,7 @@ class WeChatGateway(LocalServer):
         self.requests: list[dict[str, Any]] = []   # every request: {"path", "query", "status", "errcode", "body"}
         self.tokens_issued = 0
         self.refused: dict[str, int] = {}          # openid -> errcode
+        self.login_codes: dict[str, str] = {}      # wx.login() code -> openid (each works once)
         self.delay = 0.0
         self._valid: set[str] = set()
         self._expired: set[str] = set()
@@ -96,6 +98,13 @@ class WeChatGateway(LocalServer):
         """Answer the next `times` sends with HTTP `status` (500, 502, ...) and no JSON."""
         with self._lock:
             self._script.extend([(status, 0)] * times)
+
+    def login_code(self, openid: str) -> str:
+        """A fresh code as the mini-program's wx.login() gives it, for the person `openid` (works once)."""
+        code = "wxcode-" + secrets.token_hex(8)
+        with self._lock:
+            self.login_codes[code] = openid
+        return code
 
     def refuse(self, openid: str, errcode: int = 43101) -> None:
         """Answer `errcode` (43101: the user did not subscribe; 40003: no such openid) for sends to `openid`."""
@@ -231,6 +240,18 @@ class WeChatGateway(LocalServer):
                 return f"data.{name}.value has a line break"
         return None
 
+    def _login(self, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """code2Session: the app's id and secret and a code from wx.login() give the person's openid."""
+        if query.get("appid") != self.app_id or query.get("secret") != self.secret:
+            return 200, {"errcode": 40125, "errmsg": "invalid appsecret"}
+        if query.get("grant_type") != "authorization_code":
+            return 200, {"errcode": 40002, "errmsg": "invalid grant_type"}
+        with self._lock:
+            openid = self.login_codes.pop(query.get("js_code", ""), None)
+        if openid is None:
+            return 200, {"errcode": 40029, "errmsg": "invalid code"}
+        return 200, {"openid": openid, "session_key": secrets.token_urlsafe(16)}
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         gateway = self
 
@@ -242,6 +263,8 @@ class WeChatGateway(LocalServer):
                 query = dict(urllib.parse.parse_qsl(parsed.query))
                 if parsed.path == TOKEN_PATH and self.command == "GET":
                     status, answer = gateway._token(query)
+                elif parsed.path == LOGIN_PATH and self.command == "GET":
+                    status, answer = gateway._login(query)
                 elif parsed.path == SEND_PATH and self.command == "POST":
                     status, answer = gateway._send(query, body)
                     if gateway.delay:

@@ -160,6 +160,8 @@ ROUTES = [
     Route("GET", "/schedules/<int:schedule_id>", "coord", {"category": "text", "priority": "text", "organization": "number",
                                                         "street": "number"}),
     Route("GET", "/schedules/<int:schedule_id>/occurrences/<int:occurrence_id>", "coord", {"q": "text"}),
+    Route("POST", "/account/tokens", "coord", {"name": "text", "scopes": "text", "days": "number"},
+          base={"name": "district platform", "scopes": "read", "days": "90"}),
     Route("POST", "/notifications/settings", "vol", {"first": "text", "second": "text", "third": "text", "email": "text",
                                                       "wechat_subscribed": "text"}, base={"first": "sms"}),
     Route("GET", "/schedules/<int:schedule_id>/delivery", "coord", {"show": "text", "page": "number", "q": "text"}),
@@ -390,6 +392,8 @@ NO_INPUT = {
     ("GET", "/imports/organizations/template.<any(xlsx, csv):fmt>"),
     ("GET", "/imports/residents"), ("POST", "/imports/residents"),
     ("GET", "/imports/residents/template.<any(xlsx, csv):fmt>"),
+    # API tokens: the list reads nothing; revoking reads only the id.
+    ("GET", "/account/tokens"), ("POST", "/account/tokens/<int:token_id>/revoke"),
 }
 
 

@@ -73,10 +73,12 @@ from matcher.models import (
     Schedule,
     ScheduleStatus,
     Station,
+    TokenKind,
     utcnow,
 )
 from matcher.residents import create_resident
 from matcher.shortlinks import code_for
+from matcher.tokens import issue_token
 from matcher.volunteers import create_volunteer
 from tests.conftest import PASSWORD, add_area, postgres_available
 
@@ -89,6 +91,9 @@ MATRIX = """
 GET  /                                                           L       302      302      302      302      302      302
 GET  /account/password                                           L       200      200      200      200      200      200
 POST /account/password                                           L       400      400      400      400      400      400
+GET  /account/tokens                                             L       200      200      200      200      200      200
+POST /account/tokens                                             L       400      400      400      400      400      400
+POST /account/tokens/<int:token_id>/revoke                       L       302/404  302/404  302/404  302/404  302/404  302/404
 GET  /accounts                                                   L       200      200      200      403      403      403
 GET  /accounts/<int:user_id>                                     L       200      200/404  200/404  403      403      403
 POST /accounts/<int:user_id>/edit                                L       400      400/404  400/404  403      403      403
@@ -227,6 +232,14 @@ GET  /volunteers/export.<any(xlsx, csv):fmt>                    L       200     
 POST /volunteers/export.<any(xlsx, csv):fmt>                   L       403      403      403      403      403      403
 """
 
+# The JSON API's rules that need no token (its description, its documentation, signing in): what a browser
+# with a session cookie gets from them. Every other API rule answers 401 to a cookie.
+API_WITH_COOKIE = {
+    ("GET", "/api/v1/openapi.json"): "200", ("GET", "/api/v1/docs"): "200", ("GET", "/api/v1/docs/"): "200",
+    ("GET", "/api/v1/docs/assets/<path:filename>"): "404",  # the scene's file is the app's own favicon
+    ("POST", "/api/v1/auth/token"): "422", ("POST", "/api/v1/auth/wechat"): "422",
+}
+
 # Cells where the application answers otherwise today, in files of other engineers:
 # (method, rule, role, "own"/"foreign") -> (status now, owner and why the table's answer is right).
 KNOWN_ELSEWHERE: dict[tuple[str, str, str, str], tuple[int, str]] = {}
@@ -256,6 +269,8 @@ ARGS = {
     "fmt": ("fmt_xlsx", "fmt_xlsx"),
     # A village or community: 桂花社区, or the far district's 远山村.
     "area_id": ("community_a1", "far_community"),
+    # An API token of the signed-in person's own (each role its own), or another person's.
+    "token_id": ("token_own", "token_x"),
 }
 RULE_ARGS = {
     # Publishing needs a draft: the published week of the scene would answer 409 "published already".
@@ -297,9 +312,13 @@ TABLE = parse_matrix()
 
 
 def url_map_rows(app) -> set[tuple[str, str]]:
-    """(method, rule) for GET and POST of every rule the application serves."""
+    """(method, rule) for GET and POST of every rule the application serves, but the JSON API's.
+
+    The API (/api/v1, bearer tokens, no cookies) is tried operation by operation, with a token of each
+    role and generated bad input, from its OpenAPI description: tests/api/test_schemathesis.py and
+    tests/api/test_*_api.py."""
     return {(method, rule.rule) for rule in app.url_map.iter_rules() for method in ("GET", "POST")
-            if method in rule.methods}
+            if method in rule.methods and not rule.rule.startswith("/api/")}
 
 
 # ----------------------------------------------------------------------------------- the scene
@@ -367,6 +386,9 @@ def build_scene(world, next_monday, *, runs: bool = True) -> dict:
     invite_a, invite_token = make_link(LinkPurpose.INVITE, created_by=users["leader_a"], organization=world["orgs"]["a"])
     invite_x, _token_x = make_link(LinkPurpose.INVITE, created_by=None, organization=org_x)
     _activate, activate_token = make_link(LinkPurpose.ACTIVATE, created_by=None, user=vol_c.user)
+    api_tokens = {role: issue_token(users[name], kind=TokenKind.DEVICE, name=role)[0]
+                  for role, name in USERNAMES.items()}
+    token_x = issue_token(users["worker_b1"], kind=TokenKind.DEVICE, name="far")[0]
     _db.session.commit()
     scene = {
         "category": category.id, "no_category": category.id + 10_000,
@@ -389,6 +411,7 @@ def build_scene(world, next_monday, *, runs: bool = True) -> dict:
         "invite_x": invite_x.id,
         "short_code": code_for(notes["vol"].id), "no_short_code": "1AbCdEfGh",
         "imports": {role: u.id for role, u in uploads.items()}, "import_x": upload_x.id, "fmt_xlsx": "xlsx", "fmt_pdf": "pdf",
+        "tokens": {role: t.id for role, t in api_tokens.items()}, "token_x": token_x.id,
     }
     if runs:
         # A finished repair run on each published week, solved the way the background job does it.
@@ -409,6 +432,8 @@ def value_of(scene: dict, rule: str, name: str, role: str, side: str):
         return scene["notifications"].get(role, scene["notifications"]["vol"])
     if key == "import_own":
         return scene["imports"].get(role, scene["import_x"])
+    if key == "token_own":
+        return scene["tokens"].get(role, scene["token_x"])
     return scene[key]
 
 
@@ -541,6 +566,11 @@ def test_route_matrix(app, client, auth, world, next_monday, role, monkeypatch):
                     if (method, rule.rule) in TABLE:
                         own, foreign = TABLE[(method, rule.rule)][role]
                         expected = own if side == "own" else foreign
+                    elif rule.rule.startswith("/api/") and method in rule.methods:
+                        # The JSON API takes bearer tokens only: a signed-in browser's cookie opens nothing.
+                        expected = API_WITH_COOKIE.get((method, rule.rule), "401")
+                    elif rule.rule.startswith("/api/"):
+                        continue  # the API's PUT/PATCH/DELETE rules share their paths with its GET/POST ones
                     elif method in rule.methods:
                         wrong.append(f"{method} {rule.rule}: no row in MATRIX (answered {response.status_code})")
                         continue
