@@ -108,6 +108,8 @@ ACTION_LABELS = {
     "publish": _l("Published a schedule"), "assign": _l("Assigned by hand"), "remove": _l("Removed an assignment"),
     "pin": _l("Pinned an assignment"), "unpin": _l("Unpinned an assignment"),
     "login": _l("Signed in"), "login_failed": _l("Sign-in failed"),
+    "token_create": _l("Made an API token"), "token_revoke": _l("Revoked an API token"),
+    "wechat_bind": _l("Bound WeChat"), "wechat_unbind": _l("Unbound WeChat"),
     "login_throttled": _l("Sign-in refused: too many attempts"),
     "change_password": _l("Changed the password"), "change_password_failed": _l("Password change failed"),
     "change_password_throttled": _l("Password change refused: too many attempts"),
@@ -145,12 +147,14 @@ OBJECT_LABELS = {
     "nosuchuser": _l("Unknown account"), "category": _l("Category"), "skill": _l("Skill"),
     "accountlink": _l("One-time link"), "resetattempt": _l("Reset link (unknown)"),
     "area": _l("Area"), "importfile": _l("Uploaded file"), "organization": _l("Organization"),
+    "apitoken": _l("API token"),
 }
 
 DETAIL_LABELS = {
     "occurrence": _l("occurrence"), "volunteer": _l("volunteer"), "old_volunteer": _l("previous volunteer"),
     "organization": _l("organization"), "community": _l("community"), "removed": _l("removed"),
     "added": _l("added"), "reason": _l("reason"), "purpose": _l("purpose"), "assignment": _l("assignment"),
+    "via": _l("via"), "scopes": _l("scopes"), "days": _l("days"),
     "hours": _l("hours"), "rating": _l("rating"), "skills": _l("skills"), "slots": _l("slots"),
     "fields": _l("fields"), "notified": _l("notified"), "occurrences": _l("occurrences"), "run": _l("run"),
     "repair": _l("repair"), "offered": _l("offered"), "override": _l("override"), "rules": _l("rules broken"),

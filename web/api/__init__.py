@@ -108,6 +108,7 @@ def register(app: Flask) -> None:
     })
     api = LinliApi(app)
     app.extensions["linli_api"] = api
+    app.json.ensure_ascii = False  # Chinese as UTF-8 text, not \\u escapes
     modules = (auth, me, demands, schedules, records)
     if not _set_up:  # a blueprint is set up once, before its first registration (the tests make many apps)
         for module in modules:
