@@ -682,3 +682,41 @@ def rate(data, assignment_id: int):
     db.session.commit()
     return assignment_out(assignment)
 
+
+
+class CheckinCodeOut(ma.Schema):
+    code = fields.String(required=True, metadata={"description": "Six digits the volunteer types."})
+    token = fields.String(required=True, metadata={"description": "The QR code's signed token."})
+    url = fields.String(required=True, metadata={"description": "The QR code's check-in address."})
+
+
+class CheckinCodesOut(ma.Schema):
+    closed = fields.Boolean(required=True, metadata={"description": "Cancelled or confirmed: no more codes."})
+    check_in = fields.Nested(CheckinCodeOut, allow_none=True, required=True,
+                             metadata={"description": "From an hour before the start until the end; else null."})
+    check_out = fields.Nested(CheckinCodeOut, allow_none=True, required=True,
+                              metadata={"description": "From the start until check-out closes; else null."})
+    refresh_in = fields.Integer(allow_none=True, required=True,
+                                metadata={"description": "Seconds until the codes change (each minute)."})
+
+
+@blp.route("/occurrences/<int:occurrence_id>/codes")
+@needs("demands")
+@worker_only
+@blp.response(200, CheckinCodesOut)
+def checkin_codes_now(occurrence_id: int):
+    """The service's check-in and check-out codes as the worker's screen shows them now, to show on the
+    worker's phone (each changes every minute; the QR code is made from `url`). 404 for another community's."""
+    from matcher.assignments import checkin_codes
+
+    from ..community import checkin_url
+
+    occ = load_own_occurrence(row_id(occurrence_id), current_user)
+    codes = checkin_codes(occ, user=current_user)
+    db.session.commit()  # an occurrence from before code secrets got its secret
+    shown = {}
+    for name in ("check_in", "check_out"):
+        code = getattr(codes, name)
+        shown[name] = None if code is None else {"code": code.code, "token": code.token,
+                                                 "url": checkin_url(occ.id, code.token)}
+    return {"closed": codes.closed, "refresh_in": codes.refresh_in, **shown}

@@ -22,7 +22,7 @@ from matcher.errors import NotFound, ValidationError
 from matcher.models import BOOKED, HELD, Assignment, AssignmentStatus, DemandOccurrence, Volunteer
 
 from . import PREFIX, needs
-from .schemas import Strict, TokenOut, UserOut, WeekQuery, text
+from .schemas import LocalTime, Strict, TokenOut, UserOut, UtcTime, WeekQuery, text
 
 blp = Blueprint("api_me", __name__, url_prefix=PREFIX + "/me",
                 description="The signed-in person: tokens, WeChat; a volunteer's offers, week, check-in, record "
@@ -122,8 +122,8 @@ class ServiceOut(ma.Schema):
     community = fields.Function(lambda a: {"id": a.occurrence.demand.community_id,
                                            "name": a.occurrence.demand.community.name},
                                 metadata={"type": "object"})
-    starts_at = fields.Function(lambda a: a.occurrence.starts_at.isoformat(), metadata={"format": "date-time"})
-    ends_at = fields.Function(lambda a: a.occurrence.ends_at.isoformat(), metadata={"format": "date-time"})
+    starts_at = LocalTime(attribute="occurrence.starts_at")
+    ends_at = LocalTime(attribute="occurrence.ends_at")
     place = fields.Function(lambda a: place_text(a), metadata={
         "description": "Where: the exact address only while the service is accepted or checked in."})
     resident = fields.Function(lambda a: resident_of(a), allow_none=True,
@@ -131,11 +131,11 @@ class ServiceOut(ma.Schema):
                                          "description": "Name and masked phone, only while held."})
     reasons = fields.Function(lambda a: reason_texts(a), metadata={"type": "array", "items": {"type": "string"}})
     distance_km = fields.Float(allow_none=True)
-    offered_at = fields.DateTime(allow_none=True)
-    responded_at = fields.DateTime(allow_none=True)
-    checked_in_at = fields.DateTime(allow_none=True)
-    checked_out_at = fields.DateTime(allow_none=True)
-    credited_hours = fields.Decimal(as_string=True, allow_none=True)
+    offered_at = UtcTime(allow_none=True)
+    responded_at = UtcTime(allow_none=True)
+    checked_in_at = LocalTime(allow_none=True)
+    checked_out_at = LocalTime(allow_none=True)
+    credited_hours = fields.Decimal(as_string=True, allow_none=True, metadata={"type": "string", "example": "1.5"})
     rating = fields.Integer(allow_none=True)
 
 
@@ -215,7 +215,7 @@ def decline(data, assignment_id: int):
 
 @blp.route("/week")
 @needs("read")
-@blp.arguments(WeekQuery, location="query")
+@blp.arguments(WeekQuery, location="query", unknown=ma.RAISE)
 @blp.response(200, ServiceOut(many=True))
 def week(query):
     """Accepted, checked-in and completed services of a week (default: the week ahead, as on the page)."""
@@ -289,9 +289,9 @@ def check_out(data, assignment_id: int):
 
 
 class RecordOut(ma.Schema):
-    total_hours = fields.Decimal(as_string=True)
+    total_hours = fields.Decimal(as_string=True, metadata={"type": "string", "example": "12.5"})
     stars = fields.Integer()
-    hours_to_next_star = fields.Decimal(as_string=True, allow_none=True)
+    hours_to_next_star = fields.Decimal(as_string=True, allow_none=True, metadata={"type": "string"})
     star_thresholds = fields.List(fields.Float())
     services = fields.List(fields.Nested(ServiceOut))
 
@@ -334,8 +334,11 @@ class ProfileIO(Strict):
                         metadata={"description": "Weekly free time."})
     exceptions = fields.List(fields.Nested(ExceptionIO), load_default=list, validate=validate.Length(max=50),
                              metadata={"description": "Dated changes: away, or extra time."})
-    max_hours_per_week = fields.Decimal(as_string=True, allow_none=True, load_default=None, places=1)
-    preferred_hours_per_week = fields.Decimal(as_string=True, allow_none=True, load_default=None, places=1)
+    max_hours_per_week = fields.Decimal(as_string=True, allow_none=True, load_default=None, places=1,
+                                        metadata={"type": "string", "example": "6.0",
+                                                  "description": "Hours a week at most, in half hours."})
+    preferred_hours_per_week = fields.Decimal(as_string=True, allow_none=True, load_default=None, places=1,
+                                              metadata={"type": "string", "example": "3.0"})
     max_travel_km = fields.Float(required=True, allow_nan=False)
     skills = fields.List(fields.String(validate=validate.Length(max=40)), required=True,
                          validate=validate.Length(max=50))

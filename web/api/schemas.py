@@ -6,6 +6,31 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 
+class LocalTime(fields.DateTime):
+    """A service time (stored naive, in the service's time zone) with its offset: 2026-12-07T09:00:00+08:00."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is not None and value.tzinfo is None:
+            from zoneinfo import ZoneInfo
+
+            from matcher.clock import DEFAULT_TIMEZONE
+            from matcher.settings import setting
+
+            value = value.replace(tzinfo=ZoneInfo(setting("TIMEZONE", DEFAULT_TIMEZONE)))
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+class UtcTime(fields.DateTime):
+    """A moment the service recorded (stored naive in UTC) with its offset: 2026-12-01T02:00:00+00:00."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is not None and value.tzinfo is None:
+            from datetime import UTC
+
+            value = value.replace(tzinfo=UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
 class Strict(ma.Schema):
     """A request body: unknown fields are refused (a typo is named, not silently dropped)."""
 
@@ -39,9 +64,9 @@ class TokenOut(ma.Schema):
     kind = fields.Function(lambda t: t.kind.value, metadata={"enum": ["personal", "device"]})
     prefix = fields.String(metadata={"description": "The token's first characters, to recognise it."})
     scopes = fields.List(fields.String())
-    created_at = fields.DateTime()
-    expires_at = fields.DateTime()
-    last_used_at = fields.DateTime(allow_none=True)
+    created_at = UtcTime()
+    expires_at = UtcTime()
+    last_used_at = UtcTime(allow_none=True)
     state = fields.Function(lambda t: t.state(_now()), metadata={"enum": ["active", "expired", "revoked"]})
 
 
