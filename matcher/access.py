@@ -20,6 +20,7 @@ from sqlalchemy.orm import aliased
 
 from .db import db
 from .errors import NotFound
+from .fields import MAX_ROW_ID
 from .models import (
     FILLING,
     HELD,
@@ -256,11 +257,14 @@ def visible(stmt: Select, model: type, user: User) -> Select:
 
 
 def _as_id(value: Any) -> int:
-    """An id from a URL or form; anything that is not a whole number is simply not found."""
+    """An id from a URL or form; anything that is not a whole number in the ids' range is simply not found."""
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         raise NotFound("not found") from None
+    if not 0 < number <= MAX_ROW_ID:
+        raise NotFound("not found")
+    return number
 
 
 def load_visible(model: type[T], object_id: Any, user: User) -> T:

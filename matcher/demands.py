@@ -25,6 +25,7 @@ from .db import among, db, flush_or_conflict
 from .errors import AccessDenied, Conflict, ValidationError
 from .fields import (
     DEMAND_PAST_DAYS,
+    MAX_ROW_ID,
     Fields,
     check_location,
     organizations_by_id,
@@ -90,7 +91,7 @@ def read_demand_what(f: Fields, community: Area, default_title: str = "",
         if category is None:
             f.fail("category", _l("Unknown category '%(c)s'.", c=code))
     resident = None
-    resident_id = f.integer("resident", minimum=1, default=0)
+    resident_id = f.integer("resident", minimum=1, maximum=MAX_ROW_ID, default=0)
     if resident_id:
         resident = db.session.get(Resident, resident_id)
         if resident is None or resident.community_id != community.id:
@@ -111,7 +112,7 @@ def read_demand_place(f: Fields, community: Area, resident: Resident | None) -> 
         else:
             lat, lon, address = resident.lat, resident.lon, resident.address
     elif kind == LocationKind.STATION:
-        station_id = f.integer("station", minimum=1)
+        station_id = f.integer("station", minimum=1, maximum=MAX_ROW_ID)
         station = db.session.get(Station, station_id) if station_id else None
         if station is not None and station.area_id not in (community.id, community.parent_id):
             station = None  # another community's venue: not this community's to book

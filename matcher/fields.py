@@ -39,6 +39,8 @@ from .models import Area, Organization, Skill
 # What a BIGINT (and SQLite's INTEGER) holds: ids and counts beyond it are bad input, not a crash.
 MIN_INT = -(2**63)
 MAX_INT = 2**63 - 1
+# The largest row id: ids are INTEGER on PostgreSQL, where a larger one in a query is an error, not a miss.
+MAX_ROW_ID = 2**31 - 1
 # How far back and ahead dates are accepted (see the module's docstring).
 DEMAND_PAST_DAYS = 31
 FUTURE_DAYS = 2 * 366
@@ -267,7 +269,7 @@ def organizations_by_id(f: Fields, field: str) -> list[Organization]:
     ids_text = f.items(field)
     if not ids_text:
         return []
-    ids = {parse_int(x, 1) for x in ids_text}
+    ids = {parse_int(x, 1, MAX_ROW_ID) for x in ids_text}
     if None in ids or len(ids_text) > MAX_ITEMS:
         f.fail(field, _l("Unknown organization."))
         return []

@@ -28,7 +28,7 @@ from .clock import local_now
 from .db import db, flush_or_conflict
 from .eligibility import assess, explanations
 from .errors import AccessDenied, Conflict, NotFound, ValidationError
-from .fields import Fields
+from .fields import MAX_ROW_ID, Fields
 from .models import (
     CLOSED,
     FILLING,
@@ -249,7 +249,7 @@ def apply_to_join(volunteer: Volunteer, data: Any, *, user: User) -> Membership:
     Raises ValidationError naming `organization`; flushes, never commits; audited; the leaders and the
     community's workers are told."""
     f = Fields(data)
-    organization_id = f.integer("organization", minimum=1)
+    organization_id = f.integer("organization", minimum=1, maximum=MAX_ROW_ID)
     f.check()
     organization = next((o for o in joinable_organizations(volunteer) if o.id == organization_id), None)
     if organization is None:

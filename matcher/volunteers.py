@@ -25,6 +25,7 @@ from .errors import AccessDenied, ValidationError
 from .fields import (
     AVAILABILITY_FUTURE_DAYS,
     AVAILABILITY_PAST_DAYS,
+    MAX_ROW_ID,
     Fields,
     check_location,
     date_window,
@@ -303,7 +304,7 @@ def create_volunteer(data: Mapping[str, Any], *, user: User | None, account: Use
         f.fail("phone", _l("'%(p)s' is not a valid phone number.", p=phone_raw))
     elif phone and db.session.scalar(select(Volunteer.id).where(Volunteer.phone == phone)):
         f.fail("phone", _l("A volunteer with this phone number is already registered."))
-    area_id = f.integer("home_area", minimum=1)
+    area_id = f.integer("home_area", minimum=1, maximum=MAX_ROW_ID)
     area = db.session.get(Area, area_id) if area_id else None
     if area_id and (area is None or area.level != AreaLevel.COMMUNITY):
         f.fail("home_area", _l("Choose the village or community where the volunteer lives."))
@@ -643,7 +644,7 @@ def register_volunteer(data: Mapping[str, Any], *, link: AccountLink | None = No
                         else date(today.year - MIN_AGE, 2, 28))
     area = link.area if link is not None and link.area is not None else None
     if area is None:
-        area_id = f.integer("home_area", minimum=1)
+        area_id = f.integer("home_area", minimum=1, maximum=MAX_ROW_ID)
         area = db.session.get(Area, area_id) if area_id else None
         if area_id and (area is None or area.level != AreaLevel.COMMUNITY):
             f.fail("home_area", _l("Choose the village or community where you live."))

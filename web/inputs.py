@@ -1,7 +1,7 @@
 """Reading ids, page numbers and search words from query strings and forms.
 
 A number in a request is a plain ASCII whole number within what the databases store (ids:
-1..2**63-1, see `converters.MAX_ID`); anything else (other scripts' digits such as "١٢٣", "１２" or
+1..2**31-1, see `converters.MAX_ID`); anything else (other scripts' digits such as "١٢٣", "１２" or
 "²", decimals, a repeated parameter, 10,000 digits, a number out of range) is not an id, so it
 never reaches a query. Views decide what "not a number" means for them: usually "no such object"
 (None, then their own 400 or 404), or an error naming the parameter.

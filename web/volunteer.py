@@ -432,7 +432,7 @@ def _occurrence_for(volunteer: Volunteer, raw: str) -> DemandOccurrence | None:
     Only plain ASCII digits within the databases' id range are read: "²" or "１２" pass
     `str.isdigit()` but are no id (None, never an error).
     """
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) > MAX_ID:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10 or int(raw) > MAX_ID:
         return None
     return db.session.scalar(select(DemandOccurrence).join(Assignment, Assignment.occurrence_id == DemandOccurrence.id)
                              .where(DemandOccurrence.id == int(raw), Assignment.volunteer_id == volunteer.id,

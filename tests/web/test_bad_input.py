@@ -460,6 +460,7 @@ def test_bad_input_is_refused_without_a_server_error_or_a_change(app, client, wo
 
 
 BAD_IDS = {"arabic-digits": "١", "fullwidth": "１２", "superscript": "²", "above-bigint": str(2**63),
+           "above-integer": str(2**31), "bigint-max": str(2**63 - 1),
            "30-digits": "9" * 30, "10k-digits": "9" * 10_000, "negative": "-1", "zero": "0"}
 
 
