@@ -477,7 +477,8 @@ def test_bad_ids_in_urls_are_not_found(app, client, auth, world):
     method the rule lacks; a GET that only leads back to another page keeps its redirect)."""
     by_role: dict[str, list] = {}
     for rule in app.url_map.iter_rules():
-        if "<int:" in rule.rule:
+        # (the JSON API's ids are tried with tokens: tests/api/test_schemathesis.py)
+        if "<int:" in rule.rule and not rule.rule.startswith("/api/"):
             by_role.setdefault(_rightful_role(rule.rule), []).append(rule)
     before = table_state()
     problems = []
