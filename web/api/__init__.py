@@ -20,6 +20,7 @@ from functools import wraps
 from flask import Flask, current_app, g, request
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Api
+from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.utils import prepare_response
 
 from matcher.errors import AccessDenied
@@ -27,6 +28,21 @@ from matcher.errors import AccessDenied
 from .problems import PROBLEM_TYPE, ProblemSchema
 
 PREFIX = "/api/v1"
+
+
+class Blueprint(SmorestBlueprint):
+    """flask-smorest's Blueprint, documenting X-Pagination as the JSON text it is.
+
+    flask-smorest documents the header with an object schema, which a client reading the description
+    (schemathesis among them) takes for a header in the "simple" style (key,value,...) and so never
+    matches the JSON the header holds.
+    """
+
+    def _document_pagination_metadata(self, spec, resp_doc):
+        resp_doc.setdefault("headers", {})[self.PAGINATION_HEADER_NAME] = {
+            "description": "The page as JSON: total, total_pages, first_page, last_page, page, previous_page, "
+                           "next_page.",
+            "schema": {"type": "string"}}
 
 
 class LinliApi(Api):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 from flask_babel import gettext as _
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from sqlalchemy import select
 
@@ -14,7 +13,7 @@ from matcher.channels import TemporaryFailure, wechat
 from matcher.db import db
 from matcher.models import TokenKind, User, utcnow
 
-from . import PREFIX
+from . import PREFIX, Blueprint
 from .problems import problem
 from .schemas import Strict, TokenIssued
 

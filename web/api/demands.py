@@ -18,7 +18,6 @@ import marshmallow as ma
 from flask import request
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_smorest import Blueprint
 from flask_smorest.exceptions import PreconditionFailed
 from marshmallow import fields, validate
 from sqlalchemy import exists, func, select
@@ -51,7 +50,7 @@ from matcher.models._types import ReviewState
 from matcher.settings import setting
 from matcher.weeks import OccurrenceRow, community_has_week, community_week, week_rows
 
-from . import PREFIX, needs
+from . import PREFIX, Blueprint, needs
 from .schemas import Strict
 
 blp = Blueprint("api_demands", __name__, url_prefix=PREFIX,

@@ -3,13 +3,12 @@ offers, week, check-in and check-out, record, profile and free time (the pages' 
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 import marshmallow as ma
 from flask import current_app, g
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
@@ -21,7 +20,7 @@ from matcher.db import db
 from matcher.errors import NotFound, ValidationError
 from matcher.models import BOOKED, HELD, Assignment, AssignmentStatus, DemandOccurrence, Volunteer
 
-from . import PREFIX, needs
+from . import PREFIX, Blueprint, needs
 from .schemas import LocalTime, Strict, TokenOut, UserOut, UtcTime, WeekQuery, text
 
 blp = Blueprint("api_me", __name__, url_prefix=PREFIX + "/me",
@@ -354,7 +353,7 @@ def profile_out(volunteer: Volunteer) -> dict:
     values = volunteers.profile_values(volunteer)
     return {
         "slots": [{"day": int(r["day"]), "start": r["start"], "end": r["end"]} for r in values["slot_rows"]],
-        "exceptions": [{"date": r["date"], "kind": r["kind"], "start": r["start"], "end": r["end"],
+        "exceptions": [{"date": date.fromisoformat(r["date"]), "kind": r["kind"], "start": r["start"], "end": r["end"],
                         "note": r["note"]} for r in values["exception_rows"]],
         "max_hours_per_week": _hours(volunteer.max_minutes_per_week),
         "preferred_hours_per_week": _hours(volunteer.preferred_minutes_per_week),

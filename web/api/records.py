@@ -38,9 +38,8 @@ from matcher.models import (
     Volunteer,
 )
 
-from . import PREFIX, needs
-from .schedules import Blueprint
-from .schemas import AreaRef, PeriodQuery
+from . import PREFIX, Blueprint, needs
+from .schemas import AreaRef, LocalTime, PeriodQuery
 
 blp = Blueprint("api_records", __name__, url_prefix=PREFIX,
                 description="Volunteer service records and hours for other systems (read-only).")
@@ -109,8 +108,8 @@ class ServiceRecordOut(ma.Schema):
     date = fields.Date(metadata={"description": "The day of the service."})
     start = fields.String(metadata={"description": "Scheduled start, HH:MM (local time)."})
     end = fields.String(metadata={"description": "Scheduled end, HH:MM (local time)."})
-    checked_in_at = fields.DateTime(allow_none=True, metadata={"description": "When the volunteer checked in."})
-    checked_out_at = fields.DateTime(allow_none=True, metadata={"description": "When they checked out."})
+    checked_in_at = LocalTime(allow_none=True, metadata={"description": "When the volunteer checked in."})
+    checked_out_at = LocalTime(allow_none=True, metadata={"description": "When they checked out."})
     community = fields.Nested(AreaRef, required=True)
     place = fields.String(metadata={"description": "Where: a station, the community, or \"a resident's home\" "
                                                    "(never the home's address)."})

@@ -18,7 +18,6 @@ import marshmallow as ma
 from flask import current_app, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.exceptions import PreconditionFailed, PreconditionRequired
 from marshmallow import fields, validate
 from sqlalchemy import case, func, select
@@ -26,7 +25,7 @@ from sqlalchemy.orm import aliased, selectinload
 
 from matcher import access, problem
 from matcher.db import db
-from matcher.errors import AccessDenied, NotFound
+from matcher.errors import AccessDenied, NotFound, ValidationError
 from matcher.figures import relative_gap, schedule_figures, schedule_summaries
 from matcher.models import (
     Area,
@@ -43,24 +42,8 @@ from matcher.models import (
 )
 from matcher.schedules import ACTIVE, apply_run, publish_schedule, start_solve
 
-from . import PREFIX, needs
-from .schemas import AreaRef, Strict
-
-
-class Blueprint(SmorestBlueprint):
-    """flask-smorest's Blueprint, documenting X-Pagination as the JSON text it is.
-
-    flask-smorest documents the header with an object schema, which a client reading the description
-    (schemathesis among them) takes for a header in the "simple" style (key,value,...) and so never
-    matches the JSON the header holds.
-    """
-
-    def _document_pagination_metadata(self, spec, resp_doc):
-        resp_doc.setdefault("headers", {})[self.PAGINATION_HEADER_NAME] = {
-            "description": "The page as JSON: total, total_pages, first_page, last_page, page, previous_page, "
-                           "next_page.",
-            "schema": {"type": "string"}}
-
+from . import PREFIX, Blueprint, needs
+from .schemas import AreaRef, LocalTime, Strict, UtcTime
 
 # The largest id the tables hold (PostgreSQL's integer): a larger one names nothing (404, not a 500).
 MAX_ID = 2**31 - 1
@@ -96,8 +79,8 @@ class RunRef(ma.Schema):
     status = fields.Function(lambda r: r.status.value, metadata={"enum": [s.value for s in RunStatus]})
     active = fields.Function(lambda r: r.status in ACTIVE, metadata={"type": "boolean"})
     repair = fields.Boolean()
-    queued_at = fields.DateTime()
-    finished_at = fields.DateTime(allow_none=True)
+    queued_at = UtcTime()
+    finished_at = UtcTime(allow_none=True)
 
 
 class ScheduleItem(ma.Schema):
@@ -108,7 +91,7 @@ class ScheduleItem(ma.Schema):
     week_start = fields.Date(required=True, metadata={"description": "The Monday of the week."})
     status = fields.String(required=True, metadata={"enum": [s.value for s in ScheduleStatus]})
     version = fields.Integer()
-    published_at = fields.DateTime(allow_none=True)
+    published_at = UtcTime(allow_none=True)
     part = fields.Nested(AreaRef, allow_none=True, metadata={
         "description": "The street whose part of the district's schedule the person sees; null: the whole."})
     places_needed = fields.Integer(metadata={"description": "Places wanted (of the part seen)."})
@@ -172,10 +155,10 @@ class RunOut(ma.Schema):
     candidates = fields.Integer(allow_none=True)
     build_seconds = fields.Float(allow_none=True)
     solve_seconds = fields.Float(allow_none=True)
-    queued_at = fields.DateTime()
-    started_at = fields.DateTime(allow_none=True)
-    finished_at = fields.DateTime(allow_none=True)
-    applied_at = fields.DateTime(allow_none=True)
+    queued_at = UtcTime()
+    started_at = UtcTime(allow_none=True)
+    finished_at = UtcTime(allow_none=True)
+    applied_at = UtcTime(allow_none=True)
     unmet_places = fields.Integer(allow_none=True, metadata={
         "description": "Places the run left unfilled (of the part seen); null until it finished."})
     figures = fields.Nested(FiguresOut, allow_none=True, metadata={
@@ -222,8 +205,8 @@ class GapOut(ma.Schema):
         "description": "code and name."})
     priority = fields.String(metadata={"enum": [p.value for p in Priority]})
     community = fields.Nested(AreaRef)
-    starts_at = fields.DateTime()
-    ends_at = fields.DateTime()
+    starts_at = LocalTime()
+    ends_at = LocalTime()
     people = fields.Integer(metadata={"description": "People wanted."})
     missing = fields.Integer(metadata={"description": "People the run could not find."})
     reasons = fields.List(fields.String(), metadata={"description": "The solver's reason codes."})
@@ -384,6 +367,48 @@ def list_schedules(query, pagination_parameters):
                     "coverage": summary.coverage, "gap": summary.gap,
                     "latest_run": max(schedule.runs, key=lambda r: r.id, default=None)})
     return out
+
+
+class OpenIn(Strict):
+    area_id = fields.Integer(strict=True, required=True, validate=validate.Range(1, MAX_ID),
+                             metadata={"description": "An area the coordinator schedules (theirs or one below it)."})
+    week = fields.Date(required=True, metadata={"description": "Any day of the week (its Monday is used), within "
+                                                              "two years of today."})
+
+
+@blp.route("/schedules", methods=["POST"])
+@needs("schedules")
+@blp.arguments(OpenIn)
+@blp.response(201, ScheduleOut)
+@blp.alt_response(200, schema=ScheduleOut, success=True,
+                  description="The schedule existed already, or the district schedules the week as a whole "
+                              "(then the coordinator's part of it).")
+def open_schedule(data):
+    """Open the schedule of an area and week, creating it on first use (as the schedules page does).
+
+    201 when made now, 200 when it existed; a street's coordinator whose district schedules that week as a
+    whole gets the district's schedule, in part. An area outside the person's scope is 404."""
+    from matcher.schedules import covering_schedule
+    from matcher.schedules import get_schedule as open_week
+
+    from ..main import parse_week
+
+    coordinating()
+    area = {a.id: a for a in access.schedulable_areas(current_user)}.get(data["area_id"])
+    if area is None:
+        raise NotFound(_("No such area in your scope."))
+    week = parse_week(data["week"].isoformat())
+    if week is None:
+        raise ValidationError({"week": _("Enter a date as YYYY-MM-DD within two years of today.")})
+    covering = covering_schedule(area, week)
+    if covering is not None and covering.area_id in {a.id for a in access.part_areas(current_user)}:
+        schedule, part = access.load_schedule_part(covering.id, current_user)
+        return _schedule_out(schedule, part, _checked(_latest_run(schedule))), 200
+    existed = db.session.scalar(select(Schedule.id).where(Schedule.area_id == area.id,
+                                                          Schedule.week_start == week)) is not None
+    schedule = open_week(area, week)
+    db.session.commit()
+    return _schedule_out(schedule, None, _checked(_latest_run(schedule))), 200 if existed else 201
 
 
 @blp.route("/schedules/<int:schedule_id>")
