@@ -227,9 +227,13 @@ def week(query):
                      DemandOccurrence.starts_at < start + timedelta(days=7))
 
 
+class PhoneOut(ma.Schema):
+    phone = fields.String(required=True, metadata={"example": "+8613700001111"})
+
+
 @blp.route("/services/<int:assignment_id>/resident-phone", methods=["POST"])
 @needs("offers")
-@blp.response(200, fields.Dict)  # {"phone": "+86..."}
+@blp.response(200, PhoneOut)
 def resident_phone(assignment_id: int):
     """The resident's phone of a service the volunteer holds now; every reveal is audited (as on the page)."""
     own_volunteer()
