@@ -30,7 +30,7 @@ from matcher.clock import DEFAULT_TIMEZONE, local_now, local_today
 from matcher.db import db
 from matcher.demands import DemandFilters, cancel_demand, create_demand, filtered_demands, update_demand
 from matcher.errors import AccessDenied, NotFound, ValidationError
-from matcher.fields import has_control
+from matcher.fields import MAX_ROW_ID
 from matcher.models import (
     CLOSED,
     HELD,
@@ -51,42 +51,16 @@ from matcher.settings import setting
 from matcher.weeks import OccurrenceRow, community_has_week, community_week, week_rows
 
 from . import PREFIX, Blueprint, needs
-from .schemas import Strict
+from .schemas import Strict, body_id, plain, text
 
 blp = Blueprint("api_demands", __name__, url_prefix=PREFIX,
                 description="Demands: the list in scope and one demand; a community worker posts, edits and cancels "
                             "them, sees the community's week, confirms services and records residents' ratings.")
 
-# Row ids: the tables' ids are INTEGER columns on PostgreSQL (comparing one with a larger number is an
-# error there, not a miss), and a JavaScript client reads numbers up to 2**53 exactly.
-MAX_ROW_ID = 2**31 - 1
 WEEK_STATES = ("open", "scheduled", "accepted", "done", "cancelled")
 
 
 # --- input fields ---------------------------------------------------------------------------------
-
-
-def _plain(value: str) -> None:
-    """No control characters (NUL among them) and no lone surrogates: text the databases can store."""
-    if has_control(value) or any("\ud800" <= ch <= "\udfff" for ch in value):
-        raise ma.ValidationError(_("Remove the control characters (such as NUL) from this text."))
-
-
-def text(max_length: int, **kwargs) -> fields.String:
-    """A text field of at most `max_length` characters, storable as it is."""
-    return fields.String(validate=[validate.Length(max=max_length), _plain], **kwargs)
-
-
-def body_id(**kwargs) -> fields.Integer:
-    """The id of a row, sent as a JSON number."""
-    return fields.Integer(strict=True, validate=validate.Range(1, MAX_ROW_ID), **kwargs)
-
-
-def row_id(value: int) -> int:
-    """An id from the path; beyond any row's (see MAX_ROW_ID) it is simply not found."""
-    if not 1 <= value <= MAX_ROW_ID:
-        raise NotFound("not found")
-    return value
 
 
 def clock(**kwargs) -> fields.String:
@@ -346,7 +320,7 @@ def demand(demand_id: int):
 
     As its page shows it to the person (the resident and the exact place only to who may see them); 404
     when out of their scope. Its ETag goes with a change (PATCH, or cancelling with If-Match)."""
-    d = load_visible(Demand, row_id(demand_id), current_user)
+    d = load_visible(Demand, demand_id, current_user)
     blp.set_etag(etag_of(d))
     return detail_of(d)
 
@@ -357,7 +331,7 @@ def demand(demand_id: int):
 class DemandIn(Strict):
     """A demand as the demand form posts it (the form's rules and messages; every bad field named)."""
 
-    category = fields.String(required=True, validate=[validate.Length(min=1, max=40), _plain],
+    category = fields.String(required=True, validate=[validate.Length(min=1, max=40), plain],
                              metadata={"description": "A category code (its skills and team size are the "
                                                       "defaults)."})
     title = text(120, metadata={"description": "Default: the category's name."})
@@ -386,10 +360,10 @@ class DemandIn(Strict):
     priority = choice(Priority)
     gender = choice(Gender, allow_none=True)
     notes = text(2000)
-    skills = fields.List(fields.String(validate=[validate.Length(max=40), _plain]),
+    skills = fields.List(fields.String(validate=[validate.Length(max=40), plain]),
                          validate=validate.Length(max=50),
                          metadata={"description": "Skill codes all needed; default: the category's."})
-    skills_any = fields.List(fields.String(validate=[validate.Length(max=40), _plain]),
+    skills_any = fields.List(fields.String(validate=[validate.Length(max=40), plain]),
                              validate=validate.Length(max=50),
                              metadata={"description": "Skill codes of which any one is enough."})
 
@@ -463,7 +437,7 @@ def patch_demand(data, demand_id: int):
     Needs If-Match with the ETag of the last read (412 when the demand changed since, 428 without it); a
     closed demand is 409. Future occurrences follow a new time; where a published schedule holds it, the
     coordinators and the volunteers on it are told."""
-    d = load_visible(Demand, row_id(demand_id), current_user)
+    d = load_visible(Demand, demand_id, current_user)
     if not can_change(current_user, d):
         raise NotFound("not found")
     blp.check_etag(etag_of(d))
@@ -505,7 +479,7 @@ def cancel(data, demand_id: int):
     Its community's worker only (403 for others who see it). Pending offers are withdrawn; the volunteers
     offered or booked and the coordinators are told, with the reason. With If-Match, a demand changed since
     the read is 412; a closed one is 409."""
-    d = load_visible(Demand, row_id(demand_id), current_user)
+    d = load_visible(Demand, demand_id, current_user)
     if not can_change(current_user, d):
         raise AccessDenied(_("Only the community's worker can cancel this demand."))
     optional_if_match(etag_of(d))
@@ -650,7 +624,7 @@ def confirm(data, occurrence_id: int):
     and credited their hours (the ticked ones recorded as confirmed by hand), accepted ones not ticked are
     no-shows, unanswered offers are withdrawn. 400 before it started; 409 when confirmed already or
     cancelled; 404 for another community's."""
-    occ = load_own_occurrence(row_id(occurrence_id), current_user)
+    occ = load_own_occurrence(occurrence_id, current_user)
     counts = confirm_service(occ, user=current_user, present=data["present"])
     db.session.commit()
     (row,) = week_rows([occ], week_start=rules.week_monday(occ.starts_at.date()))
@@ -673,7 +647,7 @@ def rate(data, assignment_id: int):
 
     A completed service of the worker's community (else 400 naming `rating`); a rating given before is
     replaced. The volunteer is told. 404 for another community's."""
-    assignment = db.session.get(Assignment, row_id(assignment_id))
+    assignment = db.session.get(Assignment, assignment_id)
     if assignment is None:
         raise NotFound("not found")
     load_own_occurrence(assignment.occurrence_id, current_user)
@@ -710,7 +684,7 @@ def checkin_codes_now(occurrence_id: int):
 
     from ..community import checkin_url
 
-    occ = load_own_occurrence(row_id(occurrence_id), current_user)
+    occ = load_own_occurrence(occurrence_id, current_user)
     codes = checkin_codes(occ, user=current_user)
     db.session.commit()  # an occurrence from before code secrets got its secret
     shown = {}

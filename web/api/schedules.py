@@ -26,6 +26,7 @@ from sqlalchemy.orm import aliased, selectinload
 from matcher import access, problem
 from matcher.db import db
 from matcher.errors import AccessDenied, NotFound, ValidationError
+from matcher.fields import MAX_ROW_ID
 from matcher.figures import relative_gap, schedule_figures, schedule_summaries
 from matcher.models import (
     Area,
@@ -44,17 +45,6 @@ from matcher.schedules import ACTIVE, apply_run, publish_schedule, start_solve
 
 from . import PREFIX, Blueprint, needs
 from .schemas import AreaRef, LocalTime, Strict, UtcTime
-
-# The largest id the tables hold (PostgreSQL's integer): a larger one names nothing (404, not a 500).
-MAX_ID = 2**31 - 1
-
-
-def within(object_id: int) -> int:
-    """An id from the path, or NotFound when no row can have it."""
-    if not 0 < object_id <= MAX_ID:
-        raise NotFound(_("No such resource (or not one this token may see)."))
-    return object_id
-
 
 blp = Blueprint("api_schedules", __name__, url_prefix=PREFIX,
                 description="The coordinator's schedules: list, figures, solve and follow the run, its gaps, "
@@ -318,7 +308,7 @@ def _run_out(run: SolveRun, part: Area | None) -> dict:
 
 def _load_run(run_id: int) -> tuple[SolveRun, Area | None]:
     """A run of a schedule the person reaches in whole or in part (its progress and gaps), with the part."""
-    run = access.load_run(within(run_id), current_user, part=True)
+    run = access.load_run(run_id, current_user, part=True)
     return run, access.schedule_part(run.schedule, current_user)
 
 
@@ -370,7 +360,7 @@ def list_schedules(query, pagination_parameters):
 
 
 class OpenIn(Strict):
-    area_id = fields.Integer(strict=True, required=True, validate=validate.Range(1, MAX_ID),
+    area_id = fields.Integer(strict=True, required=True, validate=validate.Range(1, MAX_ROW_ID),
                              metadata={"description": "An area the coordinator schedules (theirs or one below it)."})
     week = fields.Date(required=True, metadata={"description": "Any day of the week (its Monday is used), within "
                                                               "two years of today."})
@@ -421,7 +411,7 @@ def get_schedule(schedule_id: int):
     State, week, area, services (how many, filled, short), the week's figures and the latest run's state. A street's coordinator gets their part of the district's schedule. The `ETag`
     (state, version and the latest run) goes with a publish (`If-Match`)."""
     coordinating()
-    schedule, part = access.load_schedule_part(within(schedule_id), current_user)
+    schedule, part = access.load_schedule_part(schedule_id, current_user)
     run = _checked(_latest_run(schedule))
     blp.set_etag(_etag_data(schedule, run))
     return _schedule_out(schedule, part, run)
@@ -441,7 +431,7 @@ def solve(data, schedule_id: int):
     from ..jobs import enqueue_solve
 
     coordinating()
-    schedule = access.load_schedule(within(schedule_id), current_user)
+    schedule = access.load_schedule(schedule_id, current_user)
     time_limit = (data or {}).get("time_limit") or current_app.config.get("SOLVE_TIME_LIMIT", 30)
     run, created = start_solve(schedule, user=current_user, time_limit=time_limit,
                                workers=current_app.config.get("SOLVE_WORKERS", 2))
@@ -478,7 +468,7 @@ def publish(schedule_id: int):
     read); 409 when published already or a solve is still running. Not on a part of the district's
     schedule (404)."""
     coordinating()
-    schedule = access.load_schedule(within(schedule_id), current_user)
+    schedule = access.load_schedule(schedule_id, current_user)
     if not request.if_match:
         raise PreconditionRequired
     run = _checked(_latest_run(schedule))
@@ -556,7 +546,7 @@ def apply(run_id: int):
     As the page's apply button: offers made and withdrawn, the volunteers told (a draft's run applies itself when it finishes). 409 when the run is not
     finished, was applied already or a newer run replaced it. Not on a part of the district's schedule."""
     coordinating()
-    run = access.load_run(within(run_id), current_user)
+    run = access.load_run(run_id, current_user)
     counts = apply_run(run, user=current_user)
     db.session.commit()
     return {**counts, "run": _run_out(run, None)}

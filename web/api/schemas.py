@@ -99,6 +99,23 @@ class PeriodQuery(Strict):
             raise ma.ValidationError("At most 366 days at once.", "end")
 
 
+def plain(value: str) -> None:
+    """No control characters (NUL among them) and no lone surrogates: text the databases can store."""
+    from flask_babel import gettext as _
+
+    from matcher.fields import has_control
+
+    if has_control(value) or any("\ud800" <= ch <= "\udfff" for ch in value):
+        raise ma.ValidationError(_("Remove the control characters (such as NUL) from this text."))
+
+
 def text(max_length: int, **kwargs) -> fields.String:
-    """A text field of at most `max_length` characters."""
-    return fields.String(validate=validate.Length(max=max_length), **kwargs)
+    """A text field of at most `max_length` characters, storable as it is."""
+    return fields.String(validate=[validate.Length(max=max_length), plain], **kwargs)
+
+
+def body_id(**kwargs) -> fields.Integer:
+    """The id of a row, sent as a JSON number (at most the ids' range: INTEGER columns on PostgreSQL)."""
+    from matcher.fields import MAX_ROW_ID
+
+    return fields.Integer(strict=True, validate=validate.Range(1, MAX_ROW_ID), **kwargs)
