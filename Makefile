@@ -38,6 +38,7 @@ demo: migrate
 	@$(FLASK) demo logins
 	@echo
 	@echo "Linli is starting on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
+	@echo "Its JSON API: http://$(HOST):$(PORT)/api/v1/docs  (docs/api.md)"
 	$(DEMO_ENV) $(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
 
 serve: migrate
