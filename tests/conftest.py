@@ -14,7 +14,6 @@ from datetime import date, timedelta
 import pytest
 from flask.testing import FlaskClient
 from flask_babel import force_locale
-from sqlalchemy import text
 
 from matcher import rules
 from matcher.accounts import create_user
@@ -25,6 +24,8 @@ from matcher.models import Area, AreaLevel, Organization, OrgType, Role, Station
 from matcher.residents import create_resident
 from matcher.volunteers import create_volunteer
 from web import create_app
+
+from . import snapshot
 
 POSTGRES_ADMIN_URL = os.environ.get("LINLI_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 # Databases 8-15 of the local Redis, one per pytest-xdist worker ("gw0" -> 15, "gw1" -> 14, ...), since
@@ -130,13 +131,20 @@ def _schema(database_url, tmp_path_factory):
 
 
 def _empty_tables() -> None:
-    tables = list(reversed(_db.metadata.sorted_tables))
+    """Empty every table; on PostgreSQL also start every id sequence again (ids 1, 2, ... in each test).
+
+    PostgreSQL: DELETE and setval, not TRUNCATE ... RESTART IDENTITY. A TRUNCATE makes new files for
+    each of the ~30 tables and their indexes and took 120-230 ms, twice a test; deleting the few rows a
+    test leaves takes ~5 ms and leaves the same state (autovacuum reclaims the dead rows)."""
+    statements = [f'DELETE FROM "{t.name}"' for t in reversed(_db.metadata.sorted_tables)]
+    connection = _db.session.connection()
     if _db.engine.dialect.name == "postgresql":
-        names = ", ".join(f'"{t.name}"' for t in tables)
-        _db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    else:
-        for table in tables:
-            _db.session.execute(table.delete())
+        statements.append("SELECT setval(quote_ident(schemaname) || '.' || quote_ident(sequencename), start_value,"
+                          " false) FROM pg_sequences WHERE schemaname = current_schema()")
+        connection.exec_driver_sql("; ".join(statements))  # one round trip
+    else:  # one statement per call; plain SQL, as SQLAlchemy would compile it again for each test's engine
+        for statement in statements:
+            connection.exec_driver_sql(statement)
     _db.session.commit()
 
 
@@ -178,6 +186,7 @@ def app(make_app):
         _empty_tables()
         seed_catalogue()
         _db.session.commit()
+        snapshot.mark_pristine()
         yield app
         _db.session.rollback()
         _db.session.remove()
@@ -220,7 +229,21 @@ def next_monday() -> date:
 
 @pytest.fixture
 def world(app, next_monday):
-    """A small district: two townships, three communities, users of every role, one demand each."""
+    """A small district: two townships, three communities, users of every role, one demand each.
+
+    Built once per database and test process and then copied for each test (see tests/snapshot.py);
+    built here whenever a test changed the database before asking for it."""
+    restored = snapshot.restore(next_monday)
+    if restored is not None:
+        return restored
+    recorder = snapshot.Recorder(next_monday)
+    built = _build_world(next_monday)
+    recorder.keep(built)
+    return built
+
+
+def _build_world(next_monday: date) -> dict:
+    """The world's rows, made through the use cases."""
     district = add_area(AreaLevel.DISTRICT, "青溪区", "D1", None, 29.33, 107.72, radius=35)
     town_a = add_area(AreaLevel.TOWNSHIP, "东城街道", "T1", district, 29.34, 107.70, radius=6)
     town_b = add_area(AreaLevel.TOWNSHIP, "南山镇", "T2", district, 29.25, 107.80, radius=8)
