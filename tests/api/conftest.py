@@ -10,19 +10,39 @@ from matcher.models import TokenKind
 
 
 class ApiClient:
-    """A test client speaking JSON with `Authorization: Bearer <token>` (no cookies are kept)."""
+    """A test client speaking JSON with `Authorization: Bearer <token>` (no cookies are kept).
+
+    Every answer of an operation of the description is checked against what the description says of it
+    (status, content type, schema, headers): each API test checks the description too.
+    """
 
     def __init__(self, app, token: str | None = None):
         self.client = app.test_client(use_cookies=False)
         self.token = token
+        self._description = None
 
     def open(self, method: str, path: str, *, token: str | None = None, headers: dict | None = None, **kwargs):
         sent = dict(headers or {})
         bearer = token if token is not None else self.token
         if bearer:
             sent.setdefault("Authorization", f"Bearer {bearer}")
-        return self.client.open(path if path.startswith("/") else "/api/v1/" + path, method=method,
-                                headers=sent, **kwargs)
+        url = path if path.startswith("/") else "/api/v1/" + path
+        response = self.client.open(url, method=method, headers=sent, **kwargs)
+        self.check(method, url.split("?", 1)[0], response)
+        return response
+
+    def check(self, method: str, path: str, response) -> None:
+        """Fail when an operation's answer differs from the description (500s included)."""
+        if not path.startswith("/api/v1/") or path.endswith("/openapi.json") or "/docs" in path:
+            return
+        if self._description is None:
+            import schemathesis
+
+            raw = self.client.get("/api/v1/openapi.json").get_json()
+            self._description = schemathesis.openapi.from_dict(raw)
+        operation = self._description.find_operation_by_path(method.lower(), path)
+        if operation is not None:
+            operation.validate_response(response)
 
     def get(self, path, **kw):
         return self.open("GET", path, **kw)

@@ -51,7 +51,7 @@ from matcher.settings import setting
 from matcher.weeks import OccurrenceRow, community_has_week, community_week, week_rows
 
 from . import PREFIX, Blueprint, needs
-from .schemas import Strict, body_id, plain, text
+from .schemas import Hours, Strict, body_id, plain, text
 
 blp = Blueprint("api_demands", __name__, url_prefix=PREFIX,
                 description="Demands: the list in scope and one demand; a community worker posts, edits and cancels "
@@ -500,7 +500,7 @@ class CommunityWeekAssignmentOut(ma.Schema):
     name = fields.String(required=True)
     phone = fields.String(required=True, metadata={"description": "Masked: 138****5678."})
     status = choice(AssignmentStatus, required=True)
-    credited_hours = fields.Decimal(as_string=True, allow_none=True, required=True,
+    credited_hours = Hours(allow_none=True, required=True,
                                     metadata={"type": "string", "example": "1.5",
                                               "description": "Hours credited, as a decimal number in a string."})
     attendance = choice(("checked", "by_hand"), allow_none=True, required=True,

@@ -21,7 +21,7 @@ from matcher.errors import NotFound, ValidationError
 from matcher.models import BOOKED, HELD, Assignment, AssignmentStatus, DemandOccurrence, Volunteer
 
 from . import PREFIX, Blueprint, needs
-from .schemas import LocalTime, Strict, TokenOut, UserOut, UtcTime, WeekQuery, text
+from .schemas import Hours, LocalTime, Strict, TokenOut, UserOut, UtcTime, WeekQuery, text
 
 blp = Blueprint("api_me", __name__, url_prefix=PREFIX + "/me",
                 description="The signed-in person: tokens, WeChat; a volunteer's offers, week, check-in, record "
@@ -134,7 +134,7 @@ class ServiceOut(ma.Schema):
     responded_at = UtcTime(allow_none=True)
     checked_in_at = LocalTime(allow_none=True)
     checked_out_at = LocalTime(allow_none=True)
-    credited_hours = fields.Decimal(as_string=True, allow_none=True, metadata={"type": "string", "example": "1.5"})
+    credited_hours = Hours(allow_none=True)
     rating = fields.Integer(allow_none=True)
 
 
@@ -292,9 +292,9 @@ def check_out(data, assignment_id: int):
 
 
 class RecordOut(ma.Schema):
-    total_hours = fields.Decimal(as_string=True, metadata={"type": "string", "example": "12.5"})
+    total_hours = Hours()
     stars = fields.Integer()
-    hours_to_next_star = fields.Decimal(as_string=True, allow_none=True, metadata={"type": "string"})
+    hours_to_next_star = Hours(allow_none=True)
     star_thresholds = fields.List(fields.Float())
     services = fields.List(fields.Nested(ServiceOut))
 
@@ -337,11 +337,11 @@ class ProfileIO(Strict):
                         metadata={"description": "Weekly free time."})
     exceptions = fields.List(fields.Nested(ExceptionIO), load_default=list, validate=validate.Length(max=50),
                              metadata={"description": "Dated changes: away, or extra time."})
-    max_hours_per_week = fields.Decimal(as_string=True, allow_none=True, load_default=None, places=1,
-                                        metadata={"type": "string", "example": "6.0",
+    max_hours_per_week = Hours(allow_none=True, load_default=None, places=1,
+                                        metadata={"example": "6.0",
                                                   "description": "Hours a week at most, in half hours."})
-    preferred_hours_per_week = fields.Decimal(as_string=True, allow_none=True, load_default=None, places=1,
-                                              metadata={"type": "string", "example": "3.0"})
+    preferred_hours_per_week = Hours(allow_none=True, load_default=None, places=1,
+                                              metadata={"example": "3.0"})
     max_travel_km = fields.Float(required=True, allow_nan=False)
     skills = fields.List(fields.String(validate=validate.Length(max=40)), required=True,
                          validate=validate.Length(max=50))

@@ -39,7 +39,7 @@ from matcher.models import (
 )
 
 from . import PREFIX, Blueprint, needs
-from .schemas import AreaRef, LocalTime, PeriodQuery
+from .schemas import AreaRef, Hours, LocalTime, PeriodQuery
 
 blp = Blueprint("api_records", __name__, url_prefix=PREFIX,
                 description="Volunteer service records and hours for other systems (read-only).")
@@ -113,7 +113,7 @@ class ServiceRecordOut(ma.Schema):
     community = fields.Nested(AreaRef, required=True)
     place = fields.String(metadata={"description": "Where: a station, the community, or \"a resident's home\" "
                                                    "(never the home's address)."})
-    hours = fields.Decimal(as_string=True, allow_none=True, metadata={"description": "Hours credited."})
+    hours = Hours(allow_none=True, metadata={"description": "Hours credited."})
     rating = fields.Integer(allow_none=True, metadata={"description": "The resident's rating, 1 to 5."})
     comment = fields.String(metadata={"description": "The resident's comment with the rating."})
     organization = fields.Nested(OrganizationRef, allow_none=True, metadata={
@@ -128,9 +128,9 @@ class VolunteerHoursOut(ma.Schema):
     """A volunteer's hours in the period, and to date."""
 
     volunteer = fields.Nested(VolunteerRef, required=True)
-    hours = fields.Decimal(as_string=True, required=True, metadata={"description": "Hours credited in the period."})
+    hours = Hours(required=True, metadata={"description": "Hours credited in the period."})
     services = fields.Integer(required=True, metadata={"description": "Services completed in the period."})
-    total_hours = fields.Decimal(as_string=True, required=True, metadata={"description": "Hours to date."})
+    total_hours = Hours(required=True, metadata={"description": "Hours to date."})
     stars = fields.Integer(required=True, metadata={"description": "Star level (0 to 5) by hours to date."})
 
 

@@ -31,6 +31,14 @@ class UtcTime(fields.DateTime):
         return super()._serialize(value, attr, obj, **kwargs)
 
 
+class Hours(fields.Decimal):
+    """Hours as a decimal string ("1.5"): exact, unlike a float."""
+
+    def __init__(self, **kwargs):
+        metadata = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$", "example": "1.5", **kwargs.pop("metadata", {})}
+        super().__init__(as_string=True, metadata=metadata, **kwargs)
+
+
 class Strict(ma.Schema):
     """A request body: unknown fields are refused (a typo is named, not silently dropped)."""
 
