@@ -15,6 +15,7 @@ conflict take `If-Match` with the `ETag` a read gave; each token has its own rat
 from __future__ import annotations
 
 import http
+import threading
 from functools import wraps
 
 from flask import Flask, current_app, g, request
@@ -58,6 +59,7 @@ class LinliApi(Api):
     def __init__(self, *args, **kwargs):
         self._pending: list = []
         self._documented = False
+        self._documenting = threading.Lock()  # two first requests at once in a threaded server
         super().__init__(*args, **kwargs)
 
     def _register_error_handlers(self):
@@ -82,12 +84,13 @@ class LinliApi(Api):
 
     def document(self) -> dict:
         """The OpenAPI description as a dict (its paths added on first call)."""
-        if not self._documented:
-            for blp, name, parameters in self._pending:
-                blp.register_views_in_doc(self, self._app, self.spec, name=name, parameters=parameters)
-                self.spec.tag({"name": name, "description": blp.description})
-            self._documented = True
-        return self.spec.to_dict()
+        with self._documenting:
+            if not self._documented:
+                for blp, name, parameters in self._pending:
+                    blp.register_views_in_doc(self, self._app, self.spec, name=name, parameters=parameters)
+                    self.spec.tag({"name": name, "description": blp.description})
+                self._documented = True
+            return self.spec.to_dict()
 
     def _openapi_json(self):
         return current_app.json.response(self.document())
