@@ -177,6 +177,9 @@ def register_blueprints(app: Flask) -> None:
         main,
         notifications,
         printouts,
+        recognition,
+        records,
+        reports,
         schedule,
         team,
         tokens,
@@ -184,7 +187,7 @@ def register_blueprints(app: Flask) -> None:
     )
 
     for module in (auth, main, demands, directory, admin, accounts, schedule, community, team, notifications, volunteer,
-                   health, join, hooks, imports, exports, printouts, tokens):
+                   health, join, hooks, imports, exports, printouts, tokens, reports, records, recognition):
         app.register_blueprint(module.bp)
 
 

@@ -17,6 +17,7 @@ from ._types import (
     MemberStatus,
     OrgType,
     Priority,
+    Registration,
     Role,
     RunStatus,
     ScheduleStatus,
@@ -42,12 +43,23 @@ from .people import (
     organization_categories,
     volunteer_skills,
 )
+from .records import (
+    CorrectionState,
+    EntryKind,
+    RecognitionList,
+    RecordCertificate,
+    RecordCorrection,
+    RecordEntry,
+    SummaryReport,
+)
 from .schedules import Assignment, Handback, Notification, RunGap, Schedule, SolveRun
 from .throttle import ThrottleCounter
 from .tokens import ApiToken, TokenKind
 
 __all__ = [
     "ApiToken", "TokenKind",
+    "CorrectionState", "EntryKind", "RecognitionList", "RecordCertificate", "RecordCorrection", "RecordEntry",
+    "Registration", "SummaryReport",
     "BOOKED", "CLOSED", "FILLING", "HELD", "PENDING", "STANDING",
     "Area", "AreaLevel", "Assignment", "AssignmentStatus", "AuditEntry", "AvailabilityException",
     "AvailabilitySlot", "Category", "Certificate", "Demand", "DemandOccurrence", "DemandStatus", "ImportFile",

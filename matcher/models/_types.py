@@ -46,6 +46,14 @@ class OrgType(enum.StrEnum):
     RURAL_COUNCIL = "rural_council"
 
 
+class Registration(enum.StrEnum):
+    """How a community social organization stands with the civil affairs authorities."""
+
+    REGISTERED = "registered"      # 登记: registered with the civil affairs bureau (a legal person)
+    FILED = "filed"                # 备案: filed with the street or township (not a legal person)
+    UNREGISTERED = "unregistered"  # neither yet
+
+
 class MemberRole(enum.StrEnum):
     LEADER = "leader"
     MEMBER = "member"

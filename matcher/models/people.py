@@ -26,6 +26,7 @@ from ._types import (
     MemberRole,
     MemberStatus,
     OrgType,
+    Registration,
     Role,
     str_enum,
     utcnow,
@@ -123,6 +124,9 @@ class Organization(db.Model):
     home_area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), index=True)
     description: Mapped[str] = mapped_column(Text, default="")
     contact_phone: Mapped[str | None] = mapped_column(String(20))
+    # 登记 / 备案 / neither: the summary report counts the share of registered ones that took part.
+    registration: Mapped[Registration] = mapped_column(str_enum(Registration, "org_registration"),
+                                                       default=Registration.FILED, server_default="filed")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     home_area: Mapped[Area] = relationship()
