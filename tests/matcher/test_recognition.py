@@ -41,6 +41,10 @@ def served(db, world, volunteer, day: date, hours: str, status=AssignmentStatus.
 
 @pytest.fixture
 def people(db, world):
+    return make_people(db, world)
+
+
+def make_people(db, world) -> dict:
     """vol_a (桂花社区) crosses 100 h, vol_b (石桥村) crosses 300 h, vol_c (枫林社区) crosses nothing, vol_d (枫林社区)
     crosses two levels at once."""
     a2 = world["areas"]["a2"].id
