@@ -54,6 +54,40 @@ CATEGORIES = [
 ]
 
 
+# The notice's five kinds of work (新时代文明实践 through community social organizations), in its order, and
+# which kind each seeded category counts under in the summary report (`matcher.reports`). A category an
+# administrator adds later counts under `KIND_OTHER` until it is added here.
+KINDS = ["theory", "customs", "culture", "services", "disputes"]
+KIND_OTHER = "other"
+KIND_NAMES = {
+    "theory": ("理论宣讲", "Theory and policy outreach"),
+    "customs": ("移风易俗", "Changing customs"),
+    "culture": ("文体活动", "Culture and sports"),
+    "services": ("便民服务", "Services for pressing needs"),
+    "disputes": ("矛盾纠纷调解", "Preventing and resolving disputes"),
+    "other": ("其他", "Other"),
+}
+CATEGORY_KIND = {
+    "policy_outreach": "theory",
+    "customs_reform": "customs",
+    "environment": "customs",  # garbage sorting and tree planting are named under changing customs
+    "culture_sports": "culture",
+    "legal_aid": "culture",  # legal publicity and science popularization: the notice's culture activities
+    "science": "culture",
+    "elderly_care": "services",
+    "childcare": "services",
+    "health": "services",  # family and health services
+    "emergency": "services",  # the standing reserve for emergencies
+    "mediation": "disputes",
+    "mental_health": "disputes",  # health and mental-health rehabilitation: named under kind five
+    "rehabilitation_support": "disputes",  # community correction, drug rehabilitation, released persons
+}
+
+
+def category_kind(code: str) -> str:
+    """The notice's kind of work a category's services count under (`KIND_OTHER` if unmapped)."""
+    return CATEGORY_KIND.get(code, KIND_OTHER)
+
 def seed_catalogue() -> tuple[int, int]:
     """Insert the catalogue's missing skills and categories; return how many of each were added."""
     skills = {s.code: s for s in db.session.scalars(select(Skill))}
