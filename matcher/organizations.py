@@ -32,7 +32,7 @@ from .imports import (
     read_rows,
     split_items,
 )
-from .models import Area, Category, Organization, OrgType, Role, User
+from .models import Area, Category, Organization, OrgType, Registration, Role, User
 from .rules import normalize_phone
 
 # The organization types as a clerk writes them (Chinese or the code).
@@ -45,6 +45,22 @@ TYPE_NAMES = {
     **{t.value: t for t in OrgType},
 }
 
+# How a clerk writes the registration status (登记 with the civil affairs bureau, 备案 with the street or
+# township, or neither), in Chinese or English.
+REGISTRATION_NAMES = {
+    "登记": Registration.REGISTERED, "已登记": Registration.REGISTERED, "登记注册": Registration.REGISTERED,
+    "备案": Registration.FILED, "已备案": Registration.FILED,
+    "未登记": Registration.UNREGISTERED, "未登记未备案": Registration.UNREGISTERED, "未备案": Registration.UNREGISTERED,
+    "无": Registration.UNREGISTERED, "not registered": Registration.UNREGISTERED,
+    **{r.value: r for r in Registration},
+}
+# The statuses as the pages name them (the Chinese term kept beside the English words: it is the legal one).
+REGISTRATION_LABELS = {
+    Registration.REGISTERED: _l("Registered (登记)"),
+    Registration.FILED: _l("Filed (备案)"),
+    Registration.UNREGISTERED: _l("Neither registered nor filed (未登记)"),
+}
+
 COLUMNS = (
     ("name", "组织名称", "Name", True),
     ("type", "组织类型", "Type", True),
@@ -53,12 +69,14 @@ COLUMNS = (
     ("categories", "服务类别", "Categories", False),
     ("contact_phone", "联系电话", "Contact phone", False),
     ("description", "简介", "Description", False),
+    ("registration", "登记状态", "Registration", False),
 )
 TITLES = {key: zh for key, zh, _en, _req in COLUMNS}
 # A cell with control characters (pasted from another system, say) is refused as the forms refuse it.
 CONTROL_MESSAGE = _l("Remove the control characters (such as NUL) from this text.")
 EXAMPLE = {"name": "桂花邻里互助队", "type": "生活服务", "home": "桂花社区", "areas": "桂花社区；枫林社区",
-           "categories": "助老服务；健康服务", "contact_phone": "13800138000", "description": "代购买药、陪伴聊天。"}
+           "categories": "助老服务；健康服务", "contact_phone": "13800138000", "description": "代购买药、陪伴聊天。",
+           "registration": "备案"}
 
 
 @dataclass
@@ -72,6 +90,8 @@ class OrganizationValues:
     description: str = ""
     # The area ids whose part of the service areas `areas` replaces (the importer's scope); None: all of them.
     within: frozenset[int] | None = None
+    # 登记 / 备案 / neither; None: a new organization is filed (the usual case), an existing one keeps its own.
+    registration: Registration | None = None
 
 
 def service_areas(org: Organization, values: OrganizationValues) -> list[Area]:
@@ -86,7 +106,8 @@ def create_organization(values: OrganizationValues, *, user: User | None) -> Org
     """Register an organization with checked values (flushes, audited)."""
     org = Organization(name=values.name, type=values.type, home_area=values.home,
                        areas=list(values.areas or [values.home]), categories=list(values.categories),
-                       contact_phone=values.contact_phone, description=values.description)
+                       contact_phone=values.contact_phone, description=values.description,
+                       registration=values.registration or Registration.FILED)
     db.session.add(org)
     db.session.flush()
     record_audit(user, "create", org, home=values.home.id)
@@ -108,6 +129,8 @@ def organization_changes(org: Organization, values: OrganizationValues) -> list[
         out.append("contact_phone")
     if values.description and values.description != org.description:
         out.append("description")
+    if values.registration and values.registration != org.registration:
+        out.append("registration")
     return out
 
 
@@ -125,6 +148,8 @@ def update_organization(org: Organization, values: OrganizationValues, *, user: 
         org.contact_phone = values.contact_phone
     if values.description:
         org.description = values.description
+    if values.registration:
+        org.registration = values.registration
     db.session.flush()
     record_audit(user, "update", org, fields=changed)
     return changed
@@ -192,7 +217,15 @@ def plan_organizations(sheet, user: User, progress: Progress = no_progress) -> P
             fail("description", CONTROL_MESSAGE)
         elif len(description) > 2000:
             fail("description", _l("At most %(n)d characters.", n=2000))
-        return OrganizationValues(name, org_type, home, areas, chosen, phone, description, within)
+        registration = None
+        raw = cells.get("registration", "")
+        if raw:
+            registration = REGISTRATION_NAMES.get(raw) or REGISTRATION_NAMES.get(raw.lower())
+            if registration is None:
+                fail("registration", _l("Unknown registration status '%(s)s': write 登记, 备案 or 未登记 "
+                                        "(registered, filed or unregistered).", s=raw[:20]))
+        return OrganizationValues(name, org_type, home, areas, chosen, phone, description, within,
+                                  registration=registration)
 
     parsed, problems = read_rows(sheet, COLUMNS, judge, progress)
     duplicates(parsed, lambda v: v.name, TITLES["name"], _l("The same organization is on row %(r)d."), problems)

@@ -19,11 +19,13 @@ from matcher.errors import ValidationError
 from matcher.models import (
     Organization,
     OrgType,
+    Registration,
     Resident,
     Role,
     Skill,
     Volunteer,
 )
+from matcher.organizations import REGISTRATION_LABELS
 from matcher.residents import create_resident
 
 from .auth import roles_required
@@ -90,8 +92,13 @@ def organizations():
     org_type = request.args.get("type")
     if org_type in {t.value for t in OrgType}:
         stmt = stmt.where(Organization.type == org_type)
+    # ?registration=registered|filed|unregistered (登记 / 备案 / neither); anything else: every organization.
+    registration = request.args.get("registration")
+    if registration in {r.value for r in Registration}:
+        stmt = stmt.where(Organization.registration == registration)
     page = paginate(stmt.order_by(Organization.name))
-    return render_template("directory/organizations.html", page=page, q=q, org_type=org_type, types=list(OrgType))
+    return render_template("directory/organizations.html", page=page, q=q, org_type=org_type, types=list(OrgType),
+                           registration=registration, registrations=REGISTRATION_LABELS)
 
 
 @bp.route("/organizations/<int:organization_id>")
@@ -101,7 +108,8 @@ def organization(organization_id: int):
     item = load_visible(Organization, organization_id, current_user)
     show_members = current_user.role == Role.ADMIN or (
         current_user.role == Role.ORG_LEADER and current_user.organization_id == item.id)
-    return render_template("directory/organization.html", org=item, show_members=show_members)
+    return render_template("directory/organization.html", org=item, show_members=show_members,
+                           registrations=REGISTRATION_LABELS)
 
 
 # --- residents ------------------------------------------------------------------------------

@@ -71,7 +71,8 @@ def demo_spreadsheets(seed: int = 2026) -> dict[str, bytes]:
         served = [a.name for a in unique if a.parent is not None and a.parent.name == street][:2]
         orgs.append({"name": f"{street}邻里互助队{i + 1}", "type": rng.choice(("生活服务", "公益慈善", "社区事务")),
                      "home": street, "areas": "；".join(served), "categories": "；".join(rng.sample(categories, 2)),
-                     "contact_phone": f"1996{seed % 1000:03d}{i:04d}", "description": "导入示例：邻里互助。"})
+                     "contact_phone": f"1996{seed % 1000:03d}{i:04d}", "description": "导入示例：邻里互助。",
+                     "registration": ("备案", "备案", "登记", "备案", "未登记", "备案", "filed", "registered")[i]})
     org_bad = [dict(o) for o in orgs[:5]]
     org_bad[1]["type"] = "武术类"
     org_bad[2]["home"] = "火星街道"

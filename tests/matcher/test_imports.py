@@ -337,3 +337,48 @@ def test_the_demo_spreadsheets_import_and_show_their_three_problems(world, db):
         bad = imports.kinds()[kind].plan(read_sheet("p.csv", files[f"{stem}-problems.csv"]), coord,
                                          imports.no_progress)
         assert len({p.row for p in bad.problems}) == 3, (kind, bad.problems)
+
+
+# --------------------------------------------------------------------------- organizations' registration (登记/备案)
+
+REG_HEADER = [*O_HEADER, "登记状态"]
+
+
+def test_organizations_import_their_registration_in_chinese_or_english(world, db):
+    from matcher.models import Registration
+
+    rows = [["登记队", "生活服务", "桂花社区", "", "", "", "登记"],
+            ["备案队", "文体活动", "桂花社区", "", "", "", "备案"],
+            ["未登记队", "社区事务", "桂花社区", "", "", "", "未登记"],
+            ["英文队", "公益慈善", "枫林社区", "", "", "", "Registered"],
+            ["空白队", "公益慈善", "枫林社区", "", "", "", ""]]
+    plan = run("organizations", sheet_of(REG_HEADER, rows), world["users"]["coord_a"], db)
+    assert plan.ok and plan.counts["create"] == 5
+    got = {o.name: o.registration for o in db.session.scalars(select(Organization))}
+    assert got["登记队"] == Registration.REGISTERED and got["备案队"] == Registration.FILED
+    assert got["未登记队"] == Registration.UNREGISTERED and got["英文队"] == Registration.REGISTERED
+    assert got["空白队"] == Registration.FILED  # blank: filed, as most are
+
+
+def test_a_changed_registration_updates_and_a_blank_one_keeps_it(world, db):
+    from matcher.models import Registration
+
+    coord = world["users"]["coord_a"]
+    row = ["变更队", "生活服务", "桂花社区", "", "", "", "unregistered"]
+    assert run("organizations", sheet_of(REG_HEADER, [row]), coord, db).counts["create"] == 1
+    plan = run("organizations", sheet_of(REG_HEADER, [row[:6] + ["filed"]]), coord, db)
+    assert plan.counts["update"] == 1 and plan.rows[0].changes == ["登记状态"]
+    assert run("organizations", sheet_of(REG_HEADER, [row[:6] + [""]]), coord, db).counts["same"] == 1
+    assert run("organizations", sheet_of(O_HEADER, [row[:6]]), coord, db).counts["same"] == 1  # no column at all
+    db.session.expire_all()
+    assert db.session.scalar(select(Organization.registration).where(Organization.name == "变更队")) \
+        == Registration.FILED
+
+
+def test_an_unknown_registration_is_a_row_problem_naming_the_column(world, db):
+    rows = [["甲队", "生活服务", "桂花社区", "", "", "", "已注册"],
+            ["乙队", "生活服务", "桂花社区", "", "", "", "备案"]]
+    plan = run("organizations", sheet_of(REG_HEADER, rows), world["users"]["coord_a"], db)
+    cells = problems_by_cell(plan)
+    assert set(cells) == {(2, "登记状态")} and "已注册" in cells[(2, "登记状态")]
+    assert db.session.scalar(select(Organization).where(Organization.name == "乙队")) is None

@@ -386,3 +386,22 @@ def test_uploaded_files_are_emptied_when_kept_past_their_time(app, client, auth,
     db.session.expire_all()
     kept = db.session.get(ImportFile, done)
     assert kept.content == b"" and kept.result["create"] == 4
+
+
+def test_the_organizations_template_has_the_registration_column_with_an_example(client, auth, world):
+    auth.login("coord_a")
+    sheet = load_workbook(io.BytesIO(client.get("/imports/organizations/template.xlsx").data)).active
+    header = [c.value for c in sheet[1]]
+    assert "登记状态" in header
+    assert sheet.cell(2, header.index("登记状态") + 1).value == "备案"
+
+
+def test_a_bad_registration_is_named_on_the_organizations_preview(client, auth, world, db):
+    from tests.matcher.test_imports import O_HEADER
+
+    auth.login("coord_a")
+    rows = [["桂花新队", "生活服务", "桂花社区", "", "", "", "已注册"]]
+    response = upload_kind(client, "organizations", csv_bytes(rows, header=[*O_HEADER, "登记状态"]))
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'id="import-blocked"' in page
+    assert '<td data-label="行">2</td><td data-label="列">登记状态</td>' in page
