@@ -87,6 +87,11 @@ def service(db, world, community, category, day, *, volunteers=(), hours=1.0, pe
 @pytest.fixture
 def march(db, world):
     """The built world's March 2026 (see the module's docstring)."""
+    return build_march(db, world)
+
+
+def build_march(db, world) -> dict:
+    """Add the module docstring's March 2026 (and the periods compared with it) to the world."""
     vols, orgs, areas = world["volunteers"], world["orgs"], world["areas"]
     chen = create_volunteer({"real_name": "陈静", "phone": "13600001111", "home_area": areas["a2"].id,
                              "lat": 29.336, "lon": 107.696, "gender": "F", "skills": "elder_care,childcare"}, user=None)
