@@ -329,12 +329,13 @@ def add_entry(volunteer: Volunteer, data: dict[str, Any], *, user: User) -> Reco
     raw_hours = data.get("hours")
     if raw_hours not in (None, ""):
         value = f.number("hours")
-        if value is not None:
-            hours = Decimal(str(value)).quantize(TENTH)
-            if not Decimal("0.1") <= hours <= Decimal("999"):
+        if value is not None:  # (range first: 1e30 hours has no tenths to round to)
+            if not 0.05 <= value < 999.05:
                 f.fail("hours", _l("Enter hours from 0.1 to 999."))
             elif kind == EntryKind.COMMENDATION:
                 f.fail("hours", _l("A commendation has no hours; leave this empty."))
+            else:
+                hours = Decimal(str(value)).quantize(TENTH)
     if user.role == Role.ORG_LEADER:
         organization = db.session.get(Organization, user.organization_id)
     else:
@@ -384,11 +385,11 @@ def request_correction(volunteer: Volunteer, data: dict[str, Any], *, user: User
         raw = data.get("hours")
         if kind == "hours" or raw not in (None, ""):
             value = f.number("hours")
-            if value is not None:
-                requested = Decimal(str(value)).quantize(TENTH)
-                if not Decimal("0") <= requested <= MAX_HOURS:
+            if value is not None:  # (range first: 1e30 hours has no tenths to round to)
+                if not 0 <= value < float(MAX_HOURS) + 0.05:
                     f.fail("hours", _l("Enter hours from 0 to %(n)s.", n=MAX_HOURS))
-                    requested = None
+                else:
+                    requested = Decimal(str(value)).quantize(TENTH)
     if kind == "hours":
         number = parse_int(data.get("assignment"), 1, MAX_ROW_ID)
         assignment = db.session.get(Assignment, number) if number else None

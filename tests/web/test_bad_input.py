@@ -146,7 +146,7 @@ ROUTES = [
     Route("GET", "/dashboard", "vol", WEEK),
     Route("GET", "/demands", "coord", {**LIST_PAGE, "status": "text", "category": "text", "review": "text"}),
     Route("GET", "/volunteers", "coord", {**LIST_PAGE, "skill": "text"}),
-    Route("GET", "/organizations", "coord", {**LIST_PAGE, "type": "text"}),
+    Route("GET", "/organizations", "coord", {**LIST_PAGE, "type": "text", "registration": "text"}),
     Route("GET", "/residents", "coord", LIST_PAGE),
     Route("GET", "/admin/audit", "admin", {"page": "number"}),
     Route("GET", "/accounts", "coord", {**LIST_PAGE, "role": "text", "area": "number", "state": "text"}),
@@ -160,6 +160,21 @@ ROUTES = [
     Route("GET", "/schedules/<int:schedule_id>", "coord", {"category": "text", "priority": "text", "organization": "number",
                                                         "street": "number"}),
     Route("GET", "/schedules/<int:schedule_id>/occurrences/<int:occurrence_id>", "coord", {"q": "text"}),
+    # --- service records, certificates, recognition (web/records.py, web/recognition.py)
+    Route("GET", "/me/record/corrections/new", "vol", {"assignment": "number", "entry": "number"}),
+    Route("POST", "/me/record/corrections/new", "vol", {"field": "text", "assignment": "number", "entry": "number",
+                                                       "hours": "number", "organization": "number", "reason": "text"},
+          base={"field": "other", "reason": "A first-aid course is missing"}),
+    Route("POST", "/me/certificates/new", "vol", {"shown": "text", "start": "date", "end": "date"},
+          base={"shown": "hours"}),
+    Route("GET", "/records", "coord", {"q": "text"}),
+    Route("POST", "/records/corrections/<int:correction_id>/decide", "leader", {"decision": "text", "reason": "text"},
+          base={"decision": "reject", "reason": "We have no such course"}),
+    Route("POST", "/records/volunteers/<int:volunteer_id>/entries", "leader",
+          {"kind": "text", "title": "text", "on": "date", "hours": "number", "note": "text", "organization": "number"},
+          base={"kind": "training", "title": "First aid", "on": "2025-06-01", "hours": "4"}),
+    Route("POST", "/recognition", "coord", {"area": "number", "start": "date", "end": "date"},
+          base={"area": "{town_a}", "start": "2025-01-01", "end": "2025-12-31"}),
     Route("POST", "/account/tokens", "coord", {"name": "text", "scopes": "text", "days": "number"},
           base={"name": "district platform", "scopes": "read", "days": "90"}),
     Route("POST", "/notifications/settings", "vol", {"first": "text", "second": "text", "third": "text", "email": "text",
@@ -394,6 +409,13 @@ NO_INPUT = {
     ("GET", "/imports/residents/template.<any(xlsx, csv):fmt>"),
     # API tokens: the list reads nothing; revoking reads only the id.
     ("GET", "/account/tokens"), ("POST", "/account/tokens/<int:token_id>/revoke"),
+    # Service records and recognition: pages of one's own record or of one object by id; the public check.
+    ("GET", "/me/record/full"), ("GET", "/me/record/corrections"), ("GET", "/me/certificates"),
+    ("GET", "/me/certificates/new"), ("GET", "/certificates/<int:certificate_id>"),
+    ("GET", "/certificates/<int:certificate_id>.pdf"), ("POST", "/certificates/<int:certificate_id>/revoke"),
+    ("GET", "/verify/<code>"), ("GET", "/records/corrections/<int:correction_id>"),
+    ("GET", "/records/volunteers/<int:volunteer_id>"), ("GET", "/recognition"), ("GET", "/recognition/<int:list_id>"),
+    ("POST", "/recognition/<int:list_id>/approve"),
 }
 
 

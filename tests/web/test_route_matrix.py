@@ -47,7 +47,7 @@ cells of that role still run) until that file is fixed and the entry removed.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import event, select
@@ -76,6 +76,8 @@ from matcher.models import (
     TokenKind,
     utcnow,
 )
+from matcher.recognition import approve_recognition, propose_recognition
+from matcher.records import issue_certificate, request_correction
 from matcher.residents import create_resident
 from matcher.shortlinks import code_for
 from matcher.tokens import issue_token
@@ -181,6 +183,26 @@ POST /me/profile                                                 L       404    
 GET  /me/record                                                  L       404      404      404      404      404      200
 GET  /me/week                                                    L       404      404      404      404      404      200
 GET  /me/week/export.<any(xlsx, csv):fmt>                      L       404      404      404      404      404      200
+GET  /me/record/full                                              L       404      404      404      404      404      200
+GET  /me/record/corrections                                       L       404      404      404      404      404      200
+GET  /me/record/corrections/new                                   L       404      404      404      404      404      200
+POST /me/record/corrections/new                                   L       404      404      404      404      404      400
+GET  /me/certificates                                             L       404      404      404      404      404      200
+GET  /me/certificates/new                                         L       404      404      404      404      404      200
+POST /me/certificates/new                                         L       404      404      404      404      404      400
+GET  /certificates/<int:certificate_id>                           L       200      200/404  200/404  403      200/404  200/404
+GET  /certificates/<int:certificate_id>.pdf                       L       200      200/404  200/404  403      200/404  200/404
+POST /certificates/<int:certificate_id>/revoke                    L       302      403/404  403/404  403      403/404  302/404
+GET  /verify/<code>                                               200/404 200/404  200/404  200/404  200/404  200/404  200/404
+GET  /records                                                     L       200      200      200      403      200      403
+GET  /records/corrections/<int:correction_id>                     L       200      200/404  200/404  403      200/404  403
+POST /records/corrections/<int:correction_id>/decide              L       400      400/404  400/404  403      400/404  403
+GET  /records/volunteers/<int:volunteer_id>                       L       200      200/404  200/404  403      200/404  403
+POST /records/volunteers/<int:volunteer_id>/entries               L       400      400/404  400/404  403      400/404  403
+GET  /recognition                                                L       200      200      200      200      200      200
+POST /recognition                                                L       400      400      400      403      403      403
+GET  /recognition/<int:list_id>                                  L       200      200/404  200/404  200/404  200/404  200/404
+POST /recognition/<int:list_id>/approve                          L       302      302/404  302/404  403      403      403
 GET  /n/<code>                                                    302/404 302/404  302/404  302/404  302/404  302/404  302/404
 GET  /notifications                                              L       200      200      200      200      200      200
 POST /notifications/<int:notification_id>/read                   L       302/404  302/404  302/404  302/404  302/404  302/404
@@ -271,6 +293,11 @@ ARGS = {
     "area_id": ("community_a1", "far_community"),
     # An API token of the signed-in person's own (each role its own), or another person's.
     "token_id": ("token_own", "token_x"),
+    # Service records: vol_a's certificate and correction request, or the far volunteer's.
+    "certificate_id": ("certificate_a", "certificate_x"),
+    "correction_id": ("correction_a", "correction_x"),
+    # A published star list (公示) of 东城街道, or of the far district.
+    "list_id": ("list_a", "list_x"),
 }
 RULE_ARGS = {
     # Publishing needs a draft: the published week of the scene would answer 409 "published already".
@@ -289,6 +316,10 @@ RULE_ARGS = {
     # The printable week, as a PDF (web/printouts.py).
     "/communities/<int:area_id>/week.<any(pdf, html):fmt>": {"fmt": ("fmt_pdf", "fmt_pdf")},
     "/organizations/<int:organization_id>/week.<any(pdf, html):fmt>": {"fmt": ("fmt_pdf", "fmt_pdf")},
+    # A certificate's verification link (public), or a code no certificate has.
+    "/verify/<code>": {"code": ("verify_code", "no_verify_code")},
+    # Approving needs a draft list.
+    "/recognition/<int:list_id>/approve": {"list_id": ("draft_list_a", "draft_list_x")},
 }
 
 
@@ -389,6 +420,20 @@ def build_scene(world, next_monday, *, runs: bool = True) -> dict:
     api_tokens = {role: issue_token(users[name], kind=TokenKind.DEVICE, name=role)[0]
                   for role, name in USERNAMES.items()}
     token_x = issue_token(users["worker_b1"], kind=TokenKind.DEVICE, name="far")[0]
+    # Service records: a certificate and a correction request of vol_a (to 东城助老服务队) and of the far
+    # volunteer; recognition lists: 东城街道's approved one and a draft of another period, the far district's.
+    vol_a = world["volunteers"]["a"]
+    certificate_a = issue_certificate(vol_a, users["vol_a"], shown=["name", "hours"])
+    certificate_x = issue_certificate(vol_x, vol_x.user, shown=["name", "hours"])
+    correction_a = request_correction(vol_a, {"field": "other", "reason": "a training is missing"}, user=users["vol_a"])
+    correction_x = request_correction(vol_x, {"field": "other", "reason": "a service is missing"}, user=vol_x.user)
+    today = date.today()
+    listed_a = approve_recognition(propose_recognition(world["areas"]["town_a"], today - timedelta(days=30), today,
+                                                       users["admin"]), users["admin"])
+    draft_list_a = propose_recognition(world["areas"]["town_a"], today - timedelta(days=60), today, users["admin"])
+    listed_x = approve_recognition(propose_recognition(far, today - timedelta(days=30), today, users["admin"]),
+                                   users["admin"])
+    draft_list_x = propose_recognition(far, today - timedelta(days=60), today, users["admin"])
     _db.session.commit()
     scene = {
         "category": category.id, "no_category": category.id + 10_000,
@@ -412,6 +457,10 @@ def build_scene(world, next_monday, *, runs: bool = True) -> dict:
         "short_code": code_for(notes["vol"].id), "no_short_code": "1AbCdEfGh",
         "imports": {role: u.id for role, u in uploads.items()}, "import_x": upload_x.id, "fmt_xlsx": "xlsx", "fmt_pdf": "pdf",
         "tokens": {role: t.id for role, t in api_tokens.items()}, "token_x": token_x.id,
+        "certificate_a": certificate_a.id, "certificate_x": certificate_x.id,
+        "verify_code": certificate_a.verify_code, "no_verify_code": "A" * 22,
+        "correction_a": correction_a.id, "correction_x": correction_x.id,
+        "list_a": listed_a.id, "list_x": listed_x.id, "draft_list_a": draft_list_a.id, "draft_list_x": draft_list_x.id,
     }
     if runs:
         # A finished repair run on each published week, solved the way the background job does it.
