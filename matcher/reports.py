@@ -247,6 +247,7 @@ class _Scope:
     def __init__(self, area: Area, start: date, end: date):
         self.area, self.start, self.end = area, start, end
         self.lo, self.hi = _bounds(start, end)
+        self.days = (end - start).days + 1
         self.community = aliased(Area, name="community")
 
     def occurrences(self, stmt):
@@ -536,8 +537,12 @@ def _leading(s: _Scope) -> tuple[list[dict], list[dict]]:
 def _short(s: _Scope, occ) -> dict[str, Any]:
     """Occurrences left short, their places missing, grouped by the solver's first reason, by category and by
     street and category (what to recruit for)."""
-    gap = aliased(RunGap, name="gap")
-    newest = select(func.max(gap.id)).where(gap.occurrence_id == occ.c.occ_id).correlate(occ).scalar_subquery()
+    # The newest gap of each occurrence of the period: one grouped query (RunGap has no index on the
+    # occurrence, so a correlated MAX per short occurrence scanned the table once each).
+    newest = select(RunGap.occurrence_id.label("oid"), func.max(RunGap.id).label("gid")).join(
+        DemandOccurrence, DemandOccurrence.id == RunGap.occurrence_id).where(
+        DemandOccurrence.starts_at >= s.lo, DemandOccurrence.starts_at < s.hi).group_by(
+        RunGap.occurrence_id).subquery("newest")
     township = aliased(Area, name="township")
     community = aliased(Area, name="short_community")
     rows = db.session.execute(
@@ -545,7 +550,8 @@ def _short(s: _Scope, occ) -> dict[str, Any]:
         .select_from(occ)
         .join(community, community.id == occ.c.community_id)
         .outerjoin(township, township.id == community.parent_id)
-        .outerjoin(RunGap, RunGap.id == newest)
+        .outerjoin(newest, newest.c.oid == occ.c.occ_id)
+        .outerjoin(RunGap, RunGap.id == newest.c.gid)
         .where(occ.c.filled < occ.c.people)).all()
     categories = {r[0]: r for r in db.session.execute(select(Category.id, Category.code, Category.name_zh,
                                                              Category.name_en))}
@@ -590,30 +596,29 @@ def _short(s: _Scope, occ) -> dict[str, Any]:
 
 def _volunteer_load(s: _Scope) -> dict[str, Any]:
     """The area's active volunteers (living in it): how many served, how many did nothing, and who served
-    more than their preferred weekly time over the period."""
-    served = select(Assignment.volunteer_id.label("vid"), func.sum(Assignment.credited_hours).label("hours")).join(
-        DemandOccurrence, DemandOccurrence.id == Assignment.occurrence_id).where(
-        Assignment.status == AssignmentStatus.COMPLETED, DemandOccurrence.starts_at >= s.lo,
-        DemandOccurrence.starts_at < s.hi).group_by(Assignment.volunteer_id).subquery()
-    weeks = s.end.toordinal() - s.start.toordinal() + 1
-    weeks = weeks / 7
+    more than their preferred weekly time over the period (anywhere)."""
     home = aliased(Area, name="home")
-    hours = func.coalesce(served.c.hours, 0)
-    over = hours * 60 > Volunteer.preferred_minutes_per_week * weeks
-    row = db.session.execute(
-        select(func.count(), func.sum(case((hours > 0, 1), else_=0)), func.sum(case((over, 1), else_=0)))
-        .select_from(Volunteer).join(home, home.id == Volunteer.home_area_id)
-        .outerjoin(served, served.c.vid == Volunteer.id)
-        .where(Volunteer.active, home.path.startswith(s.area.path))).one()
-    overloaded = db.session.execute(
-        select(Volunteer.id, Volunteer.real_name, hours, Volunteer.preferred_minutes_per_week)
-        .join(home, home.id == Volunteer.home_area_id).join(served, served.c.vid == Volunteer.id)
-        .where(Volunteer.active, home.path.startswith(s.area.path), over)
-        .order_by(hours.desc(), Volunteer.id).limit(LEADING)).all()
-    total, active = row[0] or 0, int(row[1] or 0)
-    return {"in_area": total, "active": active, "idle": total - active, "overloaded": int(row[2] or 0),
-            "overloaded_list": [{"id": r[0], "name": r[1], "hours": _num(r[2]),
-                                 "preferred_hours": round(r[3] * weeks / 60, 1)} for r in overloaded]}
+    volunteers = db.session.execute(
+        select(Volunteer.id, Volunteer.real_name, Volunteer.preferred_minutes_per_week)
+        .join(home, home.id == Volunteer.home_area_id)
+        .where(Volunteer.active, home.path.startswith(s.area.path))).all()
+    # Hours per volunteer in the period: one grouped query, joined to the area's volunteers here (a
+    # correlated or outer-joined form of the same took seconds on PostgreSQL for a district's year).
+    hours = dict(db.session.execute(
+        select(Assignment.volunteer_id, func.sum(Assignment.credited_hours))
+        .join(DemandOccurrence, DemandOccurrence.id == Assignment.occurrence_id)
+        .join(Volunteer, Volunteer.id == Assignment.volunteer_id)
+        .join(home, home.id == Volunteer.home_area_id)
+        .where(Assignment.status == AssignmentStatus.COMPLETED, DemandOccurrence.starts_at >= s.lo,
+               DemandOccurrence.starts_at < s.hi, home.path.startswith(s.area.path))
+        .group_by(Assignment.volunteer_id)).tuples().all())
+    weeks = s.days / 7
+    served = [(vid, name, float(hours.get(vid) or 0), preferred) for vid, name, preferred in volunteers]
+    over = sorted((v for v in served if v[2] * 60 > v[3] * weeks), key=lambda v: (-v[2], v[0]))
+    active = sum(1 for v in served if v[2] > 0)
+    return {"in_area": len(served), "active": active, "idle": len(served) - active, "overloaded": len(over),
+            "overloaded_list": [{"id": v[0], "name": v[1], "hours": round(v[2], 1),
+                                 "preferred_hours": round(v[3] * weeks / 60, 1)} for v in over[:LEADING]]}
 
 
 def _declines(s: _Scope) -> dict[str, Any]:
