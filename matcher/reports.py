@@ -25,20 +25,37 @@ from __future__ import annotations
 import calendar
 import math
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, distinct, func, literal, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    distinct,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.expression import UnaryExpression
 
 from .access import serving_organizations
 from .audit import record_audit
 from .catalogue import KIND_OTHER, KINDS, category_kind
 from .clock import local_today
-from .db import db
+from .db import among, db
 from .errors import ValidationError
 from .fields import has_control
 from .models import (
@@ -66,6 +83,7 @@ from .models import (
     organization_areas,
     utcnow,
 )
+from .settings import setting
 
 FIGURES_VERSION = 1
 MAX_DAYS = 731  # a report covers at most two years
@@ -249,13 +267,36 @@ class _Scope:
         self.lo, self.hi = _bounds(start, end)
         self.days = (end - start).days + 1
         self.community = aliased(Area, name="community")
+        # The area's communities as ids: filtering demands by `community_id IN (...)` lets the databases
+        # start from the demands' community index (SQLite planned `path LIKE` joins from every occurrence
+        # of the period instead: 0.25 s against 0.03 s a query on a district's year).
+        self.community_ids = list(db.session.scalars(select(Area.id).where(
+            Area.path.startswith(area.path), Area.level == AreaLevel.COMMUNITY)))
+        self.temporary: list[Table] = []
+
+    def in_area(self):
+        """The scope's communities, as each database plans best: an id list on SQLite (it then starts from
+        the demands' community index: 0.03 s against 0.25 s a query on a district's year with `path LIKE`),
+        the path on PostgreSQL (whose plans for an id array were twice as slow)."""
+        if db.session.get_bind().dialect.name == "sqlite":
+            return among(Demand.community_id, self.community_ids)
+        return self.community.path.startswith(self.area.path)
+
+    def starts_at(self):
+        """The occurrences' start, for the period's bounds. On SQLite as `+starts_at` (a no-op that keeps the
+        planner off the start's index): driven by that index, a district's year took 60,000 index searches
+        into the assignments per query (0.29 s), where scanning them takes 0.03 s."""
+        column = DemandOccurrence.starts_at
+        if db.session.get_bind().dialect.name == "sqlite":
+            return UnaryExpression(column.expression, operator=operators.custom_op("+"), type_=column.type)
+        return column
 
     def occurrences(self, stmt):
         """`stmt` joined from DemandOccurrence to its demand and community, narrowed to the scope."""
+        start = self.starts_at()
         return stmt.join(Demand, Demand.id == DemandOccurrence.demand_id).join(
             self.community, self.community.id == Demand.community_id).where(
-            DemandOccurrence.starts_at >= self.lo, DemandOccurrence.starts_at < self.hi,
-            self.community.path.startswith(self.area.path))
+            start >= self.lo, start < self.hi, self.in_area())
 
     def completed(self, *columns):
         """A SELECT of `columns` over the scope's completed assignments (joined to occurrence, demand,
@@ -279,7 +320,23 @@ class _Scope:
         stmt = self.occurrences(stmt).where(DemandOccurrence.status != DemandStatus.CANCELLED).group_by(
             DemandOccurrence.id, DemandOccurrence.starts_at, Demand.priority, Demand.people, Demand.community_id,
             Demand.category_id)
-        return stmt.subquery("occ")
+        # Worked out once into a temporary table that the report's five demand-side figures read (as a
+        # subquery each of them grouped the period's occurrences again: 0.33 s each on a district's year).
+        occ = Table(f"report_occ_{uuid.uuid4().hex[:12]}", MetaData(), Column("occ_id", Integer),
+                    Column("starts_at", DateTime), Column("priority", String(24)), Column("people", Integer),
+                    Column("community_id", Integer), Column("category_id", Integer), Column("filled", Integer),
+                    prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
+        connection = db.session.connection()
+        occ.create(connection)
+        self.temporary.append(occ)
+        connection.execute(insert(occ).from_select([c.name for c in occ.columns], stmt))
+        return occ
+
+    def close(self) -> None:
+        """Drop the temporary tables (PostgreSQL would at commit; SQLite keeps them for the connection)."""
+        connection = db.session.connection()
+        while self.temporary:
+            self.temporary.pop().drop(connection)
 
 
 def _organization_of():
@@ -419,15 +476,6 @@ def _stations(s: _Scope) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- 进展成效
-
-
-def _compare(area: Area, period: Period, now: dict) -> dict[str, Any]:
-    out = {}
-    for key, other in (("previous", period.previous()), ("last_year", period.last_year())):
-        then = headline(area, other.start, other.end)
-        out[key] = {"start": other.start.isoformat(), "end": other.end.isoformat(), **then,
-                    "change": {k: _share(now[k] - then[k], then[k]) for k in now}}
-    return out
 
 
 def _priorities(occ) -> tuple[list[dict], list[dict]]:
@@ -657,16 +705,63 @@ def _low_ratings(s: _Scope) -> list[dict]:
 
 
 def report_figures(area: Area, start: date, end: date, kind: str = "dates") -> dict[str, Any]:
-    """Every figure of the area's report for the period [start, end] as plain JSON-able values."""
+    """Every figure of the area's report for the period [start, end] as plain JSON-able values.
+
+    With the setting REPORT_PARALLEL (on by default) the figures that need no temporary table (the two
+    periods compared, staffing times, volunteers' load, declines) are worked out on a second connection
+    in a thread while this one does the rest: the databases answer both at once on two cores (a
+    district's year: about 1.4 s instead of 2). Only committed rows are read there, so callers whose
+    own uncommitted rows must count (tests) turn it off."""
     period = Period(kind, start, end)
+    url = db.engine.url
+    in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+    side = _side_figures(area, period) if setting("REPORT_PARALLEL", True) and not in_memory else None
     s = _Scope(area, start, end)
-    occ = s.filled()
+    try:
+        figures = _figures(area, period, kind, s, s.filled(), side)
+    finally:
+        s.close()
+    return figures
+
+
+def _side(area_id: int, period: Period) -> dict[str, Any]:
+    """The figures of the second connection (see `report_figures`)."""
+    area = db.session.get(Area, area_id)
+    s = _Scope(area, period.start, period.end)
+    return {"then": {key: (other, headline(area, other.start, other.end))
+                     for key, other in (("previous", period.previous()), ("last_year", period.last_year()))},
+            "staffing": _staffing(s), "volunteers": _volunteer_load(s), "declines": _declines(s)}
+
+
+def _side_figures(area: Area, period: Period):
+    """Start `_side` in a thread with its own app context (and so its own session and connection)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from flask import current_app
+
+    app = current_app._get_current_object()
+
+    def run():
+        with app.app_context():
+            try:
+                return _side(area.id, period)
+            finally:
+                db.session.remove()
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="report")
+    future = pool.submit(run)
+    pool.shutdown(wait=False)
+    return future
+
+
+def _figures(area: Area, period: Period, kind: str, s: _Scope, occ, side=None) -> dict[str, Any]:
+    start, end = period.start, period.end
     totals = headline(area, start, end)
     kinds, categories = _by_category(s)
     communities = _communities(s, occ)
     priorities, weeks = _priorities(occ)
     organizations, volunteers = _leading(s)
-    return {
+    figures = {
         "version": FIGURES_VERSION,
         "generated_at": utcnow().isoformat(timespec="seconds"),
         "area": {"id": area.id, "name": area.name, "level": area.level.value, "code": area.code},
@@ -678,10 +773,8 @@ def report_figures(area: Area, start: date, end: date, kind: str = "dates") -> d
         "communities": communities,
         "townships": _townships(communities),
         "stations": _stations(s),
-        "compare": _compare(area, period, totals),
         "priorities": priorities,
         "weeks": weeks,
-        "staffing": _staffing(s),
         "ratings": _ratings(s),
         "continuity": _continuity(s),
         "leading_organizations": organizations,
@@ -689,10 +782,15 @@ def report_figures(area: Area, start: date, end: date, kind: str = "dates") -> d
         "short": _short(s, occ),
         "few_organizations": [{"name": c["name"], "township": c["township"], "organizations": c["organizations"]}
                               for c in communities if c["organizations"] < FEW_ORGANIZATIONS],
-        "volunteers": _volunteer_load(s),
-        "declines": _declines(s),
         "low_ratings": _low_ratings(s),
     }
+    done = side.result() if side is not None else _side(area.id, period)
+    figures["compare"] = {key: {"start": other.start.isoformat(), "end": other.end.isoformat(), **then,
+                                "change": {k: _share(totals[k] - then[k], then[k]) for k in totals}}
+                          for key, (other, then) in done["then"].items()}
+    figures["staffing"], figures["volunteers"], figures["declines"] = (
+        done["staffing"], done["volunteers"], done["declines"])
+    return figures
 
 
 def _names(names: list[str]) -> str:

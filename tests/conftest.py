@@ -105,6 +105,9 @@ def make_test_config(database_url: str, instance_path: str, **overrides) -> dict
         "REMEMBER_COOKIE_SECURE": False,
         "RATELIMIT_ENABLED": False,
         "SERVER_NAME": "localhost",
+        # Tests count rows they have not committed: the report's second connection would not see them
+        # (tests/matcher/test_reports.py tries the parallel path on committed rows).
+        "REPORT_PARALLEL": False,
     }
     config.update(overrides)
     return config

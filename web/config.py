@@ -55,6 +55,9 @@ class Defaults:
     RATELIMIT_LOGIN = "10 per minute;50 per hour"
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
+    # The summary report works out part of its figures on a second database connection at the same time
+    # (matcher/reports.py: report_figures); off, it does all of them on one.
+    REPORT_PARALLEL = True
     # Requests per API token (or, for sign-ins, per client address) in the JSON API (`web/api`).
     API_RATE_LIMIT = "600 per minute;10000 per hour"
 

@@ -273,3 +273,17 @@ def test_saving_freezes_the_figures_with_the_edited_suggestions_and_cases(db, wo
         save_report(district, period, suggestions="x", cases=["vol-999"], user=user)
     assert "cases" in caught.value.errors
     assert db.session.scalar(select(func.count(SummaryReport.id))) == 2
+
+
+def test_the_second_connection_gives_the_same_figures(app, world, march):
+    """REPORT_PARALLEL (on in production) works out a part of the figures on a second connection at once;
+    the march's rows are committed, so it must find exactly what one connection finds."""
+    one = report_figures(world["areas"]["district"], *MARCH, "month")
+    app.config["REPORT_PARALLEL"] = True
+    try:
+        two = report_figures(world["areas"]["district"], *MARCH, "month")
+    finally:
+        app.config["REPORT_PARALLEL"] = False
+    one.pop("generated_at"), two.pop("generated_at")
+    assert two == one
+    assert two["compare"]["last_year"]["services"] == 2 and two["staffing"] == one["staffing"]

@@ -173,6 +173,12 @@ ROUTES = [
     Route("POST", "/records/volunteers/<int:volunteer_id>/entries", "leader",
           {"kind": "text", "title": "text", "on": "date", "hours": "number", "note": "text", "organization": "number"},
           base={"kind": "training", "title": "First aid", "on": "2025-06-01", "hours": "4"}),
+    Route("GET", "/reports/preview", "coord", {"area": "number", "period": "text", "start": "date", "end": "date"},
+          base={"area": "{town_a}", "period": "dates", "start": "2025-01-01", "end": "2025-03-31"}),
+    Route("POST", "/reports/preview", "coord", {"area": "number", "period": "text", "start": "date", "end": "date",
+                                                "suggestions": "text", "cases": "text"},
+          base={"area": "{town_a}", "period": "dates", "start": "2025-01-01", "end": "2025-03-31",
+                "suggestions": "Recruit more volunteers"}),
     Route("POST", "/recognition", "coord", {"area": "number", "start": "date", "end": "date"},
           base={"area": "{town_a}", "start": "2025-01-01", "end": "2025-12-31"}),
     Route("POST", "/account/tokens", "coord", {"name": "text", "scopes": "text", "days": "number"},
@@ -416,6 +422,8 @@ NO_INPUT = {
     ("GET", "/verify/<code>"), ("GET", "/records/corrections/<int:correction_id>"),
     ("GET", "/records/volunteers/<int:volunteer_id>"), ("GET", "/recognition"), ("GET", "/recognition/<int:list_id>"),
     ("POST", "/recognition/<int:list_id>/approve"),
+    ("GET", "/reports"), ("GET", "/reports/<int:report_id>"), ("GET", "/reports/<int:report_id>.pdf"),
+    ("GET", "/reports/<int:report_id>.xlsx"),
 }
 
 

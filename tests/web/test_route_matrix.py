@@ -78,6 +78,7 @@ from matcher.models import (
 )
 from matcher.recognition import approve_recognition, propose_recognition
 from matcher.records import issue_certificate, request_correction
+from matcher.reports import parse_period, save_report
 from matcher.residents import create_resident
 from matcher.shortlinks import code_for
 from matcher.tokens import issue_token
@@ -216,6 +217,12 @@ GET  /reset/<token>                                              200/404 200/404
 POST /reset/<token>                                              400/404 400/404  400/404  400/404  400/404  400/404  400/404
 GET  /register                                                   200     302      302      302      302      302      302
 POST /register                                                   400     302      302      302      302      302      302
+GET  /reports                                                    L       200      200      200      403      403      403
+GET  /reports/preview                                            L       400      400      400      403      403      403
+POST /reports/preview                                            L       400      400      400      403      403      403
+GET  /reports/<int:report_id>                                    L       200      200/404  200/404  403      403      403
+GET  /reports/<int:report_id>.pdf                                L       200      200/404  200/404  403      403      403
+GET  /reports/<int:report_id>.xlsx                               L       200      200/404  200/404  403      403      403
 GET  /residents                                                  L       200      200      200      200      403      403
 GET  /residents/<int:resident_id>                                L       200      200/404  200/404  200/404  404      404
 GET  /residents/<int:resident_id>/reveal                         L       302      302      302      302      302      302
@@ -298,6 +305,8 @@ ARGS = {
     "correction_id": ("correction_a", "correction_x"),
     # A published star list (公示) of 东城街道, or of the far district.
     "list_id": ("list_a", "list_x"),
+    # A saved summary report of 东城街道, or of the far district.
+    "report_id": ("report_a", "report_x"),
 }
 RULE_ARGS = {
     # Publishing needs a draft: the published week of the scene would answer 409 "published already".
@@ -434,6 +443,10 @@ def build_scene(world, next_monday, *, runs: bool = True) -> dict:
     listed_x = approve_recognition(propose_recognition(far, today - timedelta(days=30), today, users["admin"]),
                                    users["admin"])
     draft_list_x = propose_recognition(far, today - timedelta(days=60), today, users["admin"])
+    # Summary reports: a saved version of 东城街道's quarter, and of the far district's.
+    quarter = parse_period(f"{today.year}-Q{(today.month - 1) // 3 + 1}")
+    report_a = save_report(world["areas"]["town_a"], quarter, suggestions="", cases=[], user=users["coord_a"])
+    report_x = save_report(far, quarter, suggestions="", cases=[], user=users["admin"])
     _db.session.commit()
     scene = {
         "category": category.id, "no_category": category.id + 10_000,
@@ -461,6 +474,7 @@ def build_scene(world, next_monday, *, runs: bool = True) -> dict:
         "verify_code": certificate_a.verify_code, "no_verify_code": "A" * 22,
         "correction_a": correction_a.id, "correction_x": correction_x.id,
         "list_a": listed_a.id, "list_x": listed_x.id, "draft_list_a": draft_list_a.id, "draft_list_x": draft_list_x.id,
+        "report_a": report_a.id, "report_x": report_x.id,
     }
     if runs:
         # A finished repair run on each published week, solved the way the background job does it.
