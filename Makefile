@@ -32,7 +32,7 @@ migrate: install translations
 	$(FLASK) db upgrade
 
 demo: migrate
-	$(FLASK) demo load --if-empty
+	$(FLASK) demo load --if-empty --history-weeks 13
 	$(FLASK) schedule solve --if-unsolved --publish --time-limit 30
 	@echo
 	@$(FLASK) demo logins

@@ -272,6 +272,7 @@ class _Scope:
         # of the period instead: 0.25 s against 0.03 s a query on a district's year).
         self.community_ids = list(db.session.scalars(select(Area.id).where(
             Area.path.startswith(area.path), Area.level == AreaLevel.COMMUNITY)))
+        self.area_ids = list(db.session.scalars(select(Area.id).where(Area.path.startswith(area.path))))
         self.temporary: list[Table] = []
 
     def in_area(self):
@@ -281,6 +282,13 @@ class _Scope:
         if db.session.get_bind().dialect.name == "sqlite":
             return among(Demand.community_id, self.community_ids)
         return self.community.path.startswith(self.area.path)
+
+    def lives_in_area(self, home):
+        """Volunteers whose home (`home`, an alias of Area joined on it) lies in the area: by id on SQLite,
+        by path elsewhere (see `in_area`)."""
+        if db.session.get_bind().dialect.name == "sqlite":
+            return among(home.id, self.area_ids)
+        return home.path.startswith(self.area.path)
 
     def starts_at(self):
         """The occurrences' start, for the period's bounds. On SQLite as `+starts_at` (a no-op that keeps the
@@ -646,10 +654,11 @@ def _volunteer_load(s: _Scope) -> dict[str, Any]:
     """The area's active volunteers (living in it): how many served, how many did nothing, and who served
     more than their preferred weekly time over the period (anywhere)."""
     home = aliased(Area, name="home")
+    living_here = s.lives_in_area(home)
     volunteers = db.session.execute(
         select(Volunteer.id, Volunteer.real_name, Volunteer.preferred_minutes_per_week)
         .join(home, home.id == Volunteer.home_area_id)
-        .where(Volunteer.active, home.path.startswith(s.area.path))).all()
+        .where(Volunteer.active, living_here)).all()
     # Hours per volunteer in the period: one grouped query, joined to the area's volunteers here (a
     # correlated or outer-joined form of the same took seconds on PostgreSQL for a district's year).
     hours = dict(db.session.execute(
@@ -657,8 +666,8 @@ def _volunteer_load(s: _Scope) -> dict[str, Any]:
         .join(DemandOccurrence, DemandOccurrence.id == Assignment.occurrence_id)
         .join(Volunteer, Volunteer.id == Assignment.volunteer_id)
         .join(home, home.id == Volunteer.home_area_id)
-        .where(Assignment.status == AssignmentStatus.COMPLETED, DemandOccurrence.starts_at >= s.lo,
-               DemandOccurrence.starts_at < s.hi, home.path.startswith(s.area.path))
+        .where(Assignment.status == AssignmentStatus.COMPLETED, s.starts_at() >= s.lo,
+               s.starts_at() < s.hi, living_here)
         .group_by(Assignment.volunteer_id)).tuples().all())
     weeks = s.days / 7
     served = [(vid, name, float(hours.get(vid) or 0), preferred) for vid, name, preferred in volunteers]
@@ -708,7 +717,7 @@ def report_figures(area: Area, start: date, end: date, kind: str = "dates") -> d
     """Every figure of the area's report for the period [start, end] as plain JSON-able values.
 
     With the setting REPORT_PARALLEL (on by default) the figures that need no temporary table (the two
-    periods compared, staffing times, volunteers' load, declines) are worked out on a second connection
+    periods compared, staffing times, volunteers' load, declines, the leaders) are worked out on a second connection
     in a thread while this one does the rest: the databases answer both at once on two cores (a
     district's year: about 1.4 s instead of 2). Only committed rows are read there, so callers whose
     own uncommitted rows must count (tests) turn it off."""
@@ -730,7 +739,8 @@ def _side(area_id: int, period: Period) -> dict[str, Any]:
     s = _Scope(area, period.start, period.end)
     return {"then": {key: (other, headline(area, other.start, other.end))
                      for key, other in (("previous", period.previous()), ("last_year", period.last_year()))},
-            "staffing": _staffing(s), "volunteers": _volunteer_load(s), "declines": _declines(s)}
+            "staffing": _staffing(s), "volunteers": _volunteer_load(s), "declines": _declines(s),
+            "leading": _leading(s)}
 
 
 def _side_figures(area: Area, period: Period):
@@ -760,7 +770,6 @@ def _figures(area: Area, period: Period, kind: str, s: _Scope, occ, side=None) -
     kinds, categories = _by_category(s)
     communities = _communities(s, occ)
     priorities, weeks = _priorities(occ)
-    organizations, volunteers = _leading(s)
     figures = {
         "version": FIGURES_VERSION,
         "generated_at": utcnow().isoformat(timespec="seconds"),
@@ -777,8 +786,6 @@ def _figures(area: Area, period: Period, kind: str, s: _Scope, occ, side=None) -
         "weeks": weeks,
         "ratings": _ratings(s),
         "continuity": _continuity(s),
-        "leading_organizations": organizations,
-        "leading_volunteers": volunteers,
         "short": _short(s, occ),
         "few_organizations": [{"name": c["name"], "township": c["township"], "organizations": c["organizations"]}
                               for c in communities if c["organizations"] < FEW_ORGANIZATIONS],
@@ -790,6 +797,7 @@ def _figures(area: Area, period: Period, kind: str, s: _Scope, occ, side=None) -
                           for key, (other, then) in done["then"].items()}
     figures["staffing"], figures["volunteers"], figures["declines"] = (
         done["staffing"], done["volunteers"], done["declines"])
+    figures["leading_organizations"], figures["leading_volunteers"] = done["leading"]
     return figures
 
 

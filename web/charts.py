@@ -65,7 +65,7 @@ def _figure(width: float = 6.4, height: float = 3.4):
 
 
 def _rc() -> dict[str, Any]:
-    return {"font.family": font_family(), "font.size": 9, "svg.hashsalt": "linli", "svg.fonttype": "path",
+    return {"font.family": font_family(), "font.size": 9, "svg.hashsalt": "linli", "svg.fonttype": "none",
             "axes.spines.top": False, "axes.spines.right": False}
 
 

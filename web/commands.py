@@ -115,9 +115,11 @@ def _parse_week(value: str | None) -> date:
 @click.option("--scale", default=1.0, show_default=True, type=click.FloatRange(0.01, 10.0),
               help="Size relative to the standard district.")
 @click.option("--if-empty", is_flag=True, help="Do nothing (and succeed) when the database already has data.")
-def demo_load(seed: int, week: str | None, scale: float, if_empty: bool) -> None:
+@click.option("--history-weeks", default=0, show_default=True, type=click.IntRange(0, 156),
+              help="Also serve the demands in this many weeks before (for the reports, records and star lists).")
+def demo_load(seed: int, week: str | None, scale: float, if_empty: bool, history_weeks: int) -> None:
     """Build the demo district (areas, organizations, volunteers, residents, a week of demands)."""
-    from matcher.demo import load_demo
+    from matcher.demo import add_history, load_demo
 
     week_start = _parse_week(week)
     if if_empty and db.session.scalar(select(Area.id).limit(1)) is not None:
@@ -131,6 +133,8 @@ def demo_load(seed: int, week: str | None, scale: float, if_empty: bool) -> None
     click.echo(f"demo district loaded in {summary.seconds:.1f} s for the week of {week_start}")
     for table, n in summary.counts.items():
         click.echo(f"  {table:<24} {n:>7}")
+    if history_weeks:
+        add_history(weeks=history_weeks, before=week_start, seed=seed, echo=click.echo)
     from pathlib import Path
 
     from matcher.demo.rosters import demo_spreadsheets

@@ -5,5 +5,6 @@ It writes through the models in bulk (and shares the domain's occurrence expansi
 """
 
 from .district import DEMO_PASSWORD, DemoSummary, load_demo, table_counts
+from .history import add_history
 
-__all__ = ["DEMO_PASSWORD", "DemoSummary", "load_demo", "table_counts"]
+__all__ = ["DEMO_PASSWORD", "DemoSummary", "add_history", "load_demo", "table_counts"]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 import phonenumbers
 import pytest
@@ -16,6 +17,8 @@ from matcher.errors import DomainError
 from matcher.models import (
     Area,
     AreaLevel,
+    Assignment,
+    AssignmentStatus,
     AvailabilitySlot,
     Category,
     Certificate,
@@ -284,3 +287,31 @@ def test_weak_demo_password_refused(app, db):
         load_demo(week_start=MONDAY, scale=SMALL, password="linli123")
     assert caught.value.field == "password"
     assert db.session.scalar(select(func.count(Area.id))) == 0
+
+
+def test_history_serves_the_demands_in_the_weeks_before(small, db):
+    """`flask demo load --history-weeks N`: the week's demands served in the N weeks before, mostly by the same
+    volunteer, each visit credited to the volunteer's total; the summary report then has figures."""
+    from matcher.demo import add_history
+    from matcher.reports import report_figures
+
+    before_hours = {v.id: v.total_hours for v in db.session.scalars(select(Volunteer))}
+    made = add_history(weeks=3, before=MONDAY, seed=5)
+    assert made["occurrences"] > 0 and made["services"] > 0
+    past = list(db.session.scalars(select(DemandOccurrence).where(DemandOccurrence.starts_at < datetime.combine(
+        MONDAY, datetime.min.time()))))
+    assert len(past) == made["occurrences"]
+    assert min(o.starts_at for o in past) >= datetime.combine(MONDAY - timedelta(weeks=3), datetime.min.time())
+    completed = list(db.session.scalars(select(Assignment).where(Assignment.status == AssignmentStatus.COMPLETED)))
+    assert len(completed) == made["services"]
+    assert len({(a.occurrence_id, a.volunteer_id) for a in completed}) == len(completed)
+    credited: dict[int, Decimal] = {}
+    for a in completed:
+        credited[a.volunteer_id] = credited.get(a.volunteer_id, Decimal(0)) + a.credited_hours
+    db.session.expire_all()
+    for volunteer in db.session.scalars(select(Volunteer)):
+        assert volunteer.total_hours == before_hours[volunteer.id] + credited.get(volunteer.id, Decimal(0))
+    district = db.session.scalar(select(Area).where(Area.parent_id.is_(None)))
+    figures = report_figures(district, MONDAY - timedelta(weeks=3), MONDAY - timedelta(days=1))
+    assert figures["totals"]["services"] > 0 and figures["short"]["occurrences"] > 0
+    assert figures["continuity"]["share"] is None or figures["continuity"]["share"] > 0.5

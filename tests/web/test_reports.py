@@ -196,7 +196,7 @@ def test_the_pdf_has_the_four_sections_and_the_charts_and_is_audited(client, aut
     for section in SECTIONS:
         assert section in text
     assert "建议在南山镇增设调解队。" in text and "青溪区" in text and report.number in text
-    # The charts: drawn as vector paths (SVG text is outlines too), thousands of them, and ink on every page.
+    # The charts: drawn as vector paths (bars, axes, points; their words are text), and ink on every page.
     import pypdfium2.raw as raw
 
     paths = 0
@@ -206,7 +206,7 @@ def test_the_pdf_has_the_four_sections_and_the_charts_and_is_audited(client, aut
         pixels = page.render(scale=0.6).to_numpy()
         ink = (pixels[:, :, :3].min(axis=2) < 160).mean()
         assert ink > 0.005, f"page {i + 1} is (nearly) blank"
-    assert paths > 500
+    assert paths > 200
     document.close()
     assert opened and set(opened) == {"data:"}
     entry = _db.session.scalar(select(AuditEntry).where(AuditEntry.action == "download_report"))
