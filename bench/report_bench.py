@@ -163,7 +163,7 @@ def main() -> None:
     lines += ["", "The charts are drawn again on every page view and PDF (not cached); the figures are computed "
               "on the preview and on saving, and read back from the saved version afterwards.",
               "",
-              "How it got there (the district's year, 2 cores): the first version took 6.6 s on SQLite and 2.5 s "
+              "How it got there (a district's year, 2 cores, measured first on a synthetic district of the same size): the first version took 6.6 s on SQLite and 2.5 s "
               "on PostgreSQL for the figures alone (18.8 s on PostgreSQL before two of its queries were rewritten). "
               "Then: the scope's communities as an id list on SQLite (its `path LIKE` join planned every query "
               "from all of the period's occurrences); `+starts_at` on SQLite, so that with statistics it does not "
