@@ -47,6 +47,7 @@ from sqlalchemy import (
     literal,
     select,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.expression import UnaryExpression
@@ -56,7 +57,7 @@ from .audit import record_audit
 from .catalogue import KIND_OTHER, KINDS, category_kind
 from .clock import local_today
 from .db import among, db
-from .errors import ValidationError
+from .errors import Conflict, ValidationError
 from .fields import has_control
 from .models import (
     BOOKED,
@@ -909,7 +910,11 @@ def save_report(area: Area, period: Period, *, suggestions: str, cases: list[str
         period_kind=period.kind, period_start=period.start, period_end=period.end, version=version,
         figures=figures, suggestions=text, cases=picked, created_by_id=user.id)
     db.session.add(report)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:  # the same version number saved by someone else at the same moment
+        db.session.rollback()
+        raise Conflict(str(_l("Someone changed this meanwhile. Reload the page and try again."))) from None
     record_audit(user, "save_report", report, number=report.number, area=area.id,
                  start=period.start.isoformat(), end=period.end.isoformat(), version=version)
     return report

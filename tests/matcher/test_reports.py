@@ -287,3 +287,28 @@ def test_the_second_connection_gives_the_same_figures(app, world, march):
     one.pop("generated_at"), two.pop("generated_at")
     assert two == one
     assert two["compare"]["last_year"]["services"] == 2 and two["staffing"] == one["staffing"]
+
+
+def test_two_saves_at_the_same_moment_give_a_conflict_not_a_crash(db, world, march, monkeypatch):
+    """Both read the same newest version number; the second to write meets the unique version and is told
+    to reload (409), nothing half-saved."""
+    import matcher.reports as reports_module
+    from matcher.errors import Conflict
+
+    district, user = world["areas"]["district"], world["users"]["coord"]
+    period = parse_period("2026-03")
+    real = reports_module.report_figures
+
+    def racing(*args, **kwargs):  # the other coordinator saves version 1 while these figures are worked out
+        figures = real(*args, **kwargs)
+        db.session.add(SummaryReport(number="R-other", area_id=district.id, period_kind="month",
+                                     period_start=period.start, period_end=period.end, version=1,
+                                     figures={}, suggestions="", cases=[]))
+        return figures
+
+    monkeypatch.setattr(reports_module, "report_figures", racing)
+    monkeypatch.setattr(reports_module.db.session, "scalar", lambda *a, **k: None)  # saw no version yet
+    with pytest.raises(Conflict):
+        save_report(district, period, suggestions="", cases=[], user=user)
+    monkeypatch.undo()
+    assert db.session.scalar(select(func.count()).select_from(SummaryReport)) == 0
