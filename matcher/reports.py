@@ -748,16 +748,18 @@ def _side_figures(area: Area, period: Period):
     """Start `_side` in a thread with its own app context (and so its own session and connection)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from flask import current_app
+    from .settings import in_fresh_app_context
 
-    app = current_app._get_current_object()
+    in_context = in_fresh_app_context()
+
+    def side() -> dict[str, Any]:
+        try:
+            return _side(area.id, period)
+        finally:
+            db.session.remove()
 
     def run():
-        with app.app_context():
-            try:
-                return _side(area.id, period)
-            finally:
-                db.session.remove()
+        return in_context(side)
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="report")
     future = pool.submit(run)

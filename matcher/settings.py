@@ -6,9 +6,22 @@ Code holds defaults; a deployment changes them through the app config (`LINLI_*`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, has_app_context
+
+
+def in_fresh_app_context() -> Callable[[Callable[[], Any]], Any]:
+    """A function that runs a callable in a new app context of the running app: for a worker thread, which
+    then has its own database session and connection (`reports.report_figures`)."""
+    app = current_app._get_current_object()
+
+    def run(work: Callable[[], Any]) -> Any:
+        with app.app_context():
+            return work()
+
+    return run
 
 
 def setting(key: str, default: Any) -> Any:
