@@ -94,6 +94,14 @@ def page_margins_css(printed: str) -> str:
     return f"@page {{ @bottom-left {{ content: {css_string(printed)} }} @bottom-right {{ content: {pages} }} }}"
 
 
+def pdf_response(data: bytes, name: str, fallback: str) -> Response:
+    """A PDF answered inline (a phone opens it in its PDF viewer), named `name` in UTF-8 (Chinese) with the
+    ASCII `fallback` for clients that do not read the UTF-8 form."""
+    response = Response(data, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f"inline; filename={fallback}; filename*=UTF-8''{quote(name)}"
+    return response
+
+
 def render_pdf(html: str, printed: str) -> bytes:
     """The sheet's HTML as PDF bytes (the caller checked `pdf_engine()`); no URL is ever opened."""
     weasyprint, _problem = pdf_engine()
@@ -164,11 +172,7 @@ def answer(sheet: Sheet, fmt: str, audited: Any, **audit_details: Any):
     record_audit(current_user, "print_week", audited, week=sheet.week.isoformat(), rows=sheet.services,
                  format="pdf", **audit_details)
     db.session.commit()
-    response = Response(data, mimetype="application/pdf")
-    filename = f"{sheet.name}-{sheet.week.isoformat()}.pdf"
-    # Inline: a phone opens it in its PDF viewer; the UTF-8 name (Chinese) with an ASCII fallback.
-    response.headers["Content-Disposition"] = f"inline; filename=linli-week.pdf; filename*=UTF-8''{quote(filename)}"
-    return response
+    return pdf_response(data, f"{sheet.name}-{sheet.week.isoformat()}.pdf", "linli-week.pdf")
 
 
 @bp.route("/communities/<int:area_id>/week.<any(pdf, html):fmt>")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from urllib.parse import quote
 
 import segno
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
@@ -32,7 +31,7 @@ from .auth import roles_required
 from .errors import render_error
 from .extensions import limiter
 from .inputs import int_arg, text_arg
-from .printouts import pdf_engine
+from .printouts import pdf_engine, pdf_response
 from .volunteer import own_volunteer
 
 bp = Blueprint("records", __name__)
@@ -191,10 +190,7 @@ def certificate_pdf(certificate_id: int):
         stylesheets=[weasyprint.CSS(string=css, font_config=fonts, url_fetcher=refuse)], font_config=fonts)
     record_audit(current_user, "print_certificate", found, number=found.number)
     db.session.commit()
-    response = Response(data, mimetype="application/pdf")
-    response.headers["Content-Disposition"] = (f"inline; filename=linli-certificate.pdf; "
-                                               f"filename*=UTF-8''{quote(found.number + '.pdf')}")
-    return _no_store(response)
+    return _no_store(pdf_response(data, found.number + ".pdf", "linli-certificate.pdf"))
 
 
 @bp.route("/certificates/<int:certificate_id>/revoke", methods=["POST"])

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -228,12 +227,11 @@ def pdf(report_id: int):
                            suggestions=report.suggestions, candidates={}, picked=report.cases, errors={},
                            saved_at=saved_at(report))
     data = render_pdf(html, printed)
+    from .printouts import pdf_response
+
     record_audit(current_user, "download_report", report, number=report.number, format="pdf")
     db.session.commit()
-    response = Response(data, mimetype="application/pdf")
-    filename = f"{figures['area']['name']}-{report.number}.pdf"
-    response.headers["Content-Disposition"] = f"inline; filename=linli-report.pdf; filename*=UTF-8''{quote(filename)}"
-    return response
+    return pdf_response(data, f"{figures['area']['name']}-{report.number}.pdf", "linli-report.pdf")
 
 
 @bp.route("/reports/<int:report_id>.xlsx")
