@@ -256,7 +256,7 @@ def visible(stmt: Select, model: type, user: User) -> Select:
         raise TypeError(f"no scope rule for {model.__name__}") from None
 
 
-def _as_id(value: Any) -> int:
+def as_id(value: Any) -> int:
     """An id from a URL or form; anything that is not a whole number in the ids' range is simply not found."""
     try:
         number = int(value)
@@ -269,7 +269,7 @@ def _as_id(value: Any) -> int:
 
 def load_visible(model: type[T], object_id: Any, user: User) -> T:
     """Load one object by id within the user's scope, else raise NotFound."""
-    object_id = _as_id(object_id)
+    object_id = as_id(object_id)
     obj = db.session.scalar(visible(select(model).where(model.id == object_id), model, user))
     if obj is None:
         raise NotFound("not found")
@@ -293,7 +293,7 @@ def can_change(user: User, obj: Any) -> bool:
 
 def load_own_occurrence(occurrence_id: Any, user: User) -> DemandOccurrence:
     """An occurrence of a demand the user may change (its community's worker), else NotFound."""
-    occurrence_id = _as_id(occurrence_id)
+    occurrence_id = as_id(occurrence_id)
     occ = db.session.get(DemandOccurrence, occurrence_id)
     if occ is None or not can_change(user, occ.demand):
         raise NotFound("not found")
@@ -320,7 +320,7 @@ def team_occurrence_filter(organization_id: int):
 
 def load_team_occurrence(occurrence_id: Any, user: User) -> DemandOccurrence:
     """An occurrence dispatched to the leader's organization, else NotFound."""
-    occurrence_id = _as_id(occurrence_id)
+    occurrence_id = as_id(occurrence_id)
     if user.role != Role.ORG_LEADER or user.organization_id is None:
         raise NotFound("not found")
     occ = db.session.scalar(select(DemandOccurrence).where(
@@ -332,7 +332,7 @@ def load_team_occurrence(occurrence_id: Any, user: User) -> DemandOccurrence:
 
 def load_team_assignment(assignment_id: Any, user: User) -> Assignment:
     """An assignment of the leader's organization (see `team_assignment_filter`), else NotFound."""
-    assignment_id = _as_id(assignment_id)
+    assignment_id = as_id(assignment_id)
     if user.role != Role.ORG_LEADER or user.organization_id is None:
         raise NotFound("not found")
     a = db.session.scalar(select(Assignment).where(Assignment.id == assignment_id,
@@ -361,7 +361,7 @@ def schedulable_areas(user: User) -> list[Area]:
 
 def load_schedule(schedule_id: Any, user: User) -> Schedule:
     """A schedule of an area the user may schedule, else NotFound."""
-    schedule = db.session.get(Schedule, _as_id(schedule_id))
+    schedule = db.session.get(Schedule, as_id(schedule_id))
     if schedule is None or schedule.area_id not in {a.id for a in schedulable_areas(user)}:
         raise NotFound("not found")
     return schedule
@@ -408,7 +408,7 @@ def in_part(occurrence: DemandOccurrence, part: Area | None) -> bool:
 
 def load_schedule_part(schedule_id: Any, user: User) -> tuple[Schedule, Area | None]:
     """A schedule the user reaches in whole or in part, with the part (`schedule_part`), else NotFound."""
-    schedule = db.session.get(Schedule, _as_id(schedule_id))
+    schedule = db.session.get(Schedule, as_id(schedule_id))
     if schedule is None:
         raise NotFound("not found")
     return schedule, schedule_part(schedule, user)
@@ -417,7 +417,7 @@ def load_schedule_part(schedule_id: Any, user: User) -> tuple[Schedule, Area | N
 def load_run(run_id: Any, user: User, *, part: bool = False) -> SolveRun:
     """A solve run of a schedule within the user's scope, else NotFound. `part=True` also lets a
     coordinator who sees the schedule only in part (its progress, never its files)."""
-    run = db.session.get(SolveRun, _as_id(run_id))
+    run = db.session.get(SolveRun, as_id(run_id))
     if run is None:
         raise NotFound("not found")
     if part:
@@ -430,7 +430,7 @@ def load_run(run_id: Any, user: User, *, part: bool = False) -> SolveRun:
 def load_schedule_assignment(assignment_id: Any, user: User) -> Assignment:
     """An assignment of a schedule within the user's scope, else NotFound; on a schedule seen in part,
     only an assignment on an occurrence in that part."""
-    a = db.session.get(Assignment, _as_id(assignment_id))
+    a = db.session.get(Assignment, as_id(assignment_id))
     if a is None or a.schedule_id is None:
         raise NotFound("not found")
     _schedule, part = load_schedule_part(a.schedule_id, user)
@@ -442,7 +442,7 @@ def load_schedule_assignment(assignment_id: Any, user: User) -> Assignment:
 def load_own_assignment(assignment_id: Any, user: User) -> Assignment:
     """One of the user's own volunteer assignments, else NotFound (never another volunteer's)."""
     vid = _own_volunteer_id(user)
-    a = db.session.scalar(select(Assignment).where(Assignment.id == _as_id(assignment_id),
+    a = db.session.scalar(select(Assignment).where(Assignment.id == as_id(assignment_id),
                                                    Assignment.volunteer_id == (vid if vid is not None else -1)))
     if a is None:
         raise NotFound("not found")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -35,7 +36,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, false, select, true
 from sqlalchemy.orm import selectinload
 
-from .access import user_area
+from .access import as_id, user_area
 from .assignments import STALE_ASSIGNMENT
 from .audit import record_audit
 from .clock import local_today
@@ -131,16 +132,9 @@ def record_volunteers(user: User):
     return false()
 
 
-def _as_id(value: Any) -> int:
-    number = parse_int(value, 1, MAX_ROW_ID)
-    if number is None:
-        raise NotFound("not found")
-    return number
-
-
 def load_record_volunteer(volunteer_id: Any, user: User) -> Volunteer:
     """A volunteer whose record an organization-side user reads, else NotFound."""
-    volunteer = db.session.scalar(select(Volunteer).where(Volunteer.id == _as_id(volunteer_id),
+    volunteer = db.session.scalar(select(Volunteer).where(Volunteer.id == as_id(volunteer_id),
                                                           record_volunteers(user)))
     if volunteer is None:
         raise NotFound("not found")
@@ -184,7 +178,7 @@ def corrections_to_decide(user: User, *, limit: int = 200) -> list[RecordCorrect
 
 def load_correction(correction_id: Any, user: User) -> RecordCorrection:
     """A correction the user decides, else NotFound."""
-    found = db.session.scalar(select(RecordCorrection).where(RecordCorrection.id == _as_id(correction_id),
+    found = db.session.scalar(select(RecordCorrection).where(RecordCorrection.id == as_id(correction_id),
                                                              decision_filter(user)))
     if found is None:
         raise NotFound("not found")
@@ -201,13 +195,19 @@ def own_corrections(volunteer: Volunteer) -> list[RecordCorrection]:
 # --- the record ---------------------------------------------------------------------------------
 
 
+def by_approval(memberships: Iterable[Membership]) -> list[Organization]:
+    """The organizations of the approved memberships, the earliest approved first (the first one records
+    a service sent through no organization)."""
+    approved = [m for m in memberships if m.status == MemberStatus.APPROVED]
+    approved.sort(key=lambda m: (m.approved_at is None, m.approved_at or datetime.min, m.id))
+    return [m.organization for m in approved]
+
+
 def approved_organizations(volunteer: Volunteer) -> list[Organization]:
     """The volunteer's approved organizations, the earliest approved first (the default recorder)."""
-    rows = db.session.scalars(select(Membership).where(Membership.volunteer_id == volunteer.id,
-                                                       Membership.status == MemberStatus.APPROVED)
-                              .options(selectinload(Membership.organization))).all()
-    rows = sorted(rows, key=lambda m: (m.approved_at is None, m.approved_at or datetime.min, m.id))
-    return [m.organization for m in rows]
+    return by_approval(db.session.scalars(select(Membership).where(
+        Membership.volunteer_id == volunteer.id, Membership.status == MemberStatus.APPROVED)
+        .options(selectinload(Membership.organization))))
 
 
 def _hours(value: Any) -> str | None:
@@ -537,7 +537,7 @@ def own_certificates(volunteer: Volunteer) -> list[RecordCertificate]:
 
 def load_certificate(certificate_id: Any, user: User) -> RecordCertificate:
     """A certificate of a record the user reads (`can_read_record`), else NotFound."""
-    certificate = db.session.get(RecordCertificate, _as_id(certificate_id))
+    certificate = db.session.get(RecordCertificate, as_id(certificate_id))
     if certificate is None or not can_read_record(user, certificate.volunteer):
         raise NotFound("not found")
     return certificate

@@ -271,9 +271,9 @@ class _Scope:
         # The area's communities as ids: filtering demands by `community_id IN (...)` lets the databases
         # start from the demands' community index (SQLite planned `path LIKE` joins from every occurrence
         # of the period instead: 0.25 s against 0.03 s a query on a district's year).
-        self.community_ids = list(db.session.scalars(select(Area.id).where(
-            Area.path.startswith(area.path), Area.level == AreaLevel.COMMUNITY)))
-        self.area_ids = list(db.session.scalars(select(Area.id).where(Area.path.startswith(area.path))))
+        subtree = db.session.execute(select(Area.id, Area.level).where(Area.path.startswith(area.path))).all()
+        self.area_ids = [area_id for area_id, _level in subtree]
+        self.community_ids = [area_id for area_id, level in subtree if level == AreaLevel.COMMUNITY]
         self.temporary: list[Table] = []
 
     def in_area(self):
@@ -718,10 +718,10 @@ def report_figures(area: Area, start: date, end: date, kind: str = "dates") -> d
     """Every figure of the area's report for the period [start, end] as plain JSON-able values.
 
     With the setting REPORT_PARALLEL (on by default) the figures that need no temporary table (the two
-    periods compared, staffing times, volunteers' load, declines, the leaders) are worked out on a second connection
-    in a thread while this one does the rest: the databases answer both at once on two cores (a
-    district's year: about 1.4 s instead of 2). Only committed rows are read there, so callers whose
-    own uncommitted rows must count (tests) turn it off."""
+    periods compared, staffing times, volunteers' load, declines, the leading organizations and
+    volunteers) are worked out on a second connection in a thread while this one does the rest: the
+    databases answer both at once on two cores (bench/report-report.md). Only committed rows are read
+    there, so callers whose own uncommitted rows must count (tests) turn it off."""
     period = Period(kind, start, end)
     url = db.engine.url
     in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")

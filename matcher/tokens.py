@@ -95,14 +95,13 @@ def issue_token(user: User, *, kind: TokenKind, name: str, scopes: list[str] | N
     now = utcnow()
     active = [t for t in tokens_of(user) if t.usable(now)]
     if len(active) >= MAX_ACTIVE:
-        if kind != TokenKind.DEVICE:
-            raise ValidationError({"name": str(_l("You hold %(n)d tokens already: revoke one you no longer use.",
-                                                  n=MAX_ACTIVE))})
-        oldest = min((t for t in active if t.kind == TokenKind.DEVICE), key=lambda t: t.created_at, default=None)
+        # A new phone sign-in retires the oldest device; a personal token is never made over the limit.
+        devices = [t for t in active if t.kind == TokenKind.DEVICE] if kind == TokenKind.DEVICE else []
+        oldest = min(devices, key=lambda t: t.created_at, default=None)
         if oldest is None:
             raise ValidationError({"name": str(_l("You hold %(n)d tokens already: revoke one you no longer use.",
                                                   n=MAX_ACTIVE))})
-        oldest.revoked_at = now  # a new phone sign-in retires the oldest device
+        oldest.revoked_at = now
     secret = PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user=user, kind=kind, name=clean_name, token_hash=hash_token(secret), prefix=secret[:10],
                      scopes=chosen, created_at=now, expires_at=now + timedelta(days=lifetime))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, g, request
+from flask import g, request
 from flask_babel import gettext as _
 from marshmallow import fields, validate
 from sqlalchemy import select
@@ -124,5 +124,3 @@ def exchange_code(code: str):
         return problem(400, _("WeChat did not accept this code (it is used once and lasts five minutes): "
                               "call wx.login() again."), errors={"code": _("Not accepted by WeChat.")})
 
-
-__all__ = ["authenticate", "blp", "current_app", "token_rate_key"]

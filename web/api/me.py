@@ -20,6 +20,7 @@ from matcher.db import db
 from matcher.errors import NotFound, ValidationError
 from matcher.models import BOOKED, HELD, Assignment, AssignmentStatus, DemandOccurrence, Volunteer
 
+from ..volunteer import _with_demand, default_week, place_text, reason_texts
 from . import PREFIX, Blueprint, needs
 from .schemas import Hours, LocalTime, Strict, TokenOut, UserOut, UtcTime, WeekQuery, text
 
@@ -138,18 +139,6 @@ class ServiceOut(ma.Schema):
     rating = fields.Integer(allow_none=True)
 
 
-def place_text(a: Assignment) -> str:
-    from ..volunteer import place_text as page_place
-
-    return page_place(a)
-
-
-def reason_texts(a: Assignment) -> list[str]:
-    from ..volunteer import reason_texts as page_reasons
-
-    return page_reasons(a)
-
-
 def resident_of(a: Assignment) -> dict | None:
     resident = a.occurrence.demand.resident
     if a.status not in HELD or resident is None:
@@ -158,8 +147,6 @@ def resident_of(a: Assignment) -> dict | None:
 
 
 def _services(volunteer: Volunteer, *where) -> list[Assignment]:
-    from ..volunteer import _with_demand
-
     return list(db.session.scalars(_with_demand(
         select(Assignment).join(DemandOccurrence, Assignment.occurrence_id == DemandOccurrence.id)
         .where(Assignment.volunteer_id == volunteer.id, *where).order_by(DemandOccurrence.starts_at))))
@@ -218,8 +205,6 @@ def decline(data, assignment_id: int):
 @blp.response(200, ServiceOut(many=True))
 def week(query):
     """Accepted, checked-in and completed services of a week (default: the week ahead, as on the page)."""
-    from ..volunteer import default_week
-
     volunteer = own_volunteer()
     monday = rules.week_monday(query["week"]) if query.get("week") else default_week(volunteer)
     start = datetime.combine(monday, time())

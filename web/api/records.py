@@ -32,11 +32,11 @@ from matcher.models import (
     Demand,
     DemandOccurrence,
     Membership,
-    MemberStatus,
     Organization,
     Role,
     Volunteer,
 )
+from matcher.records import by_approval
 
 from . import PREFIX, Blueprint, needs
 from .schemas import AreaRef, Hours, LocalTime, PeriodQuery
@@ -138,12 +138,6 @@ def _volunteer(v: Volunteer) -> dict:
     return {"id": v.id, "name": v.real_name, "phone": rules.mask_phone(v.phone)}
 
 
-def _approved_organization(v: Volunteer) -> Organization | None:
-    approved = [m for m in v.memberships if m.status == MemberStatus.APPROVED]
-    approved.sort(key=lambda m: (m.approved_at is None, m.approved_at or datetime.min, m.id))
-    return approved[0].organization if approved else None
-
-
 def _record(a: Assignment, organizations: dict[int, Organization]) -> dict:
     from ..volunteer import place_text
 
@@ -151,7 +145,7 @@ def _record(a: Assignment, organizations: dict[int, Organization]) -> dict:
     demand = occ.demand
     org = organizations.get(a.organization_id) if a.organization_id else None
     if org is None:
-        org = _approved_organization(a.volunteer)
+        org = next(iter(by_approval(a.volunteer.memberships)), None)
     return {
         "id": a.id, "volunteer": _volunteer(a.volunteer),
         "category": {"code": demand.category.code, "name": demand.category.name_zh} if demand.category else None,
