@@ -12,7 +12,7 @@ import os
 import sys
 import time
 
-from solver.generate import PRESETS, generate_instance
+from solver.generate import PRESETS, SHAPES, generate_instance, parse_shapes
 from solver.instance import InstanceError, parse_instance
 from solver.pipeline import empty_solution, solve
 from solver.validation import SolutionError, validate_solution
@@ -36,6 +36,13 @@ def _positive(kind):
     return convert
 
 
+def _shapes(text: str) -> tuple[str, ...]:
+    try:
+        return parse_shapes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all subcommands."""
     parser = _Parser(prog="python -m solver", description="Linli volunteer matching solver")
@@ -53,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="write a synthetic instance")
     p.add_argument("--preset", choices=sorted(PRESETS), default="township")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--shape", type=_shapes, default=(), metavar="S[,S...]",
+                   help=f"modifiers on top of the preset, comma-separated: {', '.join(SHAPES)}")
     p.add_argument("-o", "--output", help="write the instance here instead of standard output")
     return parser
 
@@ -140,8 +149,8 @@ def run_validate(args) -> int:
 
 
 def run_generate(args) -> int:
-    """`generate`: a deterministic synthetic instance of a preset size."""
-    doc = generate_instance(args.preset, args.seed)
+    """`generate`: a deterministic synthetic instance of a preset size, with optional shapes."""
+    doc = generate_instance(args.preset, args.seed, args.shape)
     try:
         _write_json(doc, args.output)
     except OSError as exc:
