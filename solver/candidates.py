@@ -149,6 +149,13 @@ class Candidates:
         """Positions of each volunteer's pairs."""
         return _group(self.volunteer)
 
+    def subset(self, positions: np.ndarray) -> Candidates:
+        """The pairs at `positions` (sorted) as candidates of their own (what a time-pressed search
+        looks at); the removal counts, which explain unfilled demands, stay those of the whole."""
+        positions = np.sort(np.asarray(positions, dtype=np.int64))
+        return Candidates(self.demand[positions], self.volunteer[positions], self.km[positions], self.arrays,
+                          self.removed_busy, self.removed_hours)
+
 
 def _group(keys: np.ndarray) -> dict[int, np.ndarray]:
     if len(keys) == 0:
@@ -230,28 +237,36 @@ def build_candidates(inst: Instance, arrays: VolunteerArrays | None = None) -> C
     for did, vid in inst.forbidden:
         forbidden[inst.demand_index[did]].add(inst.volunteer_index[vid])
     dem, vol, kms = [], [], []
-    cache: dict[tuple, np.ndarray] = {}
+    near: dict[tuple, np.ndarray] = {}
+    static: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
     for di, d in enumerate(inst.demands):
-        key = (d.lat, d.lon)
-        idx = cache.get(key)
-        if idx is None:
-            idx = cache[key] = nearby_volunteers(grids, d.lat, d.lon)
-        if len(idx) == 0:
+        # Rules 1, 2, 3 and 5 depend only on the place and the demand's requirements, which many
+        # demands share (a resident's visits, a community's weekly activities): worked out once each.
+        key = (d.lat, d.lon, d.skills, d.skills_any, d.gender, d.organizations)
+        found = static.get(key)
+        if found is None:
+            idx = near.get(key[:2])
+            if idx is None:
+                idx = near[key[:2]] = nearby_volunteers(grids, d.lat, d.lon)
+            if len(idx):
+                mask = arrays.skills_mask(d.skills, d.skills_any, idx)
+                mask &= arrays.gender_mask(d.gender, idx)
+                mask &= arrays.organization_mask(d.organizations, idx)
+                idx = idx[mask]
+            km = arrays.range_km(d.lat, d.lon, idx, inst.detour_factor)
+            keep = km <= arrays.max_km[idx] + EPS
+            idx, km = idx[keep], km[keep]
+            order = np.argsort(km, kind="stable")
+            found = static[key] = (idx[order].astype(np.int64), km[order])
+        sub, km = found
+        if len(sub) == 0:
             continue
-        mask = arrays.skills_mask(d.skills, d.skills_any, idx)
-        mask &= arrays.gender_mask(d.gender, idx)
-        mask &= arrays.organization_mask(d.organizations, idx)
-        sub = idx[mask]
-        sub = sub[arrays.availability_mask(d.start, d.end, sub)]
-        km = arrays.range_km(d.lat, d.lon, sub, inst.detour_factor)
-        keep = km <= arrays.max_km[sub] + EPS
-        if di in forbidden:
+        keep = arrays.availability_mask(d.start, d.end, sub)  # rule 4
+        if di in forbidden:  # rule 6
             keep &= ~np.isin(sub, list(forbidden[di]))
-        sub, km = sub[keep], km[keep]
-        order = np.argsort(km, kind="stable")
-        dem.append(np.full(len(sub), di, dtype=np.int64))
-        vol.append(sub[order].astype(np.int64))
-        kms.append(km[order])
+        dem.append(np.full(int(keep.sum()), di, dtype=np.int64))
+        vol.append(sub[keep])
+        kms.append(km[keep])
     cands = Candidates(
         demand=np.concatenate(dem) if dem else np.zeros(0, dtype=np.int64),
         volunteer=np.concatenate(vol) if vol else np.zeros(0, dtype=np.int64),
@@ -265,11 +280,12 @@ def build_candidates(inst: Instance, arrays: VolunteerArrays | None = None) -> C
 
 def _add_override_pins(inst: Instance, cands: Candidates) -> None:
     """Pins with override are candidates whatever rules 1–6 say."""
+    overrides = [p for p in inst.pinned if p.override]
+    if not overrides:
+        return
     have = set(zip(cands.demand.tolist(), cands.volunteer.tolist(), strict=True))
     extra = []
-    for pin in inst.pinned:
-        if not pin.override:
-            continue
+    for pin in overrides:
         di, vi = inst.demand_index[pin.demand], inst.volunteer_index[pin.volunteer]
         if (di, vi) not in have:
             d, v = inst.demands[di], inst.volunteers[vi]

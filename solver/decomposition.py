@@ -23,6 +23,8 @@ import numpy as np
 from solver.candidates import Candidates
 from solver.instance import Instance
 
+SMALL_GRAPH = 50_000  # edges below which components are found in Python
+
 
 @dataclass
 class Part:
@@ -57,19 +59,39 @@ class _UnionFind:
 
 
 def find_components(inst: Instance, cands: Candidates) -> list[np.ndarray]:
-    """Pair positions of each connected component (demands, volunteers, residents, pins)."""
-    nd = len(inst.demands)
-    uf = _UnionFind(nd + len(inst.volunteers))
-    for di, vi in zip(cands.demand.tolist(), cands.volunteer.tolist(), strict=True):
-        uf.union(di, nd + vi)
-    first_of_resident: dict[str, int] = {}
-    with_pairs = set(cands.demand.tolist())
-    for di, d in enumerate(inst.demands):
-        if d.resident is not None and di in with_pairs:
-            uf.union(first_of_resident.setdefault(d.resident, di), di)
-    roots = np.array([uf.find(int(di)) for di in cands.demand.tolist()], dtype=np.int64)
-    if len(roots) == 0:
+    """Pair positions of each connected component (demands, volunteers, residents, pins), in C
+    (scipy's connected components over a sparse graph: millions of pairs in well under a second)."""
+    if len(cands) == 0:
         return []
+    nd, nv = len(inst.demands), len(inst.volunteers)
+    rows = [cands.demand]
+    cols = [nd + cands.volunteer]
+    # A resident's demands (those with pairs) are linked in a chain: continuity couples them.
+    with_pairs = np.zeros(nd, dtype=bool)
+    with_pairs[cands.demand] = True
+    chain: dict[str, int] = {}
+    a, b = [], []
+    for di, d in enumerate(inst.demands):
+        if d.resident is not None and with_pairs[di]:
+            first = chain.setdefault(d.resident, di)
+            if first != di:
+                a.append(first)
+                b.append(di)
+    rows.append(np.array(a, dtype=np.int64))
+    cols.append(np.array(b, dtype=np.int64))
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    if len(r) < SMALL_GRAPH:  # importing scipy costs 0.2 s, a lot of a township's 3 s
+        uf = _UnionFind(nd + nv)
+        for a_, b_ in zip(r.tolist(), c.tolist(), strict=True):
+            uf.union(a_, b_)
+        labels = np.array([uf.find(i) for i in range(nd + nv)], dtype=np.int64)
+    else:
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        graph = coo_matrix((np.ones(len(r), dtype=np.int8), (r, c)), shape=(nd + nv, nd + nv))
+        _, labels = connected_components(graph, directed=False)
+    roots = labels[cands.demand]
     order = np.argsort(roots, kind="stable")
     cuts = np.flatnonzero(np.diff(roots[order])) + 1
     return [np.sort(chunk) for chunk in np.split(order, cuts)]
@@ -185,33 +207,53 @@ def _bisect(idx: np.ndarray, pts: np.ndarray, sizes: np.ndarray, limit: float, o
     _bisect(order[cut:], pts, sizes, limit, out)
 
 
+def pair_gains(inst: Instance, cands: Candidates, positions: np.ndarray | None = None) -> np.ndarray:
+    """Each pair's own score when chosen: priority − travel + familiar + keep-previous (the terms of
+    the objective that belong to one pair), vectorized."""
+    w = inst.weights
+    positions = np.arange(len(cands)) if positions is None else np.asarray(positions, dtype=np.int64)
+    dem, vol = cands.demand[positions], cands.volunteer[positions]
+    priority = np.array([w.priority[d.priority] for d in inst.demands], dtype=float)
+    gain = priority[dem] - w.travel_km * cands.km[positions]
+    if inst.familiar and w.familiar_bonus:
+        resident_of = [d.resident for d in inst.demands]
+        vid = [v.id for v in inst.volunteers]
+        known = np.fromiter(((resident_of[di], vid[vi]) in inst.familiar
+                             for di, vi in zip(dem.tolist(), vol.tolist(), strict=True)), dtype=bool, count=len(dem))
+        gain += w.familiar_bonus * known
+    if inst.previous and w.keep_previous:
+        index = {(inst.demand_index[d], inst.volunteer_index[v]) for d, v in inst.previous}
+        kept = np.fromiter(((di, vi) in index for di, vi in zip(dem.tolist(), vol.tolist(), strict=True)),
+                           dtype=bool, count=len(dem))
+        gain += w.keep_previous * kept
+    return gain
+
+
 def relaxation_bound(inst: Instance, cands: Candidates, positions: np.ndarray) -> float:
     """A valid upper bound on the score of the pairs at `positions` (a whole component): each demand
     takes its best team size alone, with no overlap, hours, continuity or over-preferred costs beyond
-    those fixed by commitments (all dropped terms can only lower the score)."""
+    those fixed by commitments (all dropped terms can only lower the score). Vectorized."""
     w = inst.weights
-    value: dict[int, list[float]] = defaultdict(list)
-    volunteers = set()
-    for p in positions.tolist():
-        di, vi = int(cands.demand[p]), int(cands.volunteer[p])
-        d, v = inst.demands[di], inst.volunteers[vi]
-        gain = w.priority[d.priority] - w.travel_km * float(cands.km[p])
-        if d.resident is not None and (d.resident, v.id) in inst.familiar:
-            gain += w.familiar_bonus
-        if (d.id, v.id) in inst.previous:
-            gain += w.keep_previous
-        value[di].append(gain)
-        volunteers.add(vi)
-    total = 0.0
-    for di, gains in value.items():
-        d = inst.demands[di]
-        gains.sort(reverse=True)
-        prefix = np.cumsum(gains)
-        best = 0.0
-        for k in range(d.min_people, min(d.people, len(gains)) + 1):
-            best = max(best, float(prefix[k - 1]))
-        total += best
-    for vi in volunteers:
+    positions = np.asarray(positions, dtype=np.int64)
+    if len(positions) == 0:
+        return 0.0
+    gain = pair_gains(inst, cands, positions)
+    dem = cands.demand[positions]
+    order = np.lexsort((-gain, dem))  # by demand, best gain first
+    dem, gain = dem[order], gain[order]
+    starts = np.flatnonzero(np.r_[True, dem[1:] != dem[:-1]])
+    rank = np.arange(len(dem)) - np.repeat(starts, np.diff(np.r_[starts, len(dem)]))
+    people = np.array([d.people for d in inst.demands], dtype=np.int64)
+    least = np.array([d.min_people for d in inst.demands], dtype=np.int64)
+    prefix = np.cumsum(gain)
+    before = np.r_[0.0, prefix][starts]  # prefix sum before each demand's block
+    team_value = prefix - np.repeat(before, np.diff(np.r_[starts, len(dem)]))  # value of the best rank+1
+    allowed = (rank + 1 >= least[dem]) & (rank + 1 <= people[dem])
+    best = np.zeros(len(starts))
+    block = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(dem)]))
+    np.maximum.at(best, block[allowed], team_value[allowed])
+    total = float(best.sum())
+    for vi in np.unique(cands.volunteer[positions]).tolist():
         v = inst.volunteers[vi]
         total -= w.over_preferred_hour * max(0, v.committed_minutes - v.preferred_minutes) / 60.0
     return total

@@ -228,13 +228,27 @@ def _location(value, where: str) -> tuple[float, float]:
     return lat, lon
 
 
+# Times read so far, by text and week (an instance repeats a few hundred slot times thousands of times).
+_TIMES: dict[tuple[str, datetime], int] = {}
+
+
+def _cached_minutes(value, where: str, week_start: datetime) -> int:
+    key = (value, week_start) if type(value) is str else None
+    minutes = _TIMES.get(key) if key else None
+    if minutes is None:
+        minutes = _minutes(_time(value, where), week_start)
+        if key and len(_TIMES) < 100_000:
+            _TIMES[key] = minutes
+    return minutes
+
+
 def _interval(obj, where: str, week_start: datetime) -> tuple[int, int]:
     item = _need_obj(obj, where)
-    start = _time(_need(item, "start", where), f"{where}: field 'start'")
-    end = _time(_need(item, "end", where), f"{where}: field 'end'")
+    start = _cached_minutes(_need(item, "start", where), f"{where}: field 'start'", week_start)
+    end = _cached_minutes(_need(item, "end", where), f"{where}: field 'end'", week_start)
     if end <= start:
         raise InstanceError(f"{where}: field 'end' is not after 'start'")
-    return _minutes(start, week_start), _minutes(end, week_start)
+    return start, end
 
 
 def merge_windows(windows: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:

@@ -5,19 +5,19 @@ referee check, bound, explanations. The whole call keeps to `time_limit` (readin
 from __future__ import annotations
 
 import math
-import multiprocessing
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from solver.candidates import Candidates, build_candidates
 from solver.conflicts import find_pin_conflicts, find_team_conflicts, unsatisfiable_pin_conflicts
-from solver.decomposition import Part, plan_parts, relaxation_bound, sub_instance
+from solver.decomposition import Part, pair_gains, plan_parts, relaxation_bound, sub_instance
+from solver.executors import PartExecutor, ProcessExecutor, local_processes
 from solver.explain import explain_assignments, explain_unfilled
+from solver.geo import distance_km
 from solver.greedy import Schedule, build_greedy
 from solver.instance import Instance, InstanceError, parse_instance
 from solver.model import SCALE, PartResult, add_schedule_hint, build_part_model, solve_part_model
@@ -29,6 +29,13 @@ MAX_PART_PAIRS = 60_000  # above this a component is split by region (heuristic,
 REGION_PAIRS = 30_000  # target size of one region of a split component (about one district)
 PARALLEL_MIN_PAIRS = 20_000  # below this, extra processes cost more than they save
 SPAWN_SECONDS = 3.0  # rough cost of starting a worker process that imports OR-Tools
+SHIP_SECONDS = 1.0  # a shipped part's reading and candidate building on the other side, and the way back
+MIN_PART_SECONDS = 0.3  # a part given less than this keeps its warm start
+# What one process builds, relaxes and searches usefully in a second (2-core machine, measured on
+# districts and cities); above `seconds × processes × this` pairs the search keeps each demand's best.
+SEARCH_PAIRS_PER_SECOND = 8_000
+MIN_SEARCH_PAIRS = 20_000
+MIN_PAIRS_PER_DEMAND = 8
 
 Progress = Callable[[dict], None]
 
@@ -79,62 +86,124 @@ def _emit(progress: Progress | None, phase: str, started: float, **fields) -> No
 
 
 def solve(instance: dict | str, *, time_limit: float = 30, workers: int = 2,
-          progress: Progress | None = None) -> dict:
-    """Solve one instance within `time_limit` seconds; never raises on bad input."""
+          progress: Progress | None = None, executor: PartExecutor | None = None) -> dict:
+    """Solve one instance within `time_limit` seconds of wall time; never raises on bad input.
+
+    `executor` runs parts elsewhere (solver/rq_parts.py: RQ workers on other machines); without one,
+    parts run in worker processes here when `workers` ≥ 2 and the week splits, else in this process."""
     started = time.monotonic()
     progress = _guarded(progress)
     try:
-        return _solve(instance, float(time_limit), int(workers), progress, started)
+        return _solve(instance, float(time_limit), int(workers), progress, started, executor)
     except InstanceError as exc:
         _emit(progress, "done", started, status="INVALID_INPUT")
         return empty_solution("INVALID_INPUT", message=str(exc))
 
 
-def _solve(source, time_limit: float, workers: int, progress: Progress | None, started: float) -> dict:
-    deadline = started + max(0.1, time_limit)
+class _Clock:
+    """The deadline and the seconds each phase took (reported in `stats.phases`)."""
+
+    def __init__(self, started: float, time_limit: float):
+        self.started = started
+        self.deadline = started + max(0.1, time_limit)
+        self.last = started
+        self.phases: dict[str, float] = {}
+
+    def mark(self, phase: str) -> None:
+        now = time.monotonic()
+        self.phases[phase] = round(self.phases.get(phase, 0.0) + now - self.last, 3)
+        self.last = now
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+def _reserve(inst: Instance, cands: Candidates) -> float:
+    """Seconds kept after the search for completing, checking, bounding, explaining and writing (about
+    one microsecond per candidate pair and 0.4 ms per demand on 2 cores, measured on cities)."""
+    return 0.15 + 1.2e-6 * len(cands) + 0.4e-3 * len(inst.demands)
+
+
+def _solve(source, time_limit: float, workers: int, progress: Progress | None, started: float,
+           executor: PartExecutor | None) -> dict:
+    clock = _Clock(started, time_limit)
     _emit(progress, "building", started)
     inst = parse_instance(source)
     conflicts = find_pin_conflicts(inst)
     if conflicts:
         _emit(progress, "done", started, status="INFEASIBLE")
         return empty_solution("INFEASIBLE", inst.name, "the pinned pairs cannot all hold", conflicts)
+    clock.mark("parse")
     cands = build_candidates(inst)
     conflicts = find_team_conflicts(inst, cands)
     if conflicts:
         _emit(progress, "done", started, status="INFEASIBLE")
         return empty_solution("INFEASIBLE", inst.name, "the pinned pairs cannot all hold", conflicts)
+    clock.mark("candidates")
+    pool = None
+    if executor is None and workers >= 2 and local_processes(workers) >= 2 and len(cands) > MAX_PART_PAIRS \
+            and clock.left() > 4 * SPAWN_SECONDS:
+        # Probably several big parts: start worker processes now, their start-up overlaps the greedy.
+        pool = _start_pool(local_processes(workers))
+    try:
+        return _solve_built(inst, cands, clock, workers, progress, executor, pool)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _solve_built(inst: Instance, cands: Candidates, clock: _Clock, workers: int, progress: Progress | None,
+                 executor: PartExecutor | None, pool: ProcessExecutor | None) -> dict:
+    started = clock.started
     seed = [(inst.demand_index[d], inst.volunteer_index[v]) for d, v in sorted(inst.previous)]
     greedy = build_greedy(inst, cands, seed=seed)
-    parts, n_components = plan_parts(inst, cands, MAX_PART_PAIRS, min(REGION_PAIRS, MAX_PART_PAIRS))
-    build_seconds = time.monotonic() - started
-    reserve = 0.1 + 0.03 * time_limit + 0.4 * len(inst.demands) / 1000.0  # explanations and output
-    budget = deadline - time.monotonic() - reserve
+    clock.mark("greedy")
+    reserve = _reserve(inst, cands)
+    runner = executor if executor is not None and executor.capacity() > 0 else pool
+    lanes = runner.capacity() if runner is not None else 1
+    search = _search_candidates(inst, cands, greedy, clock.left() - reserve, lanes)
+    pruned = search is not cands
+    parts, n_components = plan_parts(inst, search, MAX_PART_PAIRS, min(REGION_PAIRS, MAX_PART_PAIRS))
+    if pruned:  # the bound covers every pair separately; regions need no bound models of their own
+        for part in parts:
+            part.extended = None
+            part.exact = False
+    clock.mark("plan")
     _emit(progress, "solving", started, objective=None, bound=None)
-    solve_started = time.monotonic()
-    results = _solve_parts(inst, cands, parts, greedy, budget, workers, progress, started)
-    solve_seconds = time.monotonic() - solve_started
+    end = clock.deadline - reserve
+    if runner is not None and (executor is not None or (len(parts) >= 2 and _worth_shipping(parts))):
+        outcomes, where = _dispatch(inst, search, parts, greedy, end, workers, runner, progress, started)
+    else:
+        outcomes, where = _solve_here(inst, search, parts, greedy, end, workers, progress, started), "this process"
+    clock.mark("search")
 
     pairs: list[tuple[int, int]] = []
     responsible: dict[int, str] = {}
     notes = []
-    for part, result in zip(parts, results, strict=True):
-        if result.status == "INFEASIBLE" and part.exact:  # a proof only when the part is exact
-            dids = {inst.demands[int(d)].id for d in np.unique(cands.demand[part.positions])}
+    fallbacks = 0
+    for part, out in zip(parts, outcomes, strict=True):
+        if out.status == "INFEASIBLE" and part.exact:  # a proof only when the part is exact
+            dids = {inst.demands[int(d)].id for d in np.unique(search.demand[part.positions])}
             _emit(progress, "done", started, status="INFEASIBLE")
             return empty_solution("INFEASIBLE", inst.name, "the pinned pairs cannot all hold",
                                   unsatisfiable_pin_conflicts(inst, dids))
-        if result.positions or result.status in ("OPTIMAL", "FEASIBLE"):
-            pairs += [(int(cands.demand[p]), int(cands.volunteer[p])) for p in result.positions]
-            responsible.update(result.responsible)
-        else:
-            fallback = result.hint or build_greedy(inst, cands, positions=part.positions, seed=seed)
-            owned = set(zip(cands.demand[part.positions].tolist(), cands.volunteer[part.positions].tolist(),
-                            strict=True))
-            pairs += [p for p in fallback.pairs if p in owned]
-            responsible.update(fallback.responsible)
-            notes.append("CP-SAT found no schedule in time for a part; its warm start (LP-rounded or greedy) is used")
+        owned = _owned(search, part.positions)
+        chosen_here = out.schedule
+        if chosen_here is None:
+            fallbacks += 1
+            chosen_here = _restrict(inst, out.fallback, owned) if out.fallback is not None else None
+            if chosen_here is None or not chosen_here.pairs:
+                chosen_here = _restrict(inst, greedy, owned)
+        pairs += [p for p in chosen_here.pairs if p in owned]
+        responsible.update(chosen_here.responsible)
+    if fallbacks:
+        notes.append(f"{fallbacks} of {len(parts)} part(s) were not solved in time; their warm start "
+                     "(LP-rounded or greedy) is used")
+    if pruned:
+        notes.append(f"time allowed a search over the best {len(search)} of {len(cands)} candidate pairs")
     chosen = Schedule(pairs, responsible)
-    if any(not p.exact for p in parts):
+    if (pruned or fallbacks or any(not p.exact for p in parts)) and \
+            clock.left() > 1.5e-6 * len(cands) + 0.3e-3 * len(inst.demands):
         chosen = _complete_across_regions(inst, cands, chosen)
     if _violations(inst, chosen):
         notes.append("solver schedule failed validation; greedy schedule used")
@@ -142,25 +211,133 @@ def _solve(source, time_limit: float, workers: int, progress: Progress | None, s
         if _violations(inst, chosen):
             _emit(progress, "done", started, status="UNKNOWN")
             return empty_solution("UNKNOWN", inst.name, "no valid schedule found within the time limit")
+    clock.mark("merge")
     objective = score_pairs(inst, _id_pairs(inst, chosen.pairs))
-    bound = _bound(inst, cands, parts, results, objective)
+    if pruned:
+        bound, method = _whole_bound(inst, cands, objective), "per-demand relaxation over every pair"
+    else:
+        bound, method = _bound(inst, cands, parts, outcomes, objective)
+    clock.mark("bound")
     status = "OPTIMAL" if bound is not None and bound - objective <= 0.01 + 1e-9 else "FEASIBLE"
     solution = _solution_document(inst, cands, chosen, status, objective, bound)
+    clock.mark("output")
     solution["message"] = "; ".join(dict.fromkeys(notes))
     solution["stats"] = {
         "candidates": len(cands),
+        "searched_pairs": len(search),
         "components": n_components,
         "parts": len(parts),
         "exact_parts": sum(p.exact for p in parts),
-        "part_results": [{"pairs": len(p.positions), "exact": p.exact, "status": r.status,
-                          "seconds": round(r.seconds, 2)} | r.timings for p, r in zip(parts, results, strict=True)],
+        "parts_not_solved": fallbacks,
+        "parts_solved_in": where,
+        "part_results": [{"pairs": len(p.positions), "exact": p.exact, "status": o.status,
+                          "seconds": round(o.seconds, 2)} | o.timings for p, o in zip(parts, outcomes, strict=True)],
+        "bound_method": method,
         "greedy_objective": round(score_pairs(inst, _id_pairs(inst, greedy.pairs)), 4),
-        "build_seconds": round(build_seconds, 3),
-        "solve_seconds": round(solve_seconds, 3),
+        "phases": clock.phases,
+        "build_seconds": round(sum(clock.phases.get(k, 0.0) for k in ("parse", "candidates", "greedy", "plan")), 3),
+        "solve_seconds": clock.phases.get("search", 0.0),
         "total_seconds": round(time.monotonic() - started, 3),
     }
     _emit(progress, "done", started, status=status, objective=solution["objective"], bound=solution["bound"])
     return solution
+
+
+def _start_pool(processes: int) -> ProcessExecutor | None:
+    try:
+        return ProcessExecutor(processes)
+    except (OSError, RuntimeError):  # no worker processes on this host: parts run here
+        return None
+
+
+def _worth_shipping(parts: list[Part]) -> bool:
+    """Worker processes pay off when at least two parts are big."""
+    big = sorted((len(p.positions) for p in parts), reverse=True)
+    return len(big) >= 2 and big[1] >= PARALLEL_MIN_PAIRS
+
+
+def _owned(cands: Candidates, positions: np.ndarray) -> set[tuple[int, int]]:
+    return set(zip(cands.demand[positions].tolist(), cands.volunteer[positions].tolist(), strict=True))
+
+
+def _search_candidates(inst: Instance, cands: Candidates, greedy: Schedule, seconds: float,
+                       lanes: int) -> Candidates:
+    """The pairs the search can take on in the time left: all of them when they fit, else each
+    demand's best `k` by their own score (at least MIN_PAIRS_PER_DEMAND), plus every pin, every
+    pair of the published schedule and every pair of the greedy schedule (so the warm start stays
+    feasible). Dropping pairs never makes a schedule invalid; the bound still covers all of them."""
+    cap = int(max(MIN_SEARCH_PAIRS, seconds * max(1, lanes) * SEARCH_PAIRS_PER_SECOND))
+    if len(cands) <= cap:
+        return cands
+    with_pairs = len(np.unique(cands.demand))
+    k = max(MIN_PAIRS_PER_DEMAND, cap // max(1, with_pairs))
+    gain = pair_gains(inst, cands)
+    order = np.lexsort((-gain, cands.demand))
+    dem = cands.demand[order]
+    starts = np.flatnonzero(np.r_[True, dem[1:] != dem[:-1]])
+    rank = np.arange(len(dem)) - np.repeat(starts, np.diff(np.r_[starts, len(dem)]))
+    keep = np.zeros(len(cands), dtype=bool)
+    keep[order[rank < k]] = True
+    must = set(greedy.pairs)
+    must |= {(inst.demand_index[p.demand], inst.volunteer_index[p.volunteer]) for p in inst.pinned}
+    must |= {(inst.demand_index[d], inst.volunteer_index[v]) for d, v in inst.previous}
+    if must:
+        nv = len(inst.volunteers)
+        codes = cands.demand * nv + cands.volunteer
+        keep |= np.isin(codes, np.array([di * nv + vi for di, vi in must], dtype=np.int64))
+    return cands.subset(np.flatnonzero(keep))
+
+
+@dataclass
+class _Outcome:
+    """What became of one part: its schedule (None when it was not solved in time), the warm start
+    to fall back on, its bounds and timings."""
+
+    status: str
+    schedule: Schedule | None
+    fallback: Schedule | None = None
+    bound: float | None = None
+    region_bound: float | None = None
+    objective: float | None = None
+    seconds: float = 0.0
+    timings: dict = field(default_factory=dict)
+
+
+def _outcome_from_result(cands: Candidates, result: PartResult) -> _Outcome:
+    solved = bool(result.positions) or result.status in ("OPTIMAL", "FEASIBLE")
+    schedule = Schedule([(int(cands.demand[p]), int(cands.volunteer[p])) for p in result.positions],
+                        dict(result.responsible)) if solved else None
+    return _Outcome(result.status, schedule, result.hint, result.bound, result.region_bound, result.objective,
+                    result.seconds, result.timings)
+
+
+def _solve_here(inst: Instance, cands: Candidates, parts: list[Part], greedy: Schedule, end: float,
+                workers: int, progress: Progress | None, started: float) -> list[_Outcome]:
+    """Solve the parts one after another in this process, each given a share of the time left by
+    its size; parts the deadline leaves no useful time for keep the greedy schedule."""
+    outcomes: list[_Outcome] = []
+    remaining_pairs = sum(len(p.positions) for p in parts)
+    done_objective, done_bound = 0.0, 0.0
+    for i, part in enumerate(parts):
+        left = end - time.monotonic()
+        size = len(part.positions)
+        share = left * size / max(1, remaining_pairs)
+        remaining_pairs -= size
+        if left < MIN_PART_SECONDS or share < min(MIN_PART_SECONDS, 0.5 * left):
+            outcomes.append(_Outcome("NOT_REACHED", None))
+            continue
+        report = None
+        if progress is not None:
+            def report(obj, bnd, i=i, base_o=done_objective, base_b=done_bound):
+                progress({"phase": "solving", "objective": round(base_o + obj, 2),
+                          "bound": round(base_b + bnd, 2), "part": i + 1, "parts": len(parts),
+                          "elapsed": round(time.monotonic() - started, 3)})
+        result = solve_part(inst, cands, part.positions, greedy, max(0.05, share), workers, report,
+                            part.extended, part.shared)
+        outcomes.append(_outcome_from_result(cands, result))
+        done_objective += result.objective or 0.0
+        done_bound += result.bound if result.bound is not None else 0.0
+    return outcomes
 
 
 def _complete_across_regions(inst: Instance, cands: Candidates, schedule: Schedule) -> Schedule:
@@ -183,32 +360,54 @@ def _violations(inst: Instance, schedule: Schedule) -> list[str]:
     return check_schedule(inst, _id_pairs(inst, schedule.pairs), responsible)
 
 
-def _bound(inst: Instance, cands: Candidates, parts: list[Part], results: list[PartResult],
-           objective: float) -> float | None:
+def _bound(inst: Instance, cands: Candidates, parts: list[Part], outcomes: list[_Outcome],
+           objective: float) -> tuple[float | None, str]:
     """Sum of the parts' proven bounds (exact parts) and relaxation bounds (split components), plus
-    the fixed over-preferred cost of volunteers without any candidate pair."""
+    the fixed over-preferred cost of volunteers without any candidate pair; and which bounds those are."""
     w = inst.weights
     total = 0.0
-    split: dict[int, list[tuple[Part, PartResult]]] = defaultdict(list)
-    for part, result in zip(parts, results, strict=True):
-        if part.exact and result.bound is not None and math.isfinite(result.bound):
-            total += result.bound
+    methods = set()
+    split: dict[int, list[tuple[Part, _Outcome]]] = defaultdict(list)
+    for part, out in zip(parts, outcomes, strict=True):
+        if part.exact and out.bound is not None and math.isfinite(out.bound):
+            total += out.bound
+            methods.add(out.timings.get("bound_method", "LP relaxation of the model, certified"))
         elif part.exact:
             total += relaxation_bound(inst, cands, part.positions)
+            methods.add("per-demand relaxation")
         else:
-            split[part.component].append((part, result))
+            split[part.component].append((part, out))
     for regions in split.values():
-        total += _split_component_bound(inst, cands, regions)
-    used = set(cands.volunteer.tolist())
-    for vi, v in enumerate(inst.volunteers):
-        if vi not in used:
-            total -= w.over_preferred_hour * max(0, v.committed_minutes - v.preferred_minutes) / 60.0
+        value, method = _split_component_bound(inst, cands, regions)
+        total += value
+        methods.add(method)
+    used = np.zeros(len(inst.volunteers), dtype=bool)
+    used[cands.volunteer] = True
+    for vi in np.flatnonzero(~used).tolist():
+        v = inst.volunteers[vi]
+        total -= w.over_preferred_hour * max(0, v.committed_minutes - v.preferred_minutes) / 60.0
+    method = " + ".join(sorted(methods)) or "no candidate pairs"
     if total < objective - 1e-6 * max(1.0, abs(objective)):
-        return None  # cannot happen for a valid bound; report none rather than a wrong one
-    return max(total, objective)  # float noise only
+        return None, method  # cannot happen for a valid bound; report none rather than a wrong one
+    return max(total, objective), method  # float noise only
 
 
-def _split_component_bound(inst: Instance, cands: Candidates, regions: list[tuple[Part, PartResult]]) -> float:
+def _whole_bound(inst: Instance, cands: Candidates, objective: float) -> float | None:
+    """A bound over every candidate pair when the search looked at fewer: the per-demand relaxation of
+    all pairs, plus the fixed cost of volunteers without pairs."""
+    used = np.zeros(len(inst.volunteers), dtype=bool)
+    used[cands.volunteer] = True
+    w = inst.weights.over_preferred_hour
+    total = relaxation_bound(inst, cands, np.arange(len(cands))) - sum(
+        w * max(0, inst.volunteers[vi].committed_minutes - inst.volunteers[vi].preferred_minutes) / 60.0
+        for vi in np.flatnonzero(~used).tolist())
+    if total < objective - 1e-6 * max(1.0, abs(objective)):
+        return None
+    return max(total, objective)
+
+
+def _split_component_bound(inst: Instance, cands: Candidates,
+                           regions: list[tuple[Part, _Outcome]]) -> tuple[float, str]:
     """Bound of a region-split component: the sum of the regions' bound-model LPs when all were solved,
     plus the fixed over-preferred cost of shared volunteers, counted once; else the relaxation bound.
 
@@ -217,45 +416,16 @@ def _split_component_bound(inst: Instance, cands: Candidates, regions: list[tupl
     by demand except the over-preferred term, and for shared volunteers that term is replaced by its
     fixed part, which is never more than the true cost."""
     whole = regions[0][0].whole
-    if any(r.region_bound is None or not math.isfinite(r.region_bound) for _, r in regions):
-        return relaxation_bound(inst, cands, whole)
+    cheap = relaxation_bound(inst, cands, whole)
+    if any(o.region_bound is None or not math.isfinite(o.region_bound) for _, o in regions):
+        return cheap, "per-demand relaxation"
     w = inst.weights.over_preferred_hour
     fixed = sum(w * max(0, inst.volunteers[vi].committed_minutes - inst.volunteers[vi].preferred_minutes) / 60.0
                 for vi in regions[0][0].shared)
-    return min(sum(r.region_bound for _, r in regions) - fixed, relaxation_bound(inst, cands, whole))
-
-
-def _solve_parts(inst: Instance, cands: Candidates, parts: list[Part], greedy: Schedule, budget: float,
-                 workers: int, progress: Progress | None, started: float) -> list[PartResult]:
-    """Solve every part: in worker processes when several big parts and workers allow, else in turn."""
-    sizes = [len(p.positions) for p in parts]
-    big = sorted(sizes, reverse=True)
-    if workers >= 2 and len(parts) >= 2 and big[1] >= PARALLEL_MIN_PAIRS and budget > 4 * SPAWN_SECONDS:
-        pool_started = time.monotonic()
-        try:
-            return _solve_parts_in_processes(inst, cands, parts, greedy, budget, workers, progress, started)
-        except (OSError, RuntimeError, BrokenProcessPool):
-            # No worker processes here (restricted host, a killed worker): solve in this process instead.
-            budget -= time.monotonic() - pool_started
-    results: list[PartResult] = []
-    remaining_pairs = sum(sizes)
-    done_objective, done_bound = 0.0, 0.0
-    for i, part in enumerate(parts):
-        left = max(0.05, budget - sum(r.seconds for r in results))
-        share = max(0.2, left * len(part.positions) / max(1, remaining_pairs))
-        remaining_pairs -= len(part.positions)
-        report = None
-        if progress is not None:
-            def report(obj, bnd, i=i, base_o=done_objective, base_b=done_bound):
-                progress({"phase": "solving", "objective": round(base_o + obj, 2),
-                          "bound": round(base_b + bnd, 2), "part": i + 1, "parts": len(parts),
-                          "elapsed": round(time.monotonic() - started, 3)})
-        result = solve_part(inst, cands, part.positions, greedy, share, workers, report, part.extended,
-                            part.shared)
-        results.append(result)
-        done_objective += result.objective or 0.0
-        done_bound += result.bound if result.bound is not None else 0.0
-    return results
+    by_regions = sum(o.region_bound for _, o in regions) - fixed
+    if by_regions <= cheap:
+        return by_regions, "LP relaxations of the regions, certified"
+    return cheap, "per-demand relaxation"
 
 
 def solve_part(inst: Instance, cands: Candidates, positions: np.ndarray, hint: Schedule,
@@ -336,27 +506,39 @@ def _better(inst: Instance, a: Schedule, b: Schedule, positions: np.ndarray, can
 
 
 def solve_shipped_part(payload: dict) -> dict:
-    """Solve a part sent as plain data (`instance`, `time_limit`, `workers`, `hint` id pairs) and return
-    plain data: status, id pairs, responsible organizations, bound and seconds. Runs anywhere."""
+    """Solve a part sent as plain data and return plain data; runs anywhere (a worker process here, an
+    RQ worker on another machine).
+
+    Payload: `instance` (a `linli.instance/1` sub-instance), `pairs` (the [demand, volunteer] id pairs
+    to decide; all of the sub-instance's candidate pairs when absent), for a region `bound_pairs` (every
+    pair of its demands, for its bound model) and `shared_volunteers`, `time_limit`, `deadline_unix`
+    (wall clock; the part stops by it whatever `time_limit` says), `workers` (CP-SAT threads), `hint`
+    ([demand, volunteer] pairs) and `hint_responsible`. Answer: status, chosen id pairs, responsible
+    organizations, bounds, objective, seconds, timings, and the warm start as `fallback`."""
     started = time.monotonic()
+    left = float(payload["time_limit"])
+    if payload.get("deadline_unix") is not None:
+        left = min(left, float(payload["deadline_unix"]) - time.time())
     inst = parse_instance(payload["instance"])
     cands = build_candidates(inst)
-    hint_pairs = [(inst.demand_index[d], inst.volunteer_index[v]) for d, v in payload.get("hint", [])
-                  if d in inst.demand_index and v in inst.volunteer_index]
-    responsible = {inst.demand_index[d]: o for d, o in payload.get("hint_responsible", {}).items()
-                   if d in inst.demand_index}
-    hint = Schedule(hint_pairs, responsible)
-    left = payload["time_limit"] - (time.monotonic() - started)
-    if payload.get("deadline_unix") is not None:  # the coordinator's wall clock, when on the same host
-        left = min(left, payload["deadline_unix"] - time.time())
-    everything = np.arange(len(cands))
-    if payload.get("owned_volunteers") is None:
-        result = solve_part(inst, cands, everything, hint, left, payload.get("workers", 1))
-    else:  # a region: solve its own volunteers' pairs, bound over all pairs of its demands
-        owned = {inst.volunteer_index[v] for v in payload["owned_volunteers"]}
-        positions = np.array([p for p in everything.tolist() if int(cands.volunteer[p]) in owned], dtype=np.int64)
-        shared = frozenset(inst.volunteer_index[v] for v in payload.get("shared_volunteers", []))
-        result = solve_part(inst, cands, positions, hint, left, payload.get("workers", 1), None, everything, shared)
+    index = {(d, v): p for p, (d, v) in enumerate(zip(cands.demand.tolist(), cands.volunteer.tolist(), strict=True))}
+
+    def positions_of(pairs) -> np.ndarray:
+        found = [index.get((inst.demand_index.get(d, -1), inst.volunteer_index.get(v, -1))) for d, v in pairs]
+        return np.array(sorted(p for p in found if p is not None), dtype=np.int64)
+
+    positions = np.arange(len(cands)) if payload.get("pairs") is None else positions_of(payload["pairs"])
+    bound_positions = None if payload.get("bound_pairs") is None else positions_of(payload["bound_pairs"])
+    shared = frozenset(inst.volunteer_index[v] for v in payload.get("shared_volunteers", [])
+                       if v in inst.volunteer_index)
+    hint = Schedule([(inst.demand_index[d], inst.volunteer_index[v]) for d, v in payload.get("hint", [])
+                     if d in inst.demand_index and v in inst.volunteer_index],
+                    {inst.demand_index[d]: o for d, o in payload.get("hint_responsible", {}).items()
+                     if d in inst.demand_index})
+    left -= time.monotonic() - started
+    result = solve_part(inst, cands, positions, hint, max(0.05, left), int(payload.get("workers", 1)), None,
+                        bound_positions, shared)
+    fallback = result.hint
     return {
         "status": result.status,
         "pairs": [(inst.demands[int(cands.demand[p])].id, inst.volunteers[int(cands.volunteer[p])].id)
@@ -367,78 +549,103 @@ def solve_shipped_part(payload: dict) -> dict:
         "objective": result.objective,
         "seconds": time.monotonic() - started,
         "timings": result.timings,
-        "fallback": [(inst.demands[d].id, inst.volunteers[v].id) for d, v in result.hint.pairs] if result.hint else [],
-        "fallback_responsible": {inst.demands[d].id: o for d, o in result.hint.responsible.items()}
-        if result.hint else {},
+        "fallback": [(inst.demands[d].id, inst.volunteers[v].id) for d, v in fallback.pairs] if fallback else [],
+        "fallback_responsible": {inst.demands[d].id: o for d, o in fallback.responsible.items()} if fallback else {},
     }
 
 
-def _solve_parts_in_processes(inst: Instance, cands: Candidates, parts: list[Part], greedy: Schedule,
-                              budget: float, workers: int, progress: Progress | None = None,
-                              started: float = 0.0) -> list[PartResult]:
-    """Ship parts as sub-instances to a process pool (the same payload could go to another machine)."""
-    pool_size = min(workers, len(parts))
-    per_worker = max(1, workers // pool_size)
-    total = sum(len(p.positions) for p in parts)
-    usable = budget - SPAWN_SECONDS
+def part_payloads(inst: Instance, cands: Candidates, parts: list[Part], greedy: Schedule,
+                  seconds: list[float], deadline_unix: float, threads: int) -> list[dict]:
+    """Each part as plain data for `solve_shipped_part` (to another process or machine): the
+    sub-instance of its demands and volunteers, the pairs it decides, its share of time, the deadline
+    and the greedy schedule's pairs within it as a hint."""
     payloads = []
-    greedy_pairs = _id_pairs(inst, greedy.pairs)
-    for part in parts:
-        sub = sub_instance(inst, cands, part.positions if part.extended is None else part.extended)
-        dids = {d["id"] for d in sub["demands"]}
-        vids = {v["id"] for v in sub["volunteers"]}
+    for part, limit in zip(parts, seconds, strict=True):
+        every = part.positions if part.extended is None else np.union1d(part.positions, part.extended)
+        sub = sub_instance(inst, cands, every)
+        owned = _owned(cands, part.positions)
         region = {}
         if part.extended is not None:
-            owned = set(cands.volunteer[part.positions].tolist())
-            region = {"owned_volunteers": [inst.volunteers[vi].id for vi in sorted(owned)],
-                      "shared_volunteers": [v for v in vids if inst.volunteer_index[v] in part.shared]}
+            region = {"bound_pairs": _id_pairs(inst, sorted(_owned(cands, part.extended))),
+                      "shared_volunteers": sorted(inst.volunteers[vi].id for vi in
+                                                  set(cands.volunteer[part.extended].tolist()) & part.shared)}
+        hint = _restrict(inst, greedy, owned)
         payloads.append(region | {
             "instance": sub,
-            "time_limit": max(0.5, 0.9 * usable * min(1.0, pool_size * len(part.positions) / total)),
-            "workers": per_worker,
-            "deadline_unix": time.time() + budget - 0.5,
-            "hint": [(d, v) for d, v in greedy_pairs if d in dids and v in vids],
-            "hint_responsible": {inst.demands[di].id: o for di, o in greedy.responsible.items()
-                                 if inst.demands[di].id in dids},
+            "pairs": _id_pairs(inst, sorted(owned)),
+            "time_limit": round(limit, 3),
+            "deadline_unix": deadline_unix,
+            "workers": threads,
+            "hint": _id_pairs(inst, hint.pairs),
+            "hint_responsible": {inst.demands[di].id: o for di, o in hint.responsible.items()},
         })
-    order = sorted(range(len(parts)), key=lambda i: -len(parts[i].positions))
-    context = multiprocessing.get_context("spawn")
-    shipped: dict[int, dict] = {}
-    with ProcessPoolExecutor(max_workers=pool_size, mp_context=context) as pool:
-        futures = {pool.submit(solve_shipped_part, payloads[i]): i for i in order}
-        for future in as_completed(futures):
-            try:
-                shipped[futures[future]] = future.result()
-            except BrokenProcessPool:
-                raise
-            except Exception as exc:  # a part that failed falls back to its greedy schedule
-                shipped[futures[future]] = {"status": f"ERROR: {exc.__class__.__name__}", "pairs": [],
-                                            "responsible": {}, "bound": None, "region_bound": None,
-                                            "objective": None, "seconds": 0.0, "timings": {},
-                                            "fallback": [], "fallback_responsible": {}}
-            if progress is not None:
-                done = [o["objective"] for o in shipped.values() if o["objective"] is not None]
-                progress({"phase": "solving", "objective": round(sum(done), 2), "bound": None,
-                          "part": len(shipped), "parts": len(parts),
-                          "elapsed": round(time.monotonic() - started, 3)})
-    results = []
-    for i, _part in enumerate(parts):
-        out = shipped[i]
-        index = {(int(cands.demand[p]), int(cands.volunteer[p])): int(p) for p in parts[i].positions}
-        positions = [index[(inst.demand_index[d], inst.volunteer_index[v])] for d, v in out["pairs"]]
+    return payloads
+
+
+def _dispatch(inst: Instance, cands: Candidates, parts: list[Part], greedy: Schedule, end: float,
+              workers: int, runner: PartExecutor, progress: Progress | None,
+              started: float) -> tuple[list[_Outcome], str]:
+    """Solve the parts side by side on `runner` (worker processes here, or RQ workers anywhere).
+    With fewer lanes than parts, each part gets time in proportion to its size, so the waves end by
+    the deadline (largest first); every part also stops at the wall-clock deadline whatever its share."""
+    lanes = max(1, runner.capacity())
+    sizes = [len(p.positions) for p in parts]
+    budget = max(0.1, end - time.monotonic() - SHIP_SECONDS)
+    if len(parts) <= lanes:
+        seconds = [budget] * len(parts)
+    else:
+        total = sum(sizes)
+        seconds = [min(budget, max(MIN_PART_SECONDS, budget * lanes * s / total)) for s in sizes]
+    deadline_unix = time.time() + (end - time.monotonic()) - 0.2
+    order = sorted(range(len(parts)), key=lambda i: -sizes[i])
+    threads = max(1, workers // lanes)
+    payloads = part_payloads(inst, cands, [parts[i] for i in order], greedy, [seconds[i] for i in order],
+                             deadline_unix, threads)
+    answers: dict[int, dict] = {}
+    for k, out in runner.run(payloads, deadline_unix + 0.15):
+        answers[order[k]] = out
+        if progress is not None:
+            done = [o["objective"] for o in answers.values() if o["objective"] is not None]
+            progress({"phase": "solving", "objective": round(sum(done), 2), "bound": None,
+                      "part": len(answers), "parts": len(parts), "elapsed": round(time.monotonic() - started, 3)})
+    outcomes = []
+    for i in range(len(parts)):
+        out = answers.get(i)
+        if out is None:
+            outcomes.append(_Outcome("NOT_REACHED", None))
+            continue
+
+        def pairs_of(ids):
+            return [(inst.demand_index[d], inst.volunteer_index[v]) for d, v in ids]
+
+        solved = bool(out["pairs"]) or out["status"] in ("OPTIMAL", "FEASIBLE")
         responsible = {inst.demand_index[d]: o for d, o in out["responsible"].items()}
-        hint = Schedule([(inst.demand_index[d], inst.volunteer_index[v]) for d, v in out["fallback"]],
-                        {inst.demand_index[d]: o for d, o in out["fallback_responsible"].items()}) \
-            if out["fallback"] else None
-        results.append(PartResult(out["status"], positions, responsible, out["bound"], out["seconds"],
-                                  out["objective"], hint, out["timings"], out["region_bound"]))
-    return results
+        fallback = Schedule(pairs_of(out["fallback"]),
+                            {inst.demand_index[d]: o for d, o in out["fallback_responsible"].items()})
+        outcomes.append(_Outcome(out["status"], Schedule(pairs_of(out["pairs"]), responsible) if solved else None,
+                                 fallback if out["fallback"] else None, out["bound"], out["region_bound"],
+                                 out["objective"], out["seconds"], out["timings"]))
+    return outcomes, getattr(runner, "name", type(runner).__name__) + f" ({lanes} at once)"
+
+
+def _pair_km(inst: Instance, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], float]:
+    """Distances of the chosen pairs (the same formula as the candidates')."""
+    if not pairs:
+        return {}
+    dem = np.array([di for di, _ in pairs])
+    vol = np.array([vi for _, vi in pairs])
+    lat_d = np.array([d.lat for d in inst.demands])[dem]
+    lon_d = np.array([d.lon for d in inst.demands])[dem]
+    lat_v = np.array([v.lat for v in inst.volunteers])[vol]
+    lon_v = np.array([v.lon for v in inst.volunteers])[vol]
+    km = distance_km(lat_v, lon_v, lat_d, lon_d, inst.detour_factor)
+    return dict(zip(pairs, km.tolist(), strict=True))
 
 
 def _solution_document(inst: Instance, cands: Candidates, schedule: Schedule, status: str,
                        objective: float, bound: float | None) -> dict:
     """The `linli.solution/1` document with explanations."""
-    km_of = {(int(d), int(v)): float(k) for d, v, k in zip(cands.demand, cands.volunteer, cands.km, strict=True)}
+    km_of = _pair_km(inst, schedule.pairs)
     reasons = explain_assignments(inst, cands, schedule.pairs)
     staffed = {di for di, _ in schedule.pairs}
     assignments = [

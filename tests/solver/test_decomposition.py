@@ -115,7 +115,7 @@ def test_solve_falls_back_to_one_process_when_workers_cannot_start(township, mon
     monkeypatch.setattr("solver.pipeline.REGION_PAIRS", 600)
     monkeypatch.setattr("solver.pipeline.PARALLEL_MIN_PAIRS", 1)
     monkeypatch.setattr("solver.pipeline.SPAWN_SECONDS", 0.5)
-    monkeypatch.setattr("solver.pipeline._solve_parts_in_processes", no_processes)
+    monkeypatch.setattr("solver.pipeline.ProcessExecutor", no_processes)
     solution = solve(doc, time_limit=4, workers=2)
     assert solution["stats"]["parts"] >= 2
     assert validate_solution(doc, solution)[0] == []
