@@ -1,0 +1,311 @@
+"""Parts solved as RQ jobs by part workers (issue 15), against the real Redis with two real `rq worker`
+processes (`solver.rq_parts.PartWorker`) on a queue of this test run's own: parts of a district are
+solved on both workers, the deadline is kept and stopped parts free their workers, a worker killed in
+mid-part loses only its part, and `capacity` counts the live workers. Skipped, with the reason, when
+Redis is unreachable.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from solver import solve, validate_solution
+from solver.candidates import build_candidates
+from solver.decomposition import plan_parts, sub_instance
+from solver.generate import generate_instance
+from solver.greedy import build_greedy
+from solver.instance import parse_instance
+from solver.rq_parts import RqPartExecutor, live_workers
+from solver.validation import check_schedule
+
+ROOT = Path(__file__).resolve().parents[2]
+RQ = Path(sys.executable).parent / "rq"
+# Databases 1-7 of the local Redis, one per pytest-xdist worker: the web tests empty databases 8-15.
+_XDIST = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+REDIS_URL = os.environ.get("LINLI_TEST_PARTS_REDIS", f"redis://127.0.0.1:6379/{7 - _XDIST % 7}")
+CLOSED_REDIS = "redis://127.0.0.1:6390/0"  # nothing listens there
+
+pytestmark = pytest.mark.redis
+
+
+def _children(pid: int) -> list[int]:
+    """The pids whose parent is `pid` (a worker's work horse)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+class PartWorkers:
+    """Part workers of this test run: real `rq worker` processes on its own queue, ended at teardown."""
+
+    def __init__(self, connection, queue: str, logs: Path):
+        self.connection, self.queue, self.logs = connection, queue, logs
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.started = 0
+
+    def live(self) -> set[str]:
+        return {w.name for w in live_workers(self.connection, self.queue)}
+
+    def ensure(self, count: int = 2) -> list[str]:
+        """Start workers until `count` of ours are alive; their names."""
+        for name, proc in list(self.processes.items()):
+            if proc.poll() is not None:
+                del self.processes[name]
+        while len(self.processes) < count:
+            self.started += 1
+            name = f"{self.queue}-w{self.started}"
+            log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
+            self.processes[name] = subprocess.Popen(
+                [str(RQ), "worker", "--worker-class", "solver.rq_parts.PartWorker", "--url", REDIS_URL,
+                 "--path", str(ROOT), "--name", name, self.queue],
+                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            log.close()
+        deadline = time.monotonic() + 60
+        while not set(self.processes) <= self.live():
+            assert time.monotonic() < deadline, f"part workers did not start: see {self.logs}"
+            time.sleep(0.1)
+        return sorted(self.processes)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a worker and its work horse together (its machine is lost)."""
+        proc = self.processes.pop(name)
+        for pid in [*_children(proc.pid), proc.pid]:
+            os.kill(pid, signal.SIGKILL)
+        proc.wait(10)
+
+    def stop_all(self) -> None:
+        """End every worker: SIGTERM (RQ's warm shutdown), then SIGKILL what is left."""
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.processes.values():
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        self.processes.clear()
+
+
+@pytest.fixture(scope="module")
+def redis_connection():
+    import redis
+
+    try:
+        connection = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+        connection.ping()
+    except redis.exceptions.RedisError as exc:
+        pytest.skip(f"Redis not reachable at {REDIS_URL} ({type(exc).__name__}): RQ part workers untested")
+    return connection
+
+
+@pytest.fixture(scope="module")
+def workers(redis_connection, tmp_path_factory):
+    """Two part workers on a queue of this run's own (started once, restarted where a test killed one)."""
+    pool = PartWorkers(redis_connection, f"linli-parts-test-{uuid.uuid4().hex[:8]}", tmp_path_factory.mktemp("rq"))
+    try:
+        yield pool
+    finally:
+        pool.stop_all()
+        for key in redis_connection.scan_iter(f"*{pool.queue}*"):
+            redis_connection.delete(key)
+
+
+@pytest.fixture(scope="module")
+def district():
+    """The generated district split into regions, as the pipeline would ship them."""
+    doc = generate_instance("district", 1)
+    inst = parse_instance(doc)
+    cands = build_candidates(inst)
+    parts, _ = plan_parts(inst, cands, 5000)
+    return doc, inst, cands, sorted(parts, key=lambda p: -len(p.positions))
+
+
+def payloads(district, count: int, time_limit: float, *, deadline_in: float = 30.0) -> list[dict]:
+    """The `count` largest parts' payloads, as the pipeline ships them (`pipeline.part_payloads`)."""
+    from solver import pipeline
+
+    _, inst, cands, parts = district
+    greedy = build_greedy(inst, cands)
+    if hasattr(pipeline, "part_payloads"):
+        return pipeline.part_payloads(inst, cands, parts[:count], greedy, [time_limit] * count,
+                                      time.time() + deadline_in, 1)
+    greedy_pairs = [(inst.demands[d].id, inst.volunteers[v].id) for d, v in greedy.pairs]
+    shipped = []  # before part_payloads: the way `pipeline._solve_parts_in_processes` built them
+    for part in parts[:count]:
+        sub = sub_instance(inst, cands, part.positions if part.extended is None else part.extended)
+        dids, vids = {d["id"] for d in sub["demands"]}, {v["id"] for v in sub["volunteers"]}
+        region = {}
+        if part.extended is not None:
+            owned = set(cands.volunteer[part.positions].tolist())
+            region = {"owned_volunteers": [inst.volunteers[vi].id for vi in sorted(owned)],
+                      "shared_volunteers": [v for v in vids if inst.volunteer_index[v] in part.shared]}
+        shipped.append(region | {
+            "instance": sub, "time_limit": time_limit, "workers": 1, "deadline_unix": time.time() + deadline_in,
+            "hint": [(d, v) for d, v in greedy_pairs if d in dids and v in vids],
+            "hint_responsible": {inst.demands[di].id: o for di, o in greedy.responsible.items()
+                                 if inst.demands[di].id in dids},
+        })
+    return shipped
+
+
+def _decided(payload: dict) -> set[tuple[str, str]]:
+    """The pairs a payload asks its worker to decide."""
+    if payload.get("pairs") is not None:
+        return {tuple(p) for p in payload["pairs"]}
+    inst = parse_instance(payload["instance"])
+    owned = set(payload.get("owned_volunteers") or [v.id for v in inst.volunteers])
+    cands = build_candidates(inst)
+    return {(inst.demands[d].id, inst.volunteers[v].id)
+            for d, v in zip(cands.demand.tolist(), cands.volunteer.tolist(), strict=True)
+            if inst.volunteers[v].id in owned}
+
+
+def _collect(executor: RqPartExecutor, shipped: list[dict], deadline_unix: float) -> tuple[dict, float]:
+    started = time.monotonic()
+    outputs = dict(executor.run(shipped, deadline_unix))
+    return outputs, time.monotonic() - started
+
+
+# --------------------------------------------------------------------------- capacity and Redis down
+
+
+def test_capacity_counts_the_live_part_workers(workers):
+    workers.ensure(2)
+    assert RqPartExecutor(REDIS_URL, workers.queue).capacity() == 2
+    assert RqPartExecutor(REDIS_URL, workers.queue + "-nobody").capacity() == 0
+
+
+def test_with_redis_unreachable_there_is_no_capacity_and_run_returns_nothing():
+    executor = RqPartExecutor(CLOSED_REDIS, "linli-parts")
+    assert executor.capacity() == 0
+    started = time.monotonic()
+    assert list(executor.run([{"instance": {"demands": []}, "time_limit": 5}], time.time() + 5)) == []
+    assert time.monotonic() - started < 3
+
+
+# --------------------------------------------------------------------------- (a) parts on both workers
+
+
+def test_parts_of_a_district_are_solved_on_both_workers(workers, district):
+    names = workers.ensure(2)
+    shipped = payloads(district, 4, 3.0)
+    outputs, seconds = _collect(RqPartExecutor(REDIS_URL, workers.queue), shipped, time.time() + 30)
+    assert sorted(outputs) == [0, 1, 2, 3]
+    assert {out["worker"] for out in outputs.values()} == set(names)  # RQ's record of who ran each job
+    for i, out in outputs.items():
+        # CP-SAT's schedule, or (UNKNOWN: nothing found in time on a busy machine) the warm start.
+        assert out["status"] in ("OPTIMAL", "FEASIBLE", "UNKNOWN")
+        pairs, responsible = (out["pairs"], out["responsible"]) if out["pairs"] else \
+            (out["fallback"], out["fallback_responsible"])
+        assert pairs and {tuple(p) for p in pairs} <= _decided(shipped[i])
+        sub = parse_instance(shipped[i]["instance"])
+        owners = [{"demand": d, "organization": o} for d, o in responsible.items() if d in {p[0] for p in pairs}]
+        assert check_schedule(sub, [tuple(p) for p in pairs], owners) == []
+    assert seconds < 25
+
+
+def test_a_part_whose_job_fails_is_left_out_without_waiting_for_the_deadline(workers, district):
+    workers.ensure(2)
+    shipped = [{"instance": {"schema": "linli.instance/0", "demands": []}, "time_limit": 5},
+               *payloads(district, 1, 0.5)]
+    outputs, seconds = _collect(RqPartExecutor(REDIS_URL, workers.queue), shipped, time.time() + 20)
+    assert sorted(outputs) == [1]
+    assert seconds < 10
+
+
+# --------------------------------------------------------------------------- (b) the deadline
+
+
+def test_run_keeps_its_deadline_and_stopped_parts_free_their_workers(workers, district):
+    from rq import Queue
+    from rq.job import Job
+
+    workers.ensure(2)
+    executor = RqPartExecutor(REDIS_URL, workers.queue)
+    failed = Queue(workers.queue, connection=workers.connection).failed_job_registry
+    before = set(failed.get_job_ids())
+    outputs, seconds = _collect(executor, payloads(district, 2, 10.0), time.time() + 1.0)
+    assert outputs == {} and seconds < 1.5
+    # Both parts were running and were stopped (not cancelled while queued)...
+    time.sleep(0.3)
+    stopped = set(failed.get_job_ids()) - before
+    assert [job.get_status() for job in Job.fetch_many(sorted(stopped), workers.connection)] == ["stopped"] * 2
+    # ... and their workers take the next parts at once.
+    outputs, seconds = _collect(executor, payloads(district, 2, 0.5), time.time() + 10)
+    assert sorted(outputs) == [0, 1] and seconds < 4
+
+
+# --------------------------------------------------------------------------- (c) a worker killed
+
+
+def test_a_worker_killed_mid_part_loses_only_its_part(workers, district):
+    names = workers.ensure(2)
+    executor = RqPartExecutor(REDIS_URL, workers.queue)
+    shipped = payloads(district, 2, 4.0)
+    outputs: dict[int, dict] = {}
+    deadline = time.time() + 8
+    thread = threading.Thread(target=lambda: outputs.update(executor.run(shipped, deadline)))
+    thread.start()
+    busy = time.monotonic() + 10
+    while not all(_children(workers.processes[n].pid) for n in names):  # both work horses forked
+        assert time.monotonic() < busy, "the parts did not start"
+        time.sleep(0.05)
+    time.sleep(0.5)
+    workers.kill(names[0])
+    assert executor.capacity() == 1  # its subscription ended with it, long before its registration
+    thread.join(15)
+    assert not thread.is_alive() and time.time() <= deadline + 0.5
+    assert len(outputs) == 1 and next(iter(outputs.values()))["worker"] == names[1]
+
+
+# --------------------------------------------------------------------------- (e) the whole solve
+
+
+def test_a_whole_solve_with_the_rq_executor_is_valid(workers, district, monkeypatch):
+    from solver import pipeline
+
+    if "executor" not in inspect.signature(solve).parameters:
+        pytest.skip("solver.pipeline.solve has no executor parameter yet")
+    workers.ensure(2)
+    monkeypatch.setattr(pipeline, "MAX_PART_PAIRS", 8000)  # the district in parts, like a city
+    monkeypatch.setattr(pipeline, "REGION_PAIRS", 6000)
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_PAIRS", 1000)
+    doc = district[0]
+    solution = solve(doc, time_limit=10, workers=2, executor=RqPartExecutor(REDIS_URL, workers.queue))
+    assert solution["status"] in ("OPTIMAL", "FEASIBLE")
+    violations, score = validate_solution(doc, solution)
+    assert violations == [] and abs(score - solution["objective"]) < 0.01
+    stats = solution["stats"]
+    assert stats["parts"] >= 3 and stats["parts_solved_in"].startswith("RQ part workers on queue")
+    assert stats["parts_not_solved"] < stats["parts"]  # the workers' answers came back
+    assert stats["total_seconds"] < 11
+
+
+# --------------------------------------------------------------------------- (d) workers stopping
+
+
+def test_capacity_is_zero_once_the_workers_stop(workers):
+    workers.ensure(2)
+    executor = RqPartExecutor(REDIS_URL, workers.queue)
+    assert executor.capacity() == 2
+    workers.stop_all()
+    assert executor.capacity() == 0
+    assert workers.live() == set()
