@@ -8,7 +8,7 @@ PORT ?= 8000
 # The demo runs over plain HTTP on localhost, so its cookies cannot be Secure-only.
 DEMO_ENV := LINLI_SESSION_COOKIE_SECURE=false LINLI_REMEMBER_COOKIE_SECURE=false
 
-.PHONY: demo test install install-dev translations translations-update migrate serve worker lint bench bench-load clean-demo
+.PHONY: demo test install install-dev translations translations-update migrate serve worker worker-parts lint bench bench-load clean-demo
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -56,6 +56,13 @@ lint: install-dev
 
 worker: migrate
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(BIN)/rq worker --worker-class web.jobs.Worker --with-scheduler --url $${REDIS_URL:-redis://127.0.0.1:6379/0} --path . linli
+
+# Part workers (docs/operations.md, "Part workers"): they solve the parts of big solves for the solve
+# jobs of every machine. One per core (PART_WORKERS), on this machine or any other with the same code,
+# requirements and a synchronized clock, against the web app's Redis. They need no database.
+PART_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+worker-parts: install
+	$(BIN)/rq worker-pool --worker-class solver.rq_parts.PartWorker --num-workers $(PART_WORKERS) --url $${LINLI_SOLVE_PARTS_REDIS_URL:-$${REDIS_URL:-redis://127.0.0.1:6379/0}} --path . $${LINLI_SOLVE_PARTS_QUEUE:-linli-parts}
 
 bench: install-dev
 	$(BIN)/python bench/solver_bench.py

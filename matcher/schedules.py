@@ -64,6 +64,7 @@ from .models import (
 )
 from .notifications import tell_volunteers
 from .settings import log_exception, running_app, setting
+from .solve_parts import part_executor
 from .volunteers import guardian_problem
 
 ACTIVE = (RunStatus.QUEUED, RunStatus.BUILDING, RunStatus.SOLVING)
@@ -347,14 +348,17 @@ def run_solve(run_id: int) -> None:
                     "bound": event.get("bound"), "elapsed": round(now - started, 1)})
 
         limit = params.get("time_limit", DEFAULT_TIME_LIMIT)
-        solution = solve(instance, time_limit=limit, workers=params.get("workers", 2), progress=report)
+        executor = part_executor()  # the part workers, when any are running
+        solution = solve(instance, time_limit=limit, workers=params.get("workers", 2), progress=report,
+                         executor=executor)
         released = _pins_to_release(solution)
         if released:
             # Some pins cannot all hold (e.g. an accepted volunteer whose teammate declined and nobody
             # can complete the minimum team): keep those services fixed and schedule the rest around them.
             instance = problem.release_pins(instance, released)
             left = max(5.0, limit - (time.monotonic() - started))
-            solution = solve(instance, time_limit=left, workers=params.get("workers", 2), progress=report)
+            solution = solve(instance, time_limit=left, workers=params.get("workers", 2), progress=report,
+                             executor=executor)
         run = _still_active(run_id)
         if run is None:  # given up while it ran (taken for dead): nothing is written
             return

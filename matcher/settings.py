@@ -190,3 +190,17 @@ def smtp_settings() -> dict[str, Any]:
         "starttls": bool(setting("SMTP_STARTTLS", True)),
         "timeout": float(setting("SMTP_TIMEOUT_SECONDS", SMTP_TIMEOUT_SECONDS)),
     }
+
+
+# Part workers (`solver/rq_parts.py`; docs/operations.md, "Part workers"): a solve hands its parts to
+# the RQ workers listening on SOLVE_PARTS_QUEUE of SOLVE_PARTS_REDIS_URL (else REDIS_URL) while any
+# are running, and solves on its own machine otherwise. An empty queue name turns this off.
+SOLVE_PARTS_QUEUE = "linli-parts"
+
+
+def solve_parts_settings() -> dict[str, Any]:
+    """Where a solve's parts may go, as plain values: the Redis URL ("" for none) and the queue."""
+    return {
+        "redis_url": str(setting("SOLVE_PARTS_REDIS_URL", "") or setting("REDIS_URL", "") or ""),
+        "queue": str(setting("SOLVE_PARTS_QUEUE", SOLVE_PARTS_QUEUE) or ""),
+    }

@@ -164,8 +164,8 @@ class RqPartExecutor:
                 solve_shipped_part, (payload | {"deadline_unix": until},), job_id=ids[i],
                 timeout=int(seconds) + JOB_TIMEOUT_MARGIN, result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
                 ttl=int(deadline_unix - now) + JOB_TIMEOUT_MARGIN,  # a part nobody took in time is dropped
-                description=f"solver part {i + 1} of {len(payloads)} ({len(payload['instance']['demands'])} "
-                            f"demands, {seconds:.0f} s)"))
+                description=f"solver part {i + 1} of {len(payloads)}: {len(payload.get('pairs') or ())} pairs, "
+                            f"{len(payload['instance']['demands'])} demands, {seconds:.0f} s"))
         Queue(self.queue_name, connection=self.connection).enqueue_many(jobs)
 
     def _states(self, pending: dict[int, str]) -> dict[int, tuple[str | None, str | None]]:

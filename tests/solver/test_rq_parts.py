@@ -7,7 +7,6 @@ Redis is unreachable.
 
 from __future__ import annotations
 
-import inspect
 import os
 import signal
 import subprocess
@@ -21,10 +20,11 @@ import pytest
 
 from solver import solve, validate_solution
 from solver.candidates import build_candidates
-from solver.decomposition import plan_parts, sub_instance
+from solver.decomposition import plan_parts
 from solver.generate import generate_instance
 from solver.greedy import build_greedy
 from solver.instance import parse_instance
+from solver.pipeline import part_payloads
 from solver.rq_parts import RqPartExecutor, live_workers
 from solver.validation import check_schedule
 
@@ -139,43 +139,10 @@ def district():
 
 
 def payloads(district, count: int, time_limit: float, *, deadline_in: float = 30.0) -> list[dict]:
-    """The `count` largest parts' payloads, as the pipeline ships them (`pipeline.part_payloads`)."""
-    from solver import pipeline
-
+    """The `count` largest parts' payloads, as the pipeline ships them."""
     _, inst, cands, parts = district
-    greedy = build_greedy(inst, cands)
-    if hasattr(pipeline, "part_payloads"):
-        return pipeline.part_payloads(inst, cands, parts[:count], greedy, [time_limit] * count,
-                                      time.time() + deadline_in, 1)
-    greedy_pairs = [(inst.demands[d].id, inst.volunteers[v].id) for d, v in greedy.pairs]
-    shipped = []  # before part_payloads: the way `pipeline._solve_parts_in_processes` built them
-    for part in parts[:count]:
-        sub = sub_instance(inst, cands, part.positions if part.extended is None else part.extended)
-        dids, vids = {d["id"] for d in sub["demands"]}, {v["id"] for v in sub["volunteers"]}
-        region = {}
-        if part.extended is not None:
-            owned = set(cands.volunteer[part.positions].tolist())
-            region = {"owned_volunteers": [inst.volunteers[vi].id for vi in sorted(owned)],
-                      "shared_volunteers": [v for v in vids if inst.volunteer_index[v] in part.shared]}
-        shipped.append(region | {
-            "instance": sub, "time_limit": time_limit, "workers": 1, "deadline_unix": time.time() + deadline_in,
-            "hint": [(d, v) for d, v in greedy_pairs if d in dids and v in vids],
-            "hint_responsible": {inst.demands[di].id: o for di, o in greedy.responsible.items()
-                                 if inst.demands[di].id in dids},
-        })
-    return shipped
-
-
-def _decided(payload: dict) -> set[tuple[str, str]]:
-    """The pairs a payload asks its worker to decide."""
-    if payload.get("pairs") is not None:
-        return {tuple(p) for p in payload["pairs"]}
-    inst = parse_instance(payload["instance"])
-    owned = set(payload.get("owned_volunteers") or [v.id for v in inst.volunteers])
-    cands = build_candidates(inst)
-    return {(inst.demands[d].id, inst.volunteers[v].id)
-            for d, v in zip(cands.demand.tolist(), cands.volunteer.tolist(), strict=True)
-            if inst.volunteers[v].id in owned}
+    return part_payloads(inst, cands, parts[:count], build_greedy(inst, cands), [time_limit] * count,
+                         time.time() + deadline_in, 1)
 
 
 def _collect(executor: RqPartExecutor, shipped: list[dict], deadline_unix: float) -> tuple[dict, float]:
@@ -215,7 +182,7 @@ def test_parts_of_a_district_are_solved_on_both_workers(workers, district):
         assert out["status"] in ("OPTIMAL", "FEASIBLE", "UNKNOWN")
         pairs, responsible = (out["pairs"], out["responsible"]) if out["pairs"] else \
             (out["fallback"], out["fallback_responsible"])
-        assert pairs and {tuple(p) for p in pairs} <= _decided(shipped[i])
+        assert pairs and {tuple(p) for p in pairs} <= {tuple(p) for p in shipped[i]["pairs"]}
         sub = parse_instance(shipped[i]["instance"])
         owners = [{"demand": d, "organization": o} for d, o in responsible.items() if d in {p[0] for p in pairs}]
         assert check_schedule(sub, [tuple(p) for p in pairs], owners) == []
@@ -270,7 +237,10 @@ def test_a_worker_killed_mid_part_loses_only_its_part(workers, district):
         time.sleep(0.05)
     time.sleep(0.5)
     workers.kill(names[0])
-    assert executor.capacity() == 1  # its subscription ended with it, long before its registration
+    gone = time.monotonic() + 3  # its subscription ends with its connection, long before its registration
+    while executor.capacity() != 1:
+        assert time.monotonic() < gone, "the killed worker is still counted"
+        time.sleep(0.05)
     thread.join(15)
     assert not thread.is_alive() and time.time() <= deadline + 0.5
     assert len(outputs) == 1 and next(iter(outputs.values()))["worker"] == names[1]
@@ -282,8 +252,6 @@ def test_a_worker_killed_mid_part_loses_only_its_part(workers, district):
 def test_a_whole_solve_with_the_rq_executor_is_valid(workers, district, monkeypatch):
     from solver import pipeline
 
-    if "executor" not in inspect.signature(solve).parameters:
-        pytest.skip("solver.pipeline.solve has no executor parameter yet")
     workers.ensure(2)
     monkeypatch.setattr(pipeline, "MAX_PART_PAIRS", 8000)  # the district in parts, like a city
     monkeypatch.setattr(pipeline, "REGION_PAIRS", 6000)
@@ -309,3 +277,52 @@ def test_capacity_is_zero_once_the_workers_stop(workers):
     workers.stop_all()
     assert executor.capacity() == 0
     assert workers.live() == set()
+
+
+# --------------------------------------------------------------------------- (e) a run of the web app
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the hand-over, not the database
+def test_a_solve_run_of_the_web_app_uses_the_running_part_workers(workers, database_url, make_app, db,
+                                                                   next_monday, monkeypatch):
+    """A coordinator's *Solve* on the RQ path: the solve job runs on the `linli` queue (here a
+    SimpleWorker in this process), its parts on the part workers' own queue."""
+    from redis.exceptions import RedisError
+    from rq import Queue, SimpleWorker
+    from rq.job import Job
+    from sqlalchemy import select
+
+    from matcher.demo import DEMO_PASSWORD, load_demo
+    from matcher.models import Area, AreaLevel, RunStatus, SolveRun
+    from matcher.schedules import get_schedule
+    from tests.conftest import REDIS_TEST_URL
+
+    names = workers.ensure(2)
+    try:
+        solve_queue = Queue(f"linli-test-{uuid.uuid4().hex[:8]}", connection=workers.connection.from_url(REDIS_TEST_URL))
+        solve_queue.connection.ping()
+    except RedisError as exc:
+        pytest.skip(f"Redis not reachable at {REDIS_TEST_URL} ({type(exc).__name__})")
+    load_demo(week_start=next_monday, scale=0.1, seed=5)
+    town = db.session.scalars(select(Area).where(Area.level == AreaLevel.TOWNSHIP).order_by(Area.id)).first()
+    schedule = get_schedule(town, next_monday)
+    db.session.commit()
+    app = make_app(REDIS_URL=REDIS_TEST_URL, SOLVE_PARTS_REDIS_URL=REDIS_URL, SOLVE_PARTS_QUEUE=workers.queue)
+    client = app.test_client()
+    assert client.post("/login", data={"username": "coord", "password": DEMO_PASSWORD}).status_code == 302
+    finished = Queue(workers.queue, connection=workers.connection).finished_job_registry
+    before = set(finished.get_job_ids())
+    from web import jobs
+
+    monkeypatch.setattr(jobs, "QUEUE", solve_queue.name)  # this test's own solve queue
+    assert client.post(f"/schedules/{schedule.id}/solve", data={"time_limit": "5"}).status_code == 302
+    assert solve_queue.count == 1
+    with app.app_context():
+        SimpleWorker([solve_queue], connection=solve_queue.connection).work(burst=True)
+    db.session.expire_all()
+    run = db.session.scalar(select(SolveRun).where(SolveRun.schedule_id == schedule.id))
+    assert run.status == RunStatus.DONE, run.message
+    assert run.solution["stats"]["parts_solved_in"].startswith(f"RQ part workers on queue {workers.queue}")
+    parts = set(finished.get_job_ids()) - before
+    assert parts and {job.worker_name for job in Job.fetch_many(sorted(parts), workers.connection)} <= set(names)
+    solve_queue.delete(delete_jobs=True)
