@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from solver.geo import distance_km
+from solver.geo import EARTH_RADIUS_KM, distance_km
 from solver.instance import Instance
-from solver.validation import EPS, gap_conflict
+from solver.validation import EPS
 
 KM_PER_DEGREE = 6371.0 * math.pi / 180.0
+SLOT_MASK_CELLS = 50_000_000  # booleans (bytes) at most for the per-slot availability masks
 
 
 @dataclass
@@ -86,8 +87,18 @@ class VolunteerArrays:
         return (pos >= 0) & (self.window_volunteer[safe] == idx) & (self.window_end[safe] >= end)
 
     def range_km(self, lat: float, lon: float, idx: np.ndarray, detour: float) -> np.ndarray:
-        """Distances in km from volunteers `idx` to a point."""
-        return distance_km(self.lat[idx], self.lon[idx], lat, lon, detour)
+        """Distances in km from volunteers `idx` to a point: the haversine of `geo.distance_km` with
+        the volunteers' radians and cosines worked out once."""
+        p2 = math.radians(lat)
+        dp = p2 - self.lat_rad[idx]
+        dl = math.radians(lon) - self.lon_rad[idx]
+        a = np.sin(dp / 2.0) ** 2 + self.cos_lat[idx] * math.cos(p2) * np.sin(dl / 2.0) ** 2
+        return 2.0 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))) * detour
+
+    def __post_init__(self) -> None:
+        self.lat_rad = np.radians(self.lat)
+        self.lon_rad = np.radians(self.lon)
+        self.cos_lat = np.cos(self.lat_rad)
 
 
 def build_volunteer_arrays(inst: Instance) -> VolunteerArrays:
@@ -238,6 +249,11 @@ def build_candidates(inst: Instance, arrays: VolunteerArrays | None = None) -> C
         forbidden[inst.demand_index[did]].add(inst.volunteer_index[vid])
     dem, vol, kms = [], [], []
     near: dict[tuple, np.ndarray] = {}
+    # Rule 4 per time slot over all volunteers at once, when an instance has few distinct slots.
+    n_slots = len({(d.start, d.end) for d in inst.demands})
+    everyone = np.arange(len(inst.volunteers))
+    slot_masks: dict[tuple[int, int], np.ndarray] | None = \
+        {} if n_slots * len(everyone) <= SLOT_MASK_CELLS and n_slots * 4 <= len(inst.demands) else None
     static: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
     for di, d in enumerate(inst.demands):
         # Rules 1, 2, 3 and 5 depend only on the place and the demand's requirements, which many
@@ -261,7 +277,13 @@ def build_candidates(inst: Instance, arrays: VolunteerArrays | None = None) -> C
         sub, km = found
         if len(sub) == 0:
             continue
-        keep = arrays.availability_mask(d.start, d.end, sub)  # rule 4
+        if slot_masks is None:
+            keep = arrays.availability_mask(d.start, d.end, sub)  # rule 4
+        else:
+            slot = slot_masks.get((d.start, d.end))
+            if slot is None:
+                slot = slot_masks[(d.start, d.end)] = arrays.availability_mask(d.start, d.end, everyone)
+            keep = slot[sub]
         if di in forbidden:  # rule 6
             keep &= ~np.isin(sub, list(forbidden[di]))
         dem.append(np.full(int(keep.sum()), di, dtype=np.int64))
@@ -311,12 +333,31 @@ def _drop_pairs_blocked_by_commitments(inst: Instance, cands: Candidates) -> Non
     duration = np.array([d.minutes for d in inst.demands], dtype=np.int64)
     too_long = duration[cands.demand] > minutes_left[cands.volunteer]
     busy = np.zeros(len(cands), dtype=bool)
-    committed = np.array([bool(v.commitments) for v in inst.volunteers])
-    for pos in np.flatnonzero(committed[cands.volunteer] & ~too_long).tolist():
-        d = inst.demands[int(cands.demand[pos])]
-        v = inst.volunteers[int(cands.volunteer[pos])]
-        item = (d.start, d.end, d.lat, d.lon)
-        busy[pos] = any(gap_conflict(inst, item, (c.start, c.end, c.lat, c.lon)) for c in v.commitments)
+    most = max((len(v.commitments) for v in inst.volunteers), default=0)
+    if most:
+        # Rule 7 against each volunteer's j-th commitment, for all pairs at once (the same test as
+        # `validation.items_conflict`: the gap from the earlier item's end to the later one's start
+        # must cover the travel between them).
+        nv = len(inst.volunteers)
+        cs, ce = np.full((most, nv), np.nan), np.full((most, nv), np.nan)
+        clat, clon = np.zeros((most, nv)), np.zeros((most, nv))
+        for vi, v in enumerate(inst.volunteers):
+            for j, c in enumerate(v.commitments):
+                cs[j, vi], ce[j, vi], clat[j, vi], clon[j, vi] = c.start, c.end, c.lat, c.lon
+        pos = np.flatnonzero(~np.isnan(cs[0])[cands.volunteer] & ~too_long)
+        dem, vol = cands.demand[pos], cands.volunteer[pos]
+        ds = np.array([d.start for d in inst.demands], dtype=float)[dem]
+        de = np.array([d.end for d in inst.demands], dtype=float)[dem]
+        dlat = np.array([d.lat for d in inst.demands])[dem]
+        dlon = np.array([d.lon for d in inst.demands])[dem]
+        hit = np.zeros(len(pos), dtype=bool)
+        for j in range(most):
+            s_, e_ = cs[j, vol], ce[j, vol]
+            has = ~np.isnan(s_)
+            gap = np.where(s_ < ds, ds - e_, s_ - de)
+            km = distance_km(clat[j, vol], clon[j, vol], dlat, dlon, inst.detour_factor)
+            hit |= has & (gap < km / inst.speed_kmh * 60.0 - EPS)
+        busy[pos] = hit
     for pos in np.flatnonzero(too_long).tolist():
         di = int(cands.demand[pos])
         cands.removed_hours[di] = cands.removed_hours.get(di, 0) + 1

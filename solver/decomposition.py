@@ -215,17 +215,19 @@ def pair_gains(inst: Instance, cands: Candidates, positions: np.ndarray | None =
     dem, vol = cands.demand[positions], cands.volunteer[positions]
     priority = np.array([w.priority[d.priority] for d in inst.demands], dtype=float)
     gain = priority[dem] - w.travel_km * cands.km[positions]
+    nv = max(1, len(inst.volunteers))
     if inst.familiar and w.familiar_bonus:
-        resident_of = [d.resident for d in inst.demands]
-        vid = [v.id for v in inst.volunteers]
-        known = np.fromiter(((resident_of[di], vid[vi]) in inst.familiar
-                             for di, vi in zip(dem.tolist(), vol.tolist(), strict=True)), dtype=bool, count=len(dem))
-        gain += w.familiar_bonus * known
+        residents: dict[str, int] = {}
+        code = np.array([residents.setdefault(d.resident, len(residents)) if d.resident is not None else -1
+                         for d in inst.demands], dtype=np.int64)
+        known = np.array([residents[r] * nv + inst.volunteer_index[v] for r, v in inst.familiar
+                          if r in residents], dtype=np.int64)
+        resident = code[dem]
+        gain += w.familiar_bonus * ((resident >= 0) & np.isin(resident * nv + vol, known))
     if inst.previous and w.keep_previous:
-        index = {(inst.demand_index[d], inst.volunteer_index[v]) for d, v in inst.previous}
-        kept = np.fromiter(((di, vi) in index for di, vi in zip(dem.tolist(), vol.tolist(), strict=True)),
-                           dtype=bool, count=len(dem))
-        gain += w.keep_previous * kept
+        kept = np.array([inst.demand_index[d] * nv + inst.volunteer_index[v] for d, v in inst.previous],
+                        dtype=np.int64)
+        gain += w.keep_previous * np.isin(dem * nv + vol, kept)
     return gain
 
 

@@ -24,6 +24,7 @@ from collections import defaultdict
 import numpy as np
 
 from solver.candidates import Candidates
+from solver.geo import point_distance_km
 from solver.instance import Instance
 from solver.validation import gap_conflict
 
@@ -51,6 +52,7 @@ def explain_assignments(inst: Instance, cands: Candidates, pairs: list[tuple[int
         if inst.demands[di].resident is not None:
             resident_vols[inst.demands[di].resident][vi] += 1
     positions = cands.by_demand()
+    km_of = pair_km(inst, cands, pairs)
     out = {}
     for di, vi in pairs:
         d, v = inst.demands[di], inst.volunteers[vi]
@@ -70,8 +72,7 @@ def explain_assignments(inst: Instance, cands: Candidates, pairs: list[tuple[int
         if d.one_organization:
             reasons.append("organization_team")
         mine = positions.get(di, np.zeros(0, dtype=np.int64))
-        here = [p for p in mine.tolist() if int(cands.volunteer[p]) == vi]
-        km = float(cands.km[here[0]]) if here else None
+        km = km_of.get((di, vi))
         closer_free = False
         for p in mine.tolist():
             other = int(cands.volunteer[p])
@@ -85,6 +86,26 @@ def explain_assignments(inst: Instance, cands: Candidates, pairs: list[tuple[int
         if not closer_free:
             reasons.append("nearest_free")
         out[(di, vi)] = reasons
+    return out
+
+
+def pair_km(inst: Instance, cands: Candidates, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], float]:
+    """Distances of the given candidate pairs, looked up by a binary search over the pairs' codes
+    (a pair that is not a candidate, such as an override pin added later, is computed directly)."""
+    if not pairs:
+        return {}
+    nv = max(1, len(inst.volunteers))
+    codes = cands.demand * nv + cands.volunteer
+    order = np.argsort(codes, kind="stable")
+    wanted = np.array([di * nv + vi for di, vi in pairs], dtype=np.int64)
+    at = np.minimum(np.searchsorted(codes[order], wanted), max(0, len(codes) - 1))
+    out = {}
+    for (di, vi), a, code in zip(pairs, at.tolist(), wanted.tolist(), strict=True):
+        if len(codes) and codes[order[a]] == code:
+            out[(di, vi)] = float(cands.km[order[a]])
+        else:
+            d, v = inst.demands[di], inst.volunteers[vi]
+            out[(di, vi)] = point_distance_km(v.lat, v.lon, d.lat, d.lon, inst.detour_factor)
     return out
 
 

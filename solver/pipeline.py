@@ -16,8 +16,7 @@ from solver.candidates import Candidates, build_candidates
 from solver.conflicts import find_pin_conflicts, find_team_conflicts, unsatisfiable_pin_conflicts
 from solver.decomposition import Part, pair_gains, plan_parts, relaxation_bound, sub_instance
 from solver.executors import PartExecutor, ProcessExecutor, local_processes
-from solver.explain import explain_assignments, explain_unfilled
-from solver.geo import distance_km
+from solver.explain import explain_assignments, explain_unfilled, pair_km
 from solver.greedy import Schedule, build_greedy
 from solver.instance import Instance, InstanceError, parse_instance
 from solver.model import SCALE, PartResult, add_schedule_hint, build_part_model, solve_part_model
@@ -33,7 +32,7 @@ SHIP_SECONDS = 1.0  # a shipped part's reading and candidate building on the oth
 MIN_PART_SECONDS = 0.3  # a part given less than this keeps its warm start
 # What one process builds, relaxes and searches usefully in a second (2-core machine, measured on
 # districts and cities); above `seconds × processes × this` pairs the search keeps each demand's best.
-SEARCH_PAIRS_PER_SECOND = 8_000
+SEARCH_PAIRS_PER_SECOND = 2_500
 MIN_SEARCH_PAIRS = 20_000
 MIN_PAIRS_PER_DEMAND = 8
 
@@ -155,14 +154,14 @@ def _solve(source, time_limit: float, workers: int, progress: Progress | None, s
 def _solve_built(inst: Instance, cands: Candidates, clock: _Clock, workers: int, progress: Progress | None,
                  executor: PartExecutor | None, pool: ProcessExecutor | None) -> dict:
     started = clock.started
-    seed = [(inst.demand_index[d], inst.volunteer_index[v]) for d, v in sorted(inst.previous)]
-    greedy = build_greedy(inst, cands, seed=seed)
-    clock.mark("greedy")
     reserve = _reserve(inst, cands)
     runner = executor if executor is not None and executor.capacity() > 0 else pool
     lanes = runner.capacity() if runner is not None else 1
-    search = _search_candidates(inst, cands, greedy, clock.left() - reserve, lanes)
+    search = _search_candidates(inst, cands, clock.left() - reserve, lanes)
     pruned = search is not cands
+    seed = [(inst.demand_index[d], inst.volunteer_index[v]) for d, v in sorted(inst.previous)]
+    greedy = build_greedy(inst, search, seed=seed)  # the warm start, and the schedule of parts not reached
+    clock.mark("greedy")
     parts, n_components = plan_parts(inst, search, MAX_PART_PAIRS, min(REGION_PAIRS, MAX_PART_PAIRS))
     if pruned:  # the bound covers every pair separately; regions need no bound models of their own
         for part in parts:
@@ -203,8 +202,8 @@ def _solve_built(inst: Instance, cands: Candidates, clock: _Clock, workers: int,
         notes.append(f"time allowed a search over the best {len(search)} of {len(cands)} candidate pairs")
     chosen = Schedule(pairs, responsible)
     if (pruned or fallbacks or any(not p.exact for p in parts)) and \
-            clock.left() > 1.5e-6 * len(cands) + 0.3e-3 * len(inst.demands):
-        chosen = _complete_across_regions(inst, cands, chosen)
+            clock.left() > 1.5e-6 * len(search) + 0.3e-3 * len(inst.demands):
+        chosen = _complete_across_regions(inst, search, chosen)
     if _violations(inst, chosen):
         notes.append("solver schedule failed validation; greedy schedule used")
         chosen = greedy
@@ -260,12 +259,11 @@ def _owned(cands: Candidates, positions: np.ndarray) -> set[tuple[int, int]]:
     return set(zip(cands.demand[positions].tolist(), cands.volunteer[positions].tolist(), strict=True))
 
 
-def _search_candidates(inst: Instance, cands: Candidates, greedy: Schedule, seconds: float,
-                       lanes: int) -> Candidates:
+def _search_candidates(inst: Instance, cands: Candidates, seconds: float, lanes: int) -> Candidates:
     """The pairs the search can take on in the time left: all of them when they fit, else each
-    demand's best `k` by their own score (at least MIN_PAIRS_PER_DEMAND), plus every pin, every
-    pair of the published schedule and every pair of the greedy schedule (so the warm start stays
-    feasible). Dropping pairs never makes a schedule invalid; the bound still covers all of them."""
+    demand's best `k` by their own score (at least MIN_PAIRS_PER_DEMAND), plus every pin and every
+    pair of the published schedule. Dropping pairs never makes a schedule invalid; the bound still
+    covers all of them."""
     cap = int(max(MIN_SEARCH_PAIRS, seconds * max(1, lanes) * SEARCH_PAIRS_PER_SECOND))
     if len(cands) <= cap:
         return cands
@@ -278,8 +276,7 @@ def _search_candidates(inst: Instance, cands: Candidates, greedy: Schedule, seco
     rank = np.arange(len(dem)) - np.repeat(starts, np.diff(np.r_[starts, len(dem)]))
     keep = np.zeros(len(cands), dtype=bool)
     keep[order[rank < k]] = True
-    must = set(greedy.pairs)
-    must |= {(inst.demand_index[p.demand], inst.volunteer_index[p.volunteer]) for p in inst.pinned}
+    must = {(inst.demand_index[p.demand], inst.volunteer_index[p.volunteer]) for p in inst.pinned}
     must |= {(inst.demand_index[d], inst.volunteer_index[v]) for d, v in inst.previous}
     if must:
         nv = len(inst.volunteers)
@@ -628,24 +625,10 @@ def _dispatch(inst: Instance, cands: Candidates, parts: list[Part], greedy: Sche
     return outcomes, getattr(runner, "name", type(runner).__name__) + f" ({lanes} at once)"
 
 
-def _pair_km(inst: Instance, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], float]:
-    """Distances of the chosen pairs (the same formula as the candidates')."""
-    if not pairs:
-        return {}
-    dem = np.array([di for di, _ in pairs])
-    vol = np.array([vi for _, vi in pairs])
-    lat_d = np.array([d.lat for d in inst.demands])[dem]
-    lon_d = np.array([d.lon for d in inst.demands])[dem]
-    lat_v = np.array([v.lat for v in inst.volunteers])[vol]
-    lon_v = np.array([v.lon for v in inst.volunteers])[vol]
-    km = distance_km(lat_v, lon_v, lat_d, lon_d, inst.detour_factor)
-    return dict(zip(pairs, km.tolist(), strict=True))
-
-
 def _solution_document(inst: Instance, cands: Candidates, schedule: Schedule, status: str,
                        objective: float, bound: float | None) -> dict:
     """The `linli.solution/1` document with explanations."""
-    km_of = _pair_km(inst, schedule.pairs)
+    km_of = pair_km(inst, cands, schedule.pairs)
     reasons = explain_assignments(inst, cands, schedule.pairs)
     staffed = {di for di, _ in schedule.pairs}
     assignments = [
