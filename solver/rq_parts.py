@@ -115,6 +115,7 @@ class RqPartExecutor:
             return
         trouble = False
         next_liveness = time.monotonic() + LIVENESS_EVERY
+        nobody = 0  # liveness checks in a row that found no part worker at all
         try:
             while pending:
                 left = deadline_unix - time.time()
@@ -125,16 +126,17 @@ class RqPartExecutor:
                     states = self._states(pending)
                     finished = [i for i, (status, _) in states.items() if status == JobStatus.FINISHED.value]
                     outputs = {i: self._output(pending[i]) for i in finished}
+                    lost: set[int] = set()
                     if time.monotonic() >= next_liveness:
                         next_liveness = time.monotonic() + LIVENESS_EVERY
-                        lost = self._lost(states)
-                    else:
-                        lost = set()
+                        lost, anybody = self._lost(states, waiting_lost=nobody >= 1)
+                        nobody = 0 if anybody else nobody + 1
                 except RedisError as exc:  # a hiccup: look again until the deadline
                     if not trouble:
                         log.warning("part jobs not readable for now (Redis: %s)", type(exc).__name__)
                     trouble = True
                     continue
+                dropped: dict[int, str] = {}
                 for i, (status, worker) in states.items():
                     if status == JobStatus.FINISHED.value:
                         job_id = pending.pop(i)
@@ -146,7 +148,9 @@ class RqPartExecutor:
                         why = "lost its worker" if i in lost else f"ended {status or 'without a trace in Redis'}"
                         log.warning("part %s (job %s) %s: the caller solves it greedily%s", i, pending[i], why,
                                     self._failure_text(pending[i]) if status == JobStatus.FAILED.value else "")
-                        del pending[i]
+                        dropped[i] = pending.pop(i)
+                if dropped:  # a part given up while queued must not run later for nobody
+                    self._abandon(dropped)
         finally:
             if pending:
                 self._abandon(pending)
@@ -195,9 +199,12 @@ class RqPartExecutor:
         text = (result.exc_string or "").strip().splitlines() if result is not None else []
         return f" ({text[-1]})" if text else ""
 
-    def _lost(self, states: dict[int, tuple[str | None, str | None]]) -> set[int]:
-        """Parts that cannot finish: started on a worker that is gone, or waiting while no part worker
-        listens at all (then waiting for the deadline gains nothing)."""
+    def _lost(self, states: dict[int, tuple[str | None, str | None]], *,
+              waiting_lost: bool) -> tuple[set[int], bool]:
+        """Parts that cannot finish: started on a worker that is gone, and (with `waiting_lost`, when the
+        previous check found no worker either: a pool restarts its workers within a second) parts
+        waiting while no part worker listens at all, as waiting for the deadline would gain nothing.
+        Also whether any part worker listens."""
         started = {i: w for i, (s, w) in states.items() if s == JobStatus.STARTED.value and w}
         waiting = [i for i, (s, _) in states.items() if s in _WAITING]
         lost: set[int] = set()
@@ -205,9 +212,10 @@ class RqPartExecutor:
             channels = {i: PUBSUB_CHANNEL_TEMPLATE % w for i, w in started.items()}
             counts = dict(self.connection.pubsub_numsub(*set(channels.values())))
             lost |= {i for i, c in channels.items() if counts.get(c.encode(), 0) == 0}
-        if waiting and not live_workers(self.connection, self.queue_name):
+        anybody = bool(live_workers(self.connection, self.queue_name)) if waiting else True
+        if waiting and not anybody and waiting_lost:
             lost |= set(waiting)
-        return lost
+        return lost, anybody
 
     def _abandon(self, pending: dict[int, str]) -> None:
         """At the deadline: cancel the parts still queued, stop the ones still running (the worker kills

@@ -168,6 +168,21 @@ def test_with_redis_unreachable_there_is_no_capacity_and_run_returns_nothing():
     assert time.monotonic() - started < 3
 
 
+def test_parts_nobody_listens_for_are_given_up_and_cancelled_before_the_deadline(redis_connection, district):
+    from rq import Queue
+
+    queue = f"linli-parts-test-nobody-{uuid.uuid4().hex[:8]}"
+    executor = RqPartExecutor(REDIS_URL, queue)
+    try:
+        outputs, seconds = _collect(executor, payloads(district, 1, 5.0), time.time() + 20)
+        assert outputs == {} and seconds < 4  # two liveness checks a second apart, not the deadline
+        canceled = Queue(queue, connection=redis_connection).canceled_job_registry
+        assert Queue(queue, connection=redis_connection).count == 0 and canceled.count == 1
+    finally:
+        for key in redis_connection.scan_iter(f"*{queue}*"):
+            redis_connection.delete(key)
+
+
 # --------------------------------------------------------------------------- (a) parts on both workers
 
 
