@@ -178,6 +178,22 @@ def _streets(schedule: Schedule) -> list:
                                                  Area.level == AreaLevel.TOWNSHIP).order_by(Area.name)).all()
 
 
+# Which bound the gap is measured against (the solver's `stats.bound_methods`, solver/pipeline.py).
+BOUND_KINDS = {
+    "model_lp": _l("the linear relaxation of the whole model"),
+    "cp_sat": _l("the optimizer's own proof"),
+    "regions_lp": _l("the linear relaxations of the regions"),
+    "per_demand": _l("each demand's best team on its own (a loose bound)"),
+}
+
+
+def bound_kinds(run: SolveRun | None) -> list[str]:
+    """Labels of the bounds behind a finished run's gap, for the coordinator to read."""
+    stats = ((run.solution or {}).get("stats") or {}) if run is not None else {}
+    kinds = stats.get("bound_methods") or []
+    return [str(BOUND_KINDS[k]) for k in kinds if isinstance(k, str) and k in BOUND_KINDS]
+
+
 @bp.route("/schedules/<int:schedule_id>")
 @roles_required(*COORDINATING)
 def view(schedule_id: int):
@@ -224,6 +240,7 @@ def view(schedule_id: int):
     tile_url = current_app.config.get("MAP_TILE_URL")
     return render_template(
         "schedule/view.html", schedule=schedule, run=run, figures=figures, counts=counts,
+        bound_kinds=bound_kinds(finished),
         gaps=gaps[:OVERVIEW_GAPS] if overview else gaps, gaps_total=len(gaps), overview=overview,
         rows=_street_rows(shown, streets, counts) if overview else _grid_rows(schedule, shown, street),
         changes=changes, changed=changed,
