@@ -83,6 +83,13 @@ class PartWorkers:
             time.sleep(0.1)
         return sorted(self.processes)
 
+    def wait_idle(self, seconds: float = 15) -> None:
+        """Until every live worker of ours is idle (parts left running for nobody have stopped)."""
+        deadline = time.monotonic() + seconds
+        while any(w.get_state() != "idle" for w in live_workers(self.connection, self.queue)):
+            assert time.monotonic() < deadline, "part workers still busy"
+            time.sleep(0.05)
+
     def kill(self, name: str) -> None:
         """SIGKILL a worker and its work horse together (its machine is lost)."""
         proc = self.processes.pop(name)
@@ -211,6 +218,38 @@ def test_a_part_whose_job_fails_is_left_out_without_waiting_for_the_deadline(wor
     outputs, seconds = _collect(RqPartExecutor(REDIS_URL, workers.queue), shipped, time.time() + 20)
     assert sorted(outputs) == [1]
     assert seconds < 10
+
+
+def test_a_redis_hiccup_mid_run_is_waited_out(workers, district, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    workers.ensure(2)
+    executor = RqPartExecutor(REDIS_URL, workers.queue)
+    states, failures = executor._states, iter(range(20))
+
+    def flaky(pending):  # the first 20 looks (about a second) find Redis away
+        if next(failures, None) is not None:
+            raise RedisConnectionError("Connection reset by peer")
+        return states(pending)
+
+    monkeypatch.setattr(executor, "_states", flaky)
+    outputs, _ = _collect(executor, payloads(district, 2, 0.5), time.time() + 15)
+    assert sorted(outputs) == [0, 1]
+
+
+def test_redis_gone_for_good_mid_run_ends_the_run_at_its_deadline(workers, district, monkeypatch):
+    workers.ensure(2)
+    executor = RqPartExecutor(REDIS_URL, workers.queue)
+    enqueue = executor._enqueue
+
+    def enqueue_then_lose_redis(*args):
+        enqueue(*args)
+        executor.connection = executor.connection.from_url(CLOSED_REDIS)
+
+    monkeypatch.setattr(executor, "_enqueue", enqueue_then_lose_redis)
+    outputs, seconds = _collect(executor, payloads(district, 2, 5.0), time.time() + 1.5)
+    assert outputs == {} and seconds < 2.5  # no exception; the parts stop by their own deadline
+    workers.wait_idle()
 
 
 # --------------------------------------------------------------------------- (b) the deadline
