@@ -33,7 +33,7 @@ MIN_PART_SECONDS = 0.3  # a part given less than this keeps its warm start
 # What one process builds, relaxes and searches usefully in a second (2-core machine, measured on
 # districts and cities); above `seconds × processes × this` pairs the search keeps each demand's best.
 SEARCH_PAIRS_PER_SECOND = 1_500
-MIN_SEARCH_PAIRS = 20_000
+MIN_SEARCH_PAIRS = 60_000  # a district is always searched whole
 MIN_PAIRS_PER_DEMAND = 8
 
 Progress = Callable[[dict], None]

@@ -64,6 +64,9 @@ def test_coordinator_solves_reviews_and_publishes(client, db, demo, next_monday)
     assert run.status == RunStatus.DONE, run.message
     page = client.get(schedule_url).get_data(as_text=True)
     assert 'id="gaps"' in page and "<svg" in page and 'id="publish-button"' in page
+    # The gap says which bound it is measured against (the solver's stats.bound_methods).
+    assert run.solution["stats"]["bound_methods"]
+    assert 'id="bound-kind"' in page
     instance = client.get(f"/runs/{run.id}/instance.json")
     assert instance.status_code == 200 and instance.get_json()["schema"] == "linli.instance/1"
     assert client.post(f"/schedules/{schedule.id}/publish", data={"version": schedule.version}).status_code == 302
