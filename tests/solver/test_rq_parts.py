@@ -167,6 +167,26 @@ def test_capacity_counts_the_live_part_workers(workers):
     assert RqPartExecutor(REDIS_URL, workers.queue + "-nobody").capacity() == 0
 
 
+def capacity_seen_by_a_job(redis_url: str, queue: str) -> int:
+    """An RQ job's look at the part workers (the solve job's, in `run_solve`)."""
+    return RqPartExecutor(redis_url, queue).capacity()
+
+
+def test_the_worker_running_the_solve_job_is_not_counted_as_a_part_worker(workers):
+    """Even a worker (wrongly) listening on the solve queue and the parts queue: while it runs the
+    solve job it cannot take that job's parts, so the job does not count it."""
+    from rq import Queue, SimpleWorker
+
+    workers.ensure(2)
+    solve_queue = Queue(f"{workers.queue}-solve", connection=workers.connection)
+    job = solve_queue.enqueue(capacity_seen_by_a_job, REDIS_URL, workers.queue)
+    both = SimpleWorker([solve_queue, Queue(workers.queue, connection=workers.connection)],
+                        connection=workers.connection)
+    both.work(burst=True)
+    assert job.return_value(refresh=True) == 2
+    assert RqPartExecutor(REDIS_URL, workers.queue).capacity() == 2  # the burst worker is gone again
+
+
 def test_with_redis_unreachable_there_is_no_capacity_and_run_returns_nothing():
     executor = RqPartExecutor(CLOSED_REDIS, "linli-parts")
     assert executor.capacity() == 0
