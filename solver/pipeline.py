@@ -149,23 +149,25 @@ def _solve(source, time_limit: float, workers: int, progress: Progress | None, s
         return empty_solution("INFEASIBLE", inst.name, "the pinned pairs cannot all hold", conflicts)
     clock.mark("candidates")
     pool = None
-    if executor is None and workers >= 2 and local_processes(workers) >= 2 and len(cands) > MAX_PART_PAIRS \
+    remote = executor.capacity() if executor is not None else 0  # asked once: it may change meanwhile
+    if not remote and workers >= 2 and local_processes(workers) >= 2 and len(cands) > MAX_PART_PAIRS \
             and clock.left() > 4 * SPAWN_SECONDS:
         # Probably several big parts: start worker processes now, their start-up overlaps the greedy.
         pool = _start_pool(local_processes(workers))
+    runner, lanes = (executor, remote) if remote else (pool, pool.capacity() if pool is not None else 1)
     try:
-        return _solve_built(inst, cands, clock, workers, progress, executor, pool)
+        return _solve_built(inst, cands, clock, workers, progress, runner if remote else None, runner, lanes)
     finally:
         if pool is not None:
             pool.close()
 
 
 def _solve_built(inst: Instance, cands: Candidates, clock: _Clock, workers: int, progress: Progress | None,
-                 executor: PartExecutor | None, pool: ProcessExecutor | None) -> dict:
+                 executor: PartExecutor | None, runner: PartExecutor | None, lanes: int) -> dict:
+    """The solve once candidates are built: `executor` is a remote one with workers now, `runner` what
+    runs parts side by side (that executor, or worker processes here, or None) with `lanes` at once."""
     started = clock.started
     reserve = _reserve(inst, cands)
-    runner = executor if executor is not None and executor.capacity() > 0 else pool
-    lanes = runner.capacity() if runner is not None else 1
     search = _search_candidates(inst, cands, clock.left() - reserve, lanes)
     pruned = search is not cands
     seed = [(inst.demand_index[d], inst.volunteer_index[v]) for d, v in sorted(inst.previous)]
@@ -180,7 +182,7 @@ def _solve_built(inst: Instance, cands: Candidates, clock: _Clock, workers: int,
     _emit(progress, "solving", started, objective=None, bound=None)
     end = clock.deadline - reserve
     if runner is not None and (executor is not None or (len(parts) >= 2 and _worth_shipping(parts))):
-        outcomes, where = _dispatch(inst, search, parts, greedy, end, workers, runner, progress, started)
+        outcomes, where = _dispatch(inst, search, parts, greedy, end, workers, runner, lanes, progress, started)
     else:
         outcomes, where = _solve_here(inst, search, parts, greedy, end, workers, progress, started), "this process"
     clock.mark("search")
@@ -597,12 +599,12 @@ def part_payloads(inst: Instance, cands: Candidates, parts: list[Part], greedy: 
 
 
 def _dispatch(inst: Instance, cands: Candidates, parts: list[Part], greedy: Schedule, end: float,
-              workers: int, runner: PartExecutor, progress: Progress | None,
+              workers: int, runner: PartExecutor, lanes: int, progress: Progress | None,
               started: float) -> tuple[list[_Outcome], str]:
     """Solve the parts side by side on `runner` (worker processes here, or RQ workers anywhere).
     With fewer lanes than parts, each part gets time in proportion to its size, so the waves end by
     the deadline (largest first); every part also stops at the wall-clock deadline whatever its share."""
-    lanes = max(1, runner.capacity())
+    lanes = max(1, lanes)
     sizes = [len(p.positions) for p in parts]
     budget = max(0.1, end - time.monotonic() - SHIP_SECONDS)
     if len(parts) <= lanes:
@@ -638,7 +640,8 @@ def _dispatch(inst: Instance, cands: Candidates, parts: list[Part], greedy: Sche
                             {inst.demand_index[d]: o for d, o in out["fallback_responsible"].items()})
         outcomes.append(_Outcome(out["status"], Schedule(pairs_of(out["pairs"]), responsible) if solved else None,
                                  fallback if out["fallback"] else None, out["bound"], out["region_bound"],
-                                 out["objective"], out["seconds"], out["timings"]))
+                                 out["objective"], out["seconds"],
+                                 out["timings"] | ({"worker": out["worker"]} if out.get("worker") else {})))
     return outcomes, getattr(runner, "name", type(runner).__name__) + f" ({lanes} at once)"
 
 
