@@ -39,11 +39,15 @@ import numpy as np
 
 from solver.candidates import Candidates
 from solver.decomposition import pair_gains
+from solver.geo import distance_km
 from solver.instance import Instance
-from solver.model import conflict_matrix
 from solver.relaxation import LinearProgram, LpBuilder, certify, solve_lp
+from solver.validation import EPS
 
 LP_SHARE = 0.75  # of the time left after building, for the LP (the rest: Lagrangian descent)
+COLUMN_GENERATION_PAIRS = 30_000  # above this many pairs the LP starts from each demand's best pairs
+COLUMNS_PER_DEMAND = 10  # ... at least this many of them (three per place when more)
+COLUMNS_PER_VOLUNTEER = 3  # ... and each volunteer's best
 MIN_DESCENT_SECONDS = 0.05
 
 
@@ -121,84 +125,79 @@ def _segments(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return starts, run, np.arange(len(keys)) - starts[run]
 
 
-def volunteer_cliques(conflict: np.ndarray, starts: np.ndarray) -> list[np.ndarray]:
-    """Cliques covering every edge of one volunteer's conflict graph (rule 7 between its demands).
+def conflict_rows(inst: Instance, cands: Candidates, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Rule 7 rows over the pairs at `pos` for every volunteer at once: (row of each entry, local pair
+    index of each entry, number of rows); each row says at most one of its pairs is chosen.
 
-    The demands are cut, in order of start, into runs that no conflict crosses (a morning, a day), and
-    each run is covered on its own (`_run_cliques`)."""
-    k = len(starts)
-    order = np.lexsort((np.arange(k), starts))
-    sub = conflict[np.ix_(order, order)]
-    position = np.arange(k)
-    reach = np.where(sub.any(axis=1), k - 1 - np.argmax(sub[:, ::-1], axis=1), position)
-    cut = np.flatnonzero(np.maximum.accumulate(reach)[:-1] < position[1:]) + 1
-    out = []
-    for run in np.split(np.arange(k), cut):
-        if len(run) >= 2:
-            out += [order[run[c]] for c in _run_cliques(sub[np.ix_(run, run)])]
+    Two demands of a volunteer conflict when they overlap or leave less than the travel time between
+    them (the definition of `model.conflict_matrix`). Overlaps form an interval graph: the demands
+    running at one demand's start are a clique, and the largest of them (those not contained in the
+    next one's) cover every overlapping pair. Conflicts by travel time alone become two-element rows.
+    Only pairs starting within the longest duration plus the volunteer's longest possible trip (twice
+    its farthest demand from home, by the triangle inequality) are compared."""
+    n = len(pos)
+    empty = np.zeros(0, dtype=np.int64)
+    if n < 2:
+        return empty, empty, 0
+    dem, vol = cands.demand[pos], cands.volunteer[pos]
+    starts = np.array([d.start for d in inst.demands], dtype=np.int64)
+    ends = np.array([d.end for d in inst.demands], dtype=np.int64)
+    lat = np.array([d.lat for d in inst.demands])
+    lon = np.array([d.lon for d in inst.demands])
+    order = np.lexsort((np.arange(n), starts[dem], vol))
+    vo, do = vol[order], dem[order]
+    so, eo = starts[do], ends[do]
+    vids, v_of = np.unique(vo, return_inverse=True)
+    radius = np.zeros(len(vids))
+    np.maximum.at(radius, v_of, cands.km[pos][order])
+    reach = 2.0 * radius / inst.speed_kmh * 60.0 * (1.0 + 1e-9) + 1e-6
+    longest = float((eo - so).max())
+    origin = float(so.min()) - longest - float(reach.max()) - 1.0
+    span = float(so.max()) - origin + 1.0
+    key = v_of * span + (so - origin)
+    first_of_volunteer = np.searchsorted(v_of, v_of)
+    lo = np.searchsorted(key, v_of * span + (so - longest - reach[v_of] - origin), side="left")
+    lo = np.maximum(lo, first_of_volunteer)
+    counts = np.arange(n) - lo
+    total = int(counts.sum())
+    later = np.repeat(np.arange(n), counts)
+    earlier = np.repeat(lo, counts) + (np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts))
+    gap = so[later] - eo[earlier]  # the earlier-starting one first (ties: by position)
+    overlap = gap < 0  # whole minutes: overlapping demands always conflict
+    check = np.flatnonzero((gap >= 0) & (gap < reach[v_of[later]]))
+    a, b = do[earlier[check]], do[later[check]]
+    km = distance_km(lat[a], lon[a], lat[b], lon[b], inst.detour_factor)
+    by_travel = check[gap[check] < km / inst.speed_kmh * 60.0 - EPS]
+    # Overlap cliques: each demand with those running at its start; kept unless the next demand of the
+    # volunteer starts before any of them ends (then the next one's clique holds all of this one).
+    size = 1 + np.bincount(later[overlap], minlength=n)
+    min_end = eo.astype(float).copy()
+    np.minimum.at(min_end, later[overlap], eo[earlier[overlap]].astype(float))
+    same_next = np.r_[v_of[1:] == v_of[:-1], False]
+    next_start = np.r_[so[1:], 0]
+    kept = (size >= 2) & ~(same_next & (next_start < min_end))
+    row_of = _ranks(kept, n)
+    members = overlap & kept[later]
+    n_cliques = int(kept.sum())
+    rows = np.r_[row_of[kept], row_of[later[members]],
+                 n_cliques + np.repeat(np.arange(len(by_travel)), 2)]
+    cols = np.r_[np.flatnonzero(kept), earlier[members],
+                 np.column_stack([earlier[by_travel], later[by_travel]]).ravel()]
+    return rows, order[cols], n_cliques + len(by_travel)
+
+
+def _ranks(keys: np.ndarray, n: int) -> np.ndarray:
+    """Row numbers 0.. for the True entries of a boolean mask over n groups (−1 elsewhere)."""
+    out = np.full(n, -1, dtype=np.int64)
+    out[keys] = np.arange(int(keys.sum()))
     return out
-
-
-def _run_cliques(conflict: np.ndarray) -> list[np.ndarray]:
-    """Cliques covering every edge of a conflict graph whose demands are numbered by start.
-
-    For each demand i: i with every conflicting demand that starts no later. When the conflicts are
-    plain overlaps that set is a clique (everything running at i's start); travel time can break that,
-    and then the set is trimmed greedily. Edges left uncovered become two-element cliques; cliques
-    contained in another are dropped."""
-    k = len(conflict)
-    eye = np.eye(k, dtype=bool)
-    if (conflict | eye).all():  # the common case: everything overlaps everything
-        return [np.arange(k)]
-    product = _sparse_product if k >= SPARSE_RUN else _dense_product
-    member = np.tril(conflict) | eye  # [i, j]: j conflicts with i and starts no later
-    member = member[member.sum(axis=1) >= 2]
-    if len(member):
-        sizes = member.sum(axis=1)
-        # a set is a clique when each of its members conflicts with all the others
-        inside = (product(member, conflict | eye) * member).sum(axis=1)
-        for c in np.flatnonzero(inside < sizes * sizes).tolist():
-            idx = np.flatnonzero(member[c])
-            keep = [int(idx[-1])]  # the set's own demand, the latest; then the others latest first
-            for j in idx[-2::-1].tolist():
-                if conflict[j, keep].all():
-                    keep.append(j)
-            member[c] = False
-            member[c, keep] = True
-        member = member[member.sum(axis=1) >= 2]
-        packed = np.packbits(member, axis=1)
-        _, first = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(), return_index=True)
-        member = member[np.sort(first)]
-    if len(member):
-        sizes = member.sum(axis=1)
-        contained = (product(member, member.T) >= sizes[:, None]) & (sizes[:, None] < sizes[None, :])
-        member = member[~contained.any(axis=1)]
-        covered = product(member.T, member) > 0
-    else:
-        covered = np.zeros_like(conflict)
-    rest = np.argwhere(np.triu(conflict & ~covered, 1))
-    return [np.flatnonzero(m) for m in member] + [np.array(e, dtype=np.int64) for e in rest.tolist()]
-
-
-SPARSE_RUN = 48  # runs of this many demands and more: sparse products (BLAS threads stall when shared)
-
-
-def _dense_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b of 0/1 matrices, as counts."""
-    return (a.astype(np.float32) @ b.astype(np.float32)).round().astype(np.int64)
-
-
-def _sparse_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b of 0/1 matrices, as counts, through scipy's sparse product (one thread, no BLAS)."""
-    from scipy.sparse import csr_matrix
-
-    return np.asarray((csr_matrix(a, dtype=np.int32) @ csr_matrix(b, dtype=np.int32)).todense(), dtype=np.int64)
 
 
 def build_formulation(inst: Instance, cands: Candidates, positions: np.ndarray,
                       relax_over: frozenset[int] = frozenset()) -> _Formulation:
     """The strengthened LP over the pairs at `positions`; volunteers in `relax_over` get no
-    over-preferred term (as `model.build_part_model`)."""
+    over-preferred term (as `model.build_part_model`). Vectorized by row family; Python loops only over
+    one_organization demands and over volunteers (for their conflict cliques)."""
     w = inst.weights
     pos = np.unique(np.asarray(positions, dtype=np.int64))
     dem, vol = cands.demand[pos], cands.volunteer[pos]
@@ -209,163 +208,165 @@ def build_formulation(inst: Instance, cands: Candidates, positions: np.ndarray,
     forced = np.fromiter(((di, vi) in pinned_keys for di, vi in zip(dem.tolist(), vol.tolist(), strict=True)),
                          dtype=bool, count=n) if pinned_keys else np.zeros(n, dtype=bool)
 
-    # Demands in local numbering (sorted pairs come grouped by demand: candidates are demand-major).
-    order_d = np.argsort(dem, kind="stable")
-    d_starts, _, _ = _segments(dem[order_d])
-    demand_ids = dem[order_d][d_starts] if n else np.zeros(0, dtype=np.int64)
-    groups = np.split(order_d, d_starts[1:]) if n else []
+    demand_ids, d_of = np.unique(dem, return_inverse=True)  # local demand of each pair
+    nd = len(demand_ids)
+    people = np.array([inst.demands[di].people for di in demand_ids.tolist()], dtype=np.int64)
+    least = np.array([inst.demands[di].min_people for di in demand_ids.tolist()], dtype=np.int64)
+    one_org = np.array([inst.demands[di].one_organization for di in demand_ids.tolist()], dtype=bool)
+    size = np.bincount(d_of, minlength=nd)
+    n_forced = np.bincount(d_of, weights=forced.astype(float), minlength=nd).astype(np.int64)
+    by_d = np.argsort(d_of, kind="stable")
+    d_start = np.r_[0, np.cumsum(size)]
 
     # One_organization: eligible organizations of each candidate; a candidate in none can never serve.
     x_hi = np.ones(n)
     eligible: dict[int, list[str]] = {}
-    for di, idx in zip(demand_ids.tolist(), groups, strict=True):
-        d = inst.demands[di]
-        if not d.one_organization:
-            continue
-        for i in idx.tolist():
-            orgs = sorted(o for o in inst.volunteers[int(vol[i])].organizations
-                          if not d.organizations or o in d.organizations)
-            eligible[i] = orgs
-            if not orgs:
-                x_hi[i] = 0.0
+    for i in np.flatnonzero(one_org[d_of]).tolist():
+        d = inst.demands[int(dem[i])]
+        eligible[i] = sorted(o for o in inst.volunteers[int(vol[i])].organizations
+                             if not d.organizations or o in d.organizations)
+        if not eligible[i]:
+            x_hi[i] = 0.0
     x = b.variables(np.minimum(forced.astype(float), x_hi), x_hi, pair_gains(inst, cands, pos))
 
     # ---- demand blocks (kept whole in the Lagrangian bound)
-    # Rule 9. For a demand with min_people > 1 or one_organization, y = staffed:
+    # Rule 9. A demand with min_people = 1 and not one_organization: Σx ≤ people. Otherwise y = staffed:
     #   Σx ≤ people·y, Σx ≥ min·y, x ≤ y   (a valid schedule has y = 1 iff anyone serves, and then
     #   min ≤ |team| ≤ people; x ≤ y: nobody serves an unstaffed demand).
+    simple = ~one_org & (least <= 1)
+    capped = simple & (size > people)
+    if capped.any():
+        row = _ranks(capped, nd)
+        sel = capped[d_of]
+        b.rows(row[d_of[sel]], x[sel], 1.0, np.full(int(capped.sum()), -math.inf), people[capped])
+    team = ~simple
+    y = np.full(nd, -1, dtype=np.int64)
+    if team.any():
+        k = int(team.sum())
+        y[team] = b.variables(0.0, (size[team] >= least[team]).astype(float), np.zeros(k))
+        row = _ranks(team, nd)
+        sel = np.flatnonzero(team[d_of])
+        for coef, lo, hi in ((people, -math.inf, 0.0), (least, 0.0, math.inf)):
+            b.rows(np.r_[row[d_of[sel]], np.arange(k)], np.r_[x[sel], y[team]],
+                   np.r_[np.ones(len(sel)), -coef[team].astype(float)], np.full(k, lo), hi)
+        b.rows(np.r_[np.arange(len(sel)), np.arange(len(sel))], np.r_[x[sel], y[d_of[sel]]],
+               np.r_[np.ones(len(sel)), -np.ones(len(sel))], np.full(len(sel), -math.inf), 0.0)
+
+    # Options of the Lagrangian's demand blocks: the whole candidate list, or one per organization.
+    plain = ~one_org
+    opt_of = _ranks(plain, nd)
+    sel = plain[d_of]
+    ent_x, ent_opt = [x[sel]], [opt_of[d_of[sel]]]
+    opt_dem, opt_lo, opt_hi = [np.flatnonzero(plain)], [np.maximum(np.maximum(least, n_forced), 1)[plain]], \
+        [np.minimum(people, size)[plain]]
+    opt_empty, opt_valid = [(n_forced == 0)[plain]], [np.ones(int(plain.sum()), dtype=bool)]
+    n_opt = int(plain.sum())
+
     # Rule 10. r[o] = o responsible: Σ_o r = y; x ≤ Σ_{o ∋ v} r (everyone is a member of the responsible
     #   organization); Σ_{v ∈ o} x ≥ min·r[o] (the responsible organization fields the whole team);
     #   Σ_{v whose only eligible organization is o} x ≤ people·r[o] (those can serve only if o is
     #   responsible, and then at most `people` serve).
-    rows_r, rows_c, rows_v, rows_lo, rows_hi = [], [], [], [], []
-    ent_x, ent_opt, opt_dem, opt_lo, opt_hi, opt_empty, opt_valid = [], [], [], [], [], [], []
+    rr, rc, rv, rl, rh = [], [], [], [], []
 
     def row(cols, vals, lo, hi):
-        r = len(rows_lo)
-        rows_r.extend([r] * len(cols))
-        rows_c.extend(cols)
-        rows_v.extend(vals)
-        rows_lo.append(lo)
-        rows_hi.append(hi)
+        r = len(rl)
+        rr.extend([r] * len(cols))
+        rc.extend(cols)
+        rv.extend(vals)
+        rl.append(lo)
+        rh.append(hi)
 
-    for local, (di, idx) in enumerate(zip(demand_ids.tolist(), groups, strict=True)):
-        d = inst.demands[di]
-        xs = x[idx].tolist()
-        n_forced = int(forced[idx].sum())
-        if d.min_people <= 1 and not d.one_organization:
-            if len(xs) > d.people:
-                row(xs, [1.0] * len(xs), -math.inf, d.people)
-        else:
-            y = int(b.variables(0.0, 1.0 if len(xs) >= d.min_people else 0.0, [0.0])[0])
-            row(xs + [y], [1.0] * len(xs) + [-float(d.people)], -math.inf, 0.0)
-            row(xs + [y], [1.0] * len(xs) + [-float(d.min_people)], 0.0, math.inf)
-            for xi in xs:
-                row([xi, y], [1.0, -1.0], -math.inf, 0.0)
-            if d.one_organization:
-                orgs = sorted({o for i in idx.tolist() for o in eligible[i]})
-                r_var = dict(zip(orgs, b.variables(0.0, 1.0, np.zeros(len(orgs))).tolist(), strict=True))
-                row(list(r_var.values()) + [y], [1.0] * len(orgs) + [-1.0], 0.0, 0.0)
-                for i in idx.tolist():
-                    if eligible[i]:
-                        row([int(x[i])] + [r_var[o] for o in eligible[i]], [1.0] + [-1.0] * len(eligible[i]),
-                            -math.inf, 0.0)
-                for o in orgs:
-                    members = [i for i in idx.tolist() if o in eligible[i]]
-                    row([int(x[i]) for i in members] + [r_var[o]], [1.0] * len(members) + [-float(d.min_people)],
-                        0.0, math.inf)
-                    only = [i for i in members if len(eligible[i]) == 1]
-                    if len(only) > d.people:
-                        row([int(x[i]) for i in only] + [r_var[o]], [1.0] * len(only) + [-float(d.people)],
-                            -math.inf, 0.0)
-                    pins_in = int(forced[members].sum()) if members else 0
-                    opt = len(opt_dem)
-                    ent_x.extend(int(x[i]) for i in members)
-                    ent_opt.extend([opt] * len(members))
-                    opt_dem.append(local)
-                    opt_lo.append(max(d.min_people, n_forced, 1))
-                    opt_hi.append(min(d.people, len(members)))
-                    opt_empty.append(n_forced == 0)
-                    opt_valid.append(pins_in == n_forced)
-                if not orgs:  # nobody eligible: the demand stays empty
-                    opt_dem.append(local)
-                    opt_lo.append(1)
-                    opt_hi.append(0)
-                    opt_empty.append(True)
-                    opt_valid.append(n_forced == 0)
-                continue
-        opt = len(opt_dem)
-        ent_x.extend(xs)
-        ent_opt.extend([opt] * len(xs))
-        opt_dem.append(local)
-        opt_lo.append(max(d.min_people, n_forced, 1))
-        opt_hi.append(min(d.people, len(xs)))
-        opt_empty.append(n_forced == 0)
-        opt_valid.append(True)
-    if rows_lo:
-        b.rows(rows_r, rows_c, rows_v, rows_lo, rows_hi)
+    o_ent_x, o_ent_opt, o_dem, o_lo, o_hi, o_empty, o_valid = [], [], [], [], [], [], []
+    for local in np.flatnonzero(one_org).tolist():
+        idx = by_d[d_start[local]:d_start[local + 1]].tolist()
+        members: dict[str, list[int]] = {}
+        for i in idx:
+            for o in eligible[i]:
+                members.setdefault(o, []).append(i)
+        orgs = sorted(members)
+        r_var = dict(zip(orgs, b.variables(0.0, 1.0, np.zeros(len(orgs))).tolist(), strict=True))
+        row(list(r_var.values()) + [int(y[local])], [1.0] * len(orgs) + [-1.0], 0.0, 0.0)
+        for i in idx:
+            if eligible[i]:
+                row([int(x[i])] + [r_var[o] for o in eligible[i]], [1.0] + [-1.0] * len(eligible[i]), -math.inf, 0.0)
+        nf = int(n_forced[local])
+        for o in orgs:
+            mine = members[o]
+            row([int(x[i]) for i in mine] + [r_var[o]], [1.0] * len(mine) + [-float(least[local])], 0.0, math.inf)
+            only = [i for i in mine if len(eligible[i]) == 1]
+            if len(only) > people[local]:
+                row([int(x[i]) for i in only] + [r_var[o]], [1.0] * len(only) + [-float(people[local])],
+                    -math.inf, 0.0)
+            o_ent_x.extend(int(x[i]) for i in mine)
+            o_ent_opt.extend([n_opt] * len(mine))
+            o_dem.append(local)
+            o_lo.append(max(int(least[local]), nf, 1))
+            o_hi.append(min(int(people[local]), len(mine)))
+            o_empty.append(nf == 0)
+            o_valid.append(int(forced[mine].sum()) == nf)
+            n_opt += 1
+        if not orgs:  # nobody eligible: the demand stays empty
+            o_dem.append(local)
+            o_lo.append(1)
+            o_hi.append(0)
+            o_empty.append(True)
+            o_valid.append(nf == 0)
+            n_opt += 1
+    if rl:
+        b.rows(rr, rc, rv, rl, rh)
+    ent_x.append(np.array(o_ent_x, dtype=np.int64))
+    ent_opt.append(np.array(o_ent_opt, dtype=np.int64))
+    opt_dem.append(np.array(o_dem, dtype=np.int64))
+    opt_lo.append(np.array(o_lo, dtype=np.int64))
+    opt_hi.append(np.array(o_hi, dtype=np.int64))
+    opt_empty.append(np.array(o_empty, dtype=bool))
+    opt_valid.append(np.array(o_valid, dtype=bool))
     coupling_first = b.m
 
     # ---- coupling rows, all `a·v ≤ rhs`
     # Rule 7: per volunteer, at most one demand of each clique of mutually conflicting demands.
     # Rule 8: Σ hours·x ≤ hours left after commitments.
-    # Over-preferred (hours): Σ hours·x − over ≤ preferred − committed, over ∈ [fixed part, most possible].
-    order_v = np.argsort(vol, kind="stable")
-    v_starts, _, _ = _segments(vol[order_v])
-    vol_groups = np.split(order_v, v_starts[1:]) if n else []
-    cr, cc = [], []
-    n_cliques = 0
-    kr, kc, kv, kh = [], [], [], []
-    over_vols, over_lo, over_hi, over_rhs = [], [], [], []
-    for idx in vol_groups:
-        vi = int(vol[idx[0]])
-        v = inst.volunteers[vi]
-        if len(idx) >= 2:
-            dis = dem[idx]
-            conflict = conflict_matrix(inst, dis.tolist())
-            if conflict.any():
-                starts = np.array([inst.demands[int(di)].start for di in dis.tolist()])
-                for clique in volunteer_cliques(conflict, starts):
-                    cr.extend([n_cliques] * len(clique))
-                    cc.extend(x[idx[clique]].tolist())
-                    n_cliques += 1
-        hours = minutes[idx] / 60.0
-        left = (v.max_minutes - v.committed_minutes) / 60.0
-        if hours.sum() > left + 1e-9:
-            kr.extend([len(kh)] * len(idx))
-            kc.extend(x[idx].tolist())
-            kv.extend(hours.tolist())
-            kh.append(left)
-        most = min(v.max_minutes, v.committed_minutes + int(minutes[idx].sum()))
-        if vi not in relax_over and most > v.preferred_minutes:
-            over_vols.append(idx)
-            over_lo.append(max(0, v.committed_minutes - v.preferred_minutes) / 60.0)
-            over_hi.append((most - v.preferred_minutes) / 60.0)
-            over_rhs.append((v.preferred_minutes - v.committed_minutes) / 60.0)
+    # Over-preferred (hours): Σ hours·x − over ≤ preferred − committed, over ∈ [fixed part, most possible]
+    #   (over = max(0, committed + load − preferred)/60 satisfies both; no schedule loads more than
+    #   the volunteer's maximum or all of its pairs).
+    volunteer_ids, v_of = np.unique(vol, return_inverse=True)
+    nv = len(volunteer_ids)
+    cr, cc, n_cliques = conflict_rows(inst, cands, pos)
     if n_cliques:
-        b.rows(cr, cc, 1.0, np.full(n_cliques, -math.inf), 1.0)
-    if kh:
-        b.rows(kr, kc, kv, np.full(len(kh), -math.inf), kh)
-    over_var = b.variables(over_lo, over_hi, np.full(len(over_vols), -w.over_preferred_hour))
-    if over_vols:
-        lengths = [len(idx) for idx in over_vols]
-        all_idx = np.concatenate(over_vols)
-        row_of = np.repeat(np.arange(len(over_vols)), lengths)
-        b.rows(np.r_[row_of, np.arange(len(over_vols))], np.r_[x[all_idx], over_var],
-               np.r_[minutes[all_idx] / 60.0, -np.ones(len(over_vols))], np.full(len(over_vols), -math.inf), over_rhs)
+        b.rows(cr, x[cc], 1.0, np.full(n_cliques, -math.inf), 1.0)
+    vols = [inst.volunteers[vi] for vi in volunteer_ids.tolist()]
+    committed = np.array([v.committed_minutes for v in vols], dtype=float)
+    most_minutes = np.array([v.max_minutes for v in vols], dtype=float)
+    preferred = np.array([v.preferred_minutes for v in vols], dtype=float)
+    total = np.bincount(v_of, weights=minutes, minlength=nv)
+    left = most_minutes - committed
+    full = total > left + 1e-9
+    if full.any():
+        row = _ranks(full, nv)
+        sel = full[v_of]
+        b.rows(row[v_of[sel]], x[sel], minutes[sel] / 60.0, np.full(int(full.sum()), -math.inf), left[full] / 60.0)
+    most = np.minimum(most_minutes, committed + total)
+    relaxed = np.isin(volunteer_ids, np.array(sorted(relax_over), dtype=np.int64))
+    paid = ~relaxed & (most > preferred)
+    k = int(paid.sum())
+    over_var = b.variables(np.maximum(0.0, committed[paid] - preferred[paid]) / 60.0,
+                           (most[paid] - preferred[paid]) / 60.0, np.full(k, -w.over_preferred_hour))
+    if k:
+        row = _ranks(paid, nv)
+        sel = np.flatnonzero(paid[v_of])
+        b.rows(np.r_[row[v_of[sel]], np.arange(k)], np.r_[x[sel], over_var],
+               np.r_[minutes[sel] / 60.0, -np.ones(k)], np.full(k, -math.inf), (preferred[paid] - committed[paid]) / 60.0)
 
     # Continuity, for residents with two or more demands here: z[ρ,v] ≥ x for v's pairs on ρ's demands
     # (z = 1 when v serves ρ), cost w per z; the reward w·(largest team) is w·m with m ≤ Σ_v z and
     # m ≤ the largest `people` (the largest team's volunteers are distinct and serve ρ). The row
     # x − z ≤ 0 couples; m − Σz ≤ 0 stays in the resident's block.
-    resident_of = np.full(len(inst.demands), -1, dtype=np.int64)
     names: dict[str, int] = {}
-    for di in demand_ids.tolist():
-        r = inst.demands[di].resident
-        if r is not None:
-            resident_of[di] = names.setdefault(r, len(names))
-    count = np.bincount(resident_of[demand_ids][resident_of[demand_ids] >= 0], minlength=len(names))
-    res = resident_of[dem]
+    resident_local = np.array([-1 if inst.demands[di].resident is None
+                               else names.setdefault(inst.demands[di].resident, len(names))
+                               for di in demand_ids.tolist()], dtype=np.int64)
+    count = np.bincount(resident_local[resident_local >= 0], minlength=len(names))
+    res = resident_local[d_of] if n else np.zeros(0, dtype=np.int64)
     if n and len(count):
         with_z = np.flatnonzero((res >= 0) & (count[np.maximum(res, 0)] >= 2))
     else:
@@ -377,11 +378,9 @@ def build_formulation(inst: Instance, cands: Candidates, positions: np.ndarray,
         z_var = b.variables(0.0, 1.0, np.full(len(uniq), -wd))
         b.rows(np.r_[np.arange(len(with_z)), np.arange(len(with_z))], np.r_[x[with_z], z_var[z_of]],
                np.r_[np.ones(len(with_z)), -np.ones(len(with_z))], np.full(len(with_z), -math.inf), 0.0)
-        z_res_global = uniq // (len(inst.volunteers) + 1)
-        res_ids, z_res = np.unique(z_res_global, return_inverse=True)
-        people = np.array([d.people for d in inst.demands], dtype=float)
+        res_ids, z_res = np.unique(uniq // (len(inst.volunteers) + 1), return_inverse=True)
         top = np.zeros(len(res_ids))
-        np.maximum.at(top, np.searchsorted(res_ids, res[with_z]), people[dem[with_z]])
+        np.maximum.at(top, np.searchsorted(res_ids, res[with_z]), people[d_of[with_z]].astype(float))
         res_m = b.variables(0.0, top, np.full(len(res_ids), wd))
         coupling_last = b.m
         b.rows(np.r_[np.arange(len(res_ids)), z_res], np.r_[res_m, z_var],
@@ -391,15 +390,13 @@ def build_formulation(inst: Instance, cands: Candidates, positions: np.ndarray,
         top = np.zeros(0)
         coupling_last = b.m
     lp = b.build()
-    opt_dem_a = np.array(opt_dem, dtype=np.int64)
+    ent = np.concatenate(ent_x)
     return _Formulation(
         lp=lp, positions=pos, n_x=n, coupling=np.arange(coupling_first, coupling_last, dtype=np.int64),
-        ent_x=np.array(ent_x, dtype=np.int64), ent_opt=np.array(ent_opt, dtype=np.int64),
-        ent_forced=forced[np.array(ent_x, dtype=np.int64)] if ent_x else np.zeros(0, dtype=bool),
-        opt_dem=opt_dem_a, opt_lo=np.array(opt_lo, dtype=np.int64), opt_hi=np.array(opt_hi, dtype=np.int64),
-        opt_empty=np.array(opt_empty, dtype=bool), opt_valid=np.array(opt_valid, dtype=bool),
-        n_dem=len(demand_ids), over_var=over_var, z_var=z_var, z_res=z_res, res_top=top, res_m=res_m,
-        w_distinct=wd)
+        ent_x=ent, ent_opt=np.concatenate(ent_opt), ent_forced=forced[ent],
+        opt_dem=np.concatenate(opt_dem), opt_lo=np.concatenate(opt_lo), opt_hi=np.concatenate(opt_hi),
+        opt_empty=np.concatenate(opt_empty), opt_valid=np.concatenate(opt_valid),
+        n_dem=nd, over_var=over_var, z_var=z_var, z_res=z_res, res_top=top, res_m=res_m, w_distinct=wd)
 
 
 # ---------------------------------------------------------------- the Lagrangian bound
@@ -516,13 +513,115 @@ def descend(f: _Formulation, u: np.ndarray, seconds: float, lower: float | None 
 # ---------------------------------------------------------------- the bound of a part
 
 
+def restrict_columns(lp: LinearProgram, keep: np.ndarray, n_x: int) -> tuple[LinearProgram, np.ndarray, np.ndarray]:
+    """A smaller LP for finding duals: the pair columns (the first `n_x`) where `keep` is True, the rows
+    that hold one of them or no pair column at all, and the other columns those rows use. With the
+    kept columns' and rows' indices in the original, to map values and duals back (dropped rows get
+    dual 0; any duals certify the whole LP)."""
+    is_x = lp.col < n_x
+    has_x = np.zeros(lp.n_rows, dtype=bool)
+    has_x[lp.row[is_x]] = True
+    has_kept_x = np.zeros(lp.n_rows, dtype=bool)
+    has_kept_x[lp.row[is_x & keep[lp.col]]] = True
+    rows = np.flatnonzero(has_kept_x | ~has_x)
+    row_map = np.full(lp.n_rows, -1, dtype=np.int64)
+    row_map[rows] = np.arange(len(rows))
+    used = np.zeros(len(lp.c), dtype=bool)
+    used[lp.col[row_map[lp.row] >= 0]] = True
+    cols = np.flatnonzero(np.where(np.arange(len(lp.c)) < n_x, keep, used | (lp.c > 0)))
+    col_map = np.full(len(lp.c), -1, dtype=np.int64)
+    col_map[cols] = np.arange(len(cols))
+    nz = (row_map[lp.row] >= 0) & (col_map[lp.col] >= 0)
+    sub = LinearProgram(lp.c[cols], lp.lo[cols], lp.hi[cols], lp.offset, row_map[lp.row[nz]], col_map[lp.col[nz]],
+                        lp.val[nz], lp.row_lo[rows], lp.row_hi[rows])
+    return sub, cols, rows
+
+
+def _initial_columns(f: _Formulation, inst: Instance, cands: Candidates, seed: np.ndarray | None) -> np.ndarray:
+    """Columns of a first, smaller LP over many pairs: every non-pair variable, each demand's best
+    pairs by their own score (a few more than it has places), each volunteer's best few, pins and the
+    pairs of `seed`."""
+    gain = f.lp.c[:f.n_x]
+    dem = cands.demand[f.positions]
+    vol = cands.volunteer[f.positions]
+    people = np.array([d.people for d in inst.demands], dtype=np.int64)[dem]
+    keep = np.ones(len(f.lp.c), dtype=bool)
+    keep[:f.n_x] = False
+    order = np.lexsort((-gain, dem))
+    _, _, rank = _segments(dem[order])
+    keep[order[rank < np.maximum(COLUMNS_PER_DEMAND, 3 * people[order])]] = True
+    order = np.lexsort((-gain, vol))
+    _, _, rank = _segments(vol[order])
+    keep[order[rank < COLUMNS_PER_VOLUNTEER]] = True
+    keep[:f.n_x] |= f.lp.lo[:f.n_x] > 0
+    if seed is not None and len(seed):
+        keep[np.searchsorted(f.positions, seed)[np.isin(seed, f.positions)]] = True
+    return keep
+
+
+def _solve_relaxation(f: _Formulation, inst: Instance, cands: Candidates, seconds: float,
+                      seed: np.ndarray | None, timings: dict):
+    """The strengthened LP within `seconds`: whole when small, else by column generation (a first LP
+    over each demand's best pairs, then every pair whose reduced cost under its duals is positive, until
+    none is or the time is up). Returns (bound, duals, primal values when solved to optimality, status),
+    the bound the smaller of the LP's certificate and the Lagrangian at its multipliers, for the duals
+    of the round that gave the best one."""
+    started = time.monotonic()
+    if f.n_x <= COLUMN_GENERATION_PAIRS:
+        solution = solve_lp(f.lp, seconds, "glop")
+        timings["lp_rounds"] = 1
+        return _both(f, solution.duals), solution.duals, solution.values, solution.status
+    keep = _initial_columns(f, inst, cands, seed)
+    best, best_duals, values, status, rounds = None, None, None, "LIMIT", 0
+    while True:
+        left = seconds - (time.monotonic() - started)
+        if left < 0.05:
+            break
+        sub, cols, rows = restrict_columns(f.lp, keep, f.n_x)
+        solution = solve_lp(sub, left, "glop")
+        rounds += 1
+        if solution.duals is None:
+            status = solution.status
+            break
+        duals = np.zeros(f.lp.n_rows)
+        duals[rows] = solution.duals
+        value = _both(f, duals)
+        if value is not None and (best is None or value < best):
+            best, best_duals = value, duals
+        if solution.status != "OPTIMAL":
+            status = solution.status
+            break
+        reduced = f.lp.c - np.bincount(f.lp.col, weights=f.lp.val * duals[f.lp.row], minlength=len(f.lp.c))
+        enter = ~keep & (reduced > 1e-7 * max(1.0, float(np.abs(f.lp.c).max())))
+        enter[f.n_x:] = False
+        if not enter.any():  # no column can improve: the restricted optimum is the whole LP's
+            status = "OPTIMAL"
+            values = np.zeros(len(f.lp.c))
+            values[cols] = solution.values
+            break
+        keep |= enter
+    timings["lp_rounds"] = rounds
+    timings["lp_columns"] = int(keep[:f.n_x].sum())
+    return best, best_duals, values, status
+
+
+def _both(f: _Formulation, duals: np.ndarray | None) -> float | None:
+    """The smaller of the LP certificate and the Lagrangian bound for these duals."""
+    if duals is None:
+        return None
+    values = [certify(f.lp, duals), lagrangian(f, np.maximum(duals[f.coupling], 0.0)).value]
+    return min(v for v in values if v is not None)
+
+
 def part_bound(inst: Instance, cands: Candidates, positions: np.ndarray, time_limit: float,
-               relax_over: frozenset[int] = frozenset(), lower: float | None = None) -> PartBound:
+               relax_over: frozenset[int] = frozenset(), lower: float | None = None,
+               seed: np.ndarray | None = None) -> PartBound:
     """A certified upper bound on what the pairs at `positions` (a union of exact components, or a
     region's bound pairs with `relax_over` its shared volunteers) and their volunteers can score,
     within about `time_limit` seconds (building included; never None: without time for an LP the
     Lagrangian bound at zero, the per-demand relaxation, is still there). `lower`, a known schedule's
-    score on these pairs, only steers the Lagrangian descent."""
+    score on these pairs, steers the Lagrangian descent; `seed`, that schedule's pair positions, joins
+    the first LP when the LP is solved by column generation. Neither affects validity."""
     started = time.monotonic()
     f = build_formulation(inst, cands, positions, relax_over)
     built = time.monotonic()
@@ -533,22 +632,24 @@ def part_bound(inst: Instance, cands: Candidates, positions: np.ndarray, time_li
     left = time_limit - (time.monotonic() - started)
     lp_status = "skipped"
     if left > 0.2 and len(f.coupling):
-        solution = solve_lp(f.lp, LP_SHARE * left, "glop")
-        lp_status = solution.status
-        timings["lp"] = round(solution.seconds, 3)
-        certified = certify(f.lp, solution.duals)
-        if certified is not None and certified < bound:
-            bound = certified
-            method = "LP relaxation, certified" if solution.status == "OPTIMAL" else \
-                "LP relaxation cut short, certified by its last duals"
-            if solution.values is not None:
-                values = np.clip(solution.values[:f.n_x], 0.0, 1.0)
-        if solution.duals is not None:
-            u = np.maximum(solution.duals[f.coupling], 0.0)
+        lp_started = time.monotonic()
+        _, duals, lp_values, lp_status = _solve_relaxation(f, inst, cands, LP_SHARE * left, seed, timings)
+        timings["lp"] = round(time.monotonic() - lp_started, 3)
+        if duals is not None:
+            certified = certify(f.lp, duals)
+            if certified is not None and certified < bound:
+                bound = certified
+                method = "LP relaxation, certified" if lp_status == "OPTIMAL" else \
+                    "LP relaxation cut short, certified by its last duals"
+                if lp_values is not None:
+                    values = np.clip(lp_values[:f.n_x], 0.0, 1.0)
+            u = np.maximum(duals[f.coupling], 0.0)
             at_lp = lagrangian(f, u, want_point=True)
             if at_lp.value < bound - 1e-9 * max(1.0, abs(bound)):
-                bound, method = at_lp.value, "Lagrangian bound at the LP's multipliers (exact teams)"
-                if solution.values is None:
+                bound = at_lp.value
+                method = "Lagrangian bound at the LP's multipliers (exact teams)" if lp_status == "OPTIMAL" else \
+                    "Lagrangian bound at the multipliers of an LP cut short (exact teams)"
+                if lp_values is None:
                     values = at_lp.point[:f.n_x]
     elif not len(f.coupling):  # nothing couples the demands: the blocks are the exact optimum
         method = "per-demand optimum (nothing couples the demands)"
@@ -560,8 +661,7 @@ def part_bound(inst: Instance, cands: Candidates, positions: np.ndarray, time_li
         timings["descent_iterations"] = iterations
         if value < bound - 1e-9 * max(1.0, abs(bound)):
             bound, method = value, "Lagrangian bound (exact teams), subgradient descent"
-            if lp_status != "OPTIMAL":
-                values = lagrangian(f, best_u, want_point=True).point[:f.n_x]
+            values = lagrangian(f, best_u, want_point=True).point[:f.n_x]
     # Float sums: pad by a relative 1e-9 as `certify` does.
     bound = bound + 1e-9 * abs(bound) + 1e-6
     timings["lp_status"] = lp_status

@@ -103,17 +103,29 @@ def add_one_organization(
 
 
 def conflict_matrix(inst: Instance, dis: list[int]) -> np.ndarray:
-    """Rule 7 between demands: True where two demands overlap or leave too little travel time."""
+    """Rule 7 between demands: True where two demands overlap or leave too little travel time.
+
+    Distances are computed only where the gap between two demands could be shorter than the travel
+    between them: by the triangle inequality no two of them are farther apart than twice the farthest
+    from the first, which bounds every travel time (`reach`); demands that overlap conflict anyway."""
     ds = [inst.demands[i] for i in dis]
     s = np.array([d.start for d in ds], dtype=float)
     e = np.array([d.end for d in ds], dtype=float)
     lat = np.array([d.lat for d in ds])
     lon = np.array([d.lon for d in ds])
-    km = distance_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :], inst.detour_factor)
-    need = km / inst.speed_kmh * 60.0 - EPS
     first_i = s[:, None] <= s[None, :]
     gap = np.where(first_i, s[None, :] - e[:, None], s[:, None] - e[None, :])
-    conflict = gap < need
+    conflict = gap < -EPS
+    if len(ds) == 0:
+        return conflict
+    farthest = float(distance_km(lat, lon, lat[0], lon[0], inst.detour_factor).max())
+    reach = 2.0 * farthest / inst.speed_kmh * 60.0 * (1.0 + 1e-9) + 1e-6
+    check = (gap >= -EPS) & (gap < reach)
+    np.fill_diagonal(check, False)
+    a, b = np.nonzero(check)
+    if len(a):
+        km = distance_km(lat[a], lon[a], lat[b], lon[b], inst.detour_factor)
+        conflict[a, b] = gap[a, b] < km / inst.speed_kmh * 60.0 - EPS
     np.fill_diagonal(conflict, False)
     return conflict
 

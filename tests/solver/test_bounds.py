@@ -9,12 +9,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from solver import bounds as bounds_module
 from solver import parse_instance, solve
-from solver.bounds import build_formulation, lagrangian, part_bound, volunteer_cliques
+from solver.bounds import build_formulation, conflict_rows, lagrangian, part_bound
 from solver.candidates import build_candidates
 from solver.decomposition import relaxation_bound
 from solver.generate import generate_instance
-from solver.model import SCALE, build_part_model
+from solver.model import SCALE, build_part_model, conflict_matrix
 from solver.relaxation import LpBuilder, certify, lp_bound, plain_lp_bound, solve_lp
 from tests.solver.test_properties import TOO_MANY, brute_force_optimum, instances
 
@@ -129,22 +130,38 @@ def test_certify_is_weak_duality_for_any_duals():
         assert certify(lp, rng.normal(0, 3, 2)) >= 1.0 - 1e-9
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.integers(2, 30), st.integers(0, 2**32 - 1), st.floats(0.0, 1.0))
-def test_volunteer_cliques_are_cliques_covering_every_conflict(k, seed, density):
-    rng = np.random.default_rng(seed)
-    starts = np.sort(rng.integers(0, 600, k))
-    ends = starts + rng.integers(30, 180, k)
-    overlap = (starts[:, None] < ends[None, :]) & (starts[None, :] < ends[:, None])
-    extra = rng.random((k, k)) < density * 0.3  # travel-time conflicts that are not overlaps
-    conflict = overlap | extra | extra.T
-    np.fill_diagonal(conflict, False)
-    order = rng.permutation(k)
-    conflict, starts = conflict[np.ix_(order, order)], starts[order]
-    covered = np.zeros_like(conflict)
-    for clique in volunteer_cliques(conflict, starts):
-        assert len(clique) >= 2
-        sub = conflict[np.ix_(clique, clique)]
-        assert sub[~np.eye(len(clique), dtype=bool)].all()
-        covered[np.ix_(clique, clique)] = True
-    assert not (conflict & ~covered).any()
+@pytest.mark.parametrize("shape", ["", "long_travel", "cross_area"])
+def test_conflict_rows_are_cliques_covering_every_conflict(shape):
+    inst = parse_instance(generate_instance("township", 3, shape))
+    cands = build_candidates(inst)
+    rows, cols, n_rows = conflict_rows(inst, cands, np.arange(len(cands)))
+    assert n_rows == (rows.max() + 1 if len(rows) else 0)
+    covered = set()
+    for r in range(n_rows):
+        members = np.sort(cols[rows == r])
+        assert len(members) >= 2 and len(set(cands.volunteer[members].tolist())) == 1
+        conflict = conflict_matrix(inst, cands.demand[members].tolist())
+        assert (conflict | np.eye(len(members), dtype=bool)).all()
+        covered |= {(int(a), int(b)) for a in members for b in members if a < b}
+    for positions in cands.by_volunteer().values():
+        positions = np.sort(positions)
+        conflict = conflict_matrix(inst, cands.demand[positions].tolist())
+        for a, b in np.argwhere(np.triu(conflict, 1)).tolist():
+            assert (int(positions[a]), int(positions[b])) in covered
+
+
+def test_column_generation_reaches_the_whole_lp(monkeypatch):
+    doc = generate_instance("township", 1, "long_travel")
+    inst = parse_instance(doc)
+    cands = build_candidates(inst)
+    everything = np.arange(len(cands))
+    whole = part_bound(inst, cands, everything, 60)
+    monkeypatch.setattr(bounds_module, "COLUMN_GENERATION_PAIRS", 0)
+    monkeypatch.setattr(bounds_module, "COLUMNS_PER_DEMAND", 2)
+    monkeypatch.setattr(bounds_module, "COLUMNS_PER_VOLUNTEER", 1)
+    generated = part_bound(inst, cands, everything, 60)
+    assert generated.timings["lp_rounds"] >= 2
+    assert generated.bound == pytest.approx(whole.bound, rel=1e-6)
+    short = part_bound(inst, cands, everything, 0.3)
+    solution = solve(doc, time_limit=5, workers=1)
+    assert short.bound + fixed_cost_without_pairs(inst, cands) >= solution["objective"] - 1e-6
