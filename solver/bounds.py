@@ -45,9 +45,9 @@ from solver.relaxation import LinearProgram, LpBuilder, certify, solve_lp
 from solver.validation import EPS
 
 LP_SHARE = 0.75  # of the time left after building, for the LP (the rest: Lagrangian descent)
-COLUMN_GENERATION_PAIRS = 30_000  # above this many pairs the LP starts from each demand's best pairs
-COLUMNS_PER_DEMAND = 10  # ... at least this many of them (three per place when more)
-COLUMNS_PER_VOLUNTEER = 3  # ... and each volunteer's best
+COLUMN_GENERATION_PAIRS = 100_000  # above this many pairs the LP starts from each demand's best pairs
+COLUMNS_PER_DEMAND = 20  # ... at least this many of them (three per place when more)
+COLUMNS_PER_VOLUNTEER = 4  # ... and each volunteer's best
 MIN_DESCENT_SECONDS = 0.05
 
 
@@ -191,6 +191,51 @@ def _ranks(keys: np.ndarray, n: int) -> np.ndarray:
     out = np.full(n, -1, dtype=np.int64)
     out[keys] = np.arange(int(keys.sum()))
     return out
+
+
+def _add_rounding_rows(b: LpBuilder, x: np.ndarray, minutes: np.ndarray, v_of: np.ndarray, nv: int,
+                       left: np.ndarray, full: np.ndarray, paid: np.ndarray, over_var: np.ndarray,
+                       room: np.ndarray) -> None:
+    """Mixed-integer rounding rows for the minutes of each volunteer, one per distinct duration δ of
+    its pairs.
+
+    MIR (Nemhauser and Wolsey): if Σ a_p x_p − s ≤ β holds for integers x ≥ 0 and a real s ≥ 0, then
+    with f = β − ⌊β⌋ > 0 and f_p = a_p − ⌊a_p⌋,
+        Σ (⌊a_p⌋ + max(0, f_p − f)/(1 − f)) x_p − s/(1 − f) ≤ ⌊β⌋
+    (split by whether Σ ⌊a_p⌋ x_p + the x with f_p > f is ≤ ⌊β⌋ or not). Applied in units of δ minutes
+    to rule 8, Σ minutes·x ≤ minutes left (s = 0), and to the hours above preferred, Σ minutes·x −
+    60·over ≤ preferred − committed (s = 60·over ≥ 0). Every valid schedule obeys both rows, so it
+    obeys these; they cut off fractional schedules that fill a volunteer exactly up to the minutes."""
+    order = np.argsort(v_of, kind="stable")
+    starts = np.r_[0, np.cumsum(np.bincount(v_of, minlength=nv))]
+    paid_row = _ranks(paid, nv)
+    rr, rc, rv, rh = [], [], [], []
+    for vl in np.flatnonzero(full | paid).tolist():
+        idx = order[starts[vl]:starts[vl + 1]]
+        if len(idx) < 2:
+            continue
+        a = minutes[idx].astype(np.int64)
+        for delta in np.unique(a).tolist():
+            for beta, slack in ((int(left[vl]), None), (int(room[vl]), paid_row[vl])):
+                if slack is None and not full[vl] or slack is not None and slack < 0:
+                    continue
+                f = beta % delta
+                if f == 0:
+                    continue
+                coef = a // delta + np.maximum(0, a % delta - f) / (delta - f)
+                if coef.sum() <= beta // delta and slack is None:
+                    continue
+                r = len(rh)
+                rr.extend([r] * len(idx))
+                rc.extend(x[idx].tolist())
+                rv.extend(coef.tolist())
+                if slack is not None:
+                    rr.append(r)
+                    rc.append(int(over_var[slack]))
+                    rv.append(-60.0 / (delta - f))
+                rh.append(float(beta // delta))
+    if rh:
+        b.rows(rr, rc, rv, np.full(len(rh), -math.inf), rh)
 
 
 def build_formulation(inst: Instance, cands: Candidates, positions: np.ndarray,
@@ -356,6 +401,7 @@ def build_formulation(inst: Instance, cands: Candidates, positions: np.ndarray,
         sel = np.flatnonzero(paid[v_of])
         b.rows(np.r_[row[v_of[sel]], np.arange(k)], np.r_[x[sel], over_var],
                np.r_[minutes[sel] / 60.0, -np.ones(k)], np.full(k, -math.inf), (preferred[paid] - committed[paid]) / 60.0)
+    _add_rounding_rows(b, x, minutes, v_of, nv, left, full, paid, over_var, preferred - committed)
 
     # Continuity, for residents with two or more demands here: z[ρ,v] ≥ x for v's pairs on ρ's demands
     # (z = 1 when v serves ρ), cost w per z; the reward w·(largest team) is w·m with m ≤ Σ_v z and
@@ -656,6 +702,8 @@ def part_bound(inst: Instance, cands: Candidates, positions: np.ndarray, time_li
     left = time_limit - (time.monotonic() - started)
     if lp_status != "OPTIMAL" and left > MIN_DESCENT_SECONDS and len(f.coupling):
         descent_started = time.monotonic()
+        if lagrangian(f, u).value > zero.value:  # the duals of an LP stopped early can be worse than none
+            u = np.zeros(len(f.coupling))
         value, best_u, iterations = descend(f, u, left, lower)
         timings["descent"] = round(time.monotonic() - descent_started, 3)
         timings["descent_iterations"] = iterations

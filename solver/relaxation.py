@@ -196,7 +196,8 @@ def _parameters(method: str) -> str:
                 "eps_optimal_relative: 1e-6 eps_optimal_absolute: 1e-6 } }")
     # Dual simplex: much faster than primal on these models (at-most-one rows), and its duals stay
     # dual feasible once phase 1 is over, so a solve cut short by the limit still certifies a bound.
-    return "use_dual_simplex: true"
+    # GLOP's presolve costs more than it saves here (2–4 times slower with the rounding rows).
+    return "use_dual_simplex: true use_preprocessing: false"
 
 
 def solve_lp(lp: LinearProgram, time_limit: float, method: str = "auto") -> LpSolution:
