@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from solver.bounds import part_bound
 from solver.candidates import Candidates, build_candidates
 from solver.conflicts import find_pin_conflicts, find_team_conflicts, unsatisfiable_pin_conflicts
 from solver.decomposition import Part, pair_gains, plan_parts, relaxation_bound, sub_instance
@@ -19,8 +20,8 @@ from solver.executors import PartExecutor, ProcessExecutor, local_processes
 from solver.explain import explain_assignments, explain_unfilled, pair_km
 from solver.greedy import Schedule, build_greedy
 from solver.instance import Instance, InstanceError, parse_instance
-from solver.model import SCALE, PartResult, add_schedule_hint, build_part_model, solve_part_model
-from solver.relaxation import lp_bound
+from solver.model import PartResult, build_part_model
+from solver.search import search_part
 from solver.validation import check_schedule, score_pairs
 
 SOLUTION_SCHEMA = "linli.solution/1"
@@ -35,6 +36,12 @@ MIN_PART_SECONDS = 0.3  # a part given less than this keeps its warm start
 SEARCH_PAIRS_PER_SECOND = 1_500
 MIN_SEARCH_PAIRS = 60_000  # a district is always searched whole
 MIN_PAIRS_PER_DEMAND = 8
+BOUND_SHARE = 0.4  # of a part's time after building its model, for its bound (and LP-guided warm start)
+# When the search was pruned, the bound over every pair: the strengthened LP up to this many pairs (its
+# formulation needs ~3 KB a pair), given this share of the time limit (at most WHOLE_BOUND_SECONDS).
+WHOLE_BOUND_PAIRS = 600_000
+WHOLE_BOUND_SHARE = 0.15
+WHOLE_BOUND_SECONDS = 20.0
 
 Progress = Callable[[dict], None]
 
@@ -43,6 +50,8 @@ BOUND_METHODS = {
     "model_lp": "the linear relaxation of the part's model (every rule, cliques of clashing demands), "
                 "certified from its duals",
     "cp_sat": "CP-SAT's proven bound for the part (proved optimal, or tighter than the LP)",
+    "lp_cut_short": "the same linear relaxation cut short by the time limit, certified from its last duals",
+    "lagrangian": "a Lagrangian bound with exact teams at the LP's multipliers (tighter than the LP)",
     "regions_lp": "the regions' linear relaxations over every pair of their demands, certified",
     "per_demand": "each demand's best team on its own (hours, clashes and continuity relaxed)",
 }
@@ -180,7 +189,12 @@ def _solve_built(inst: Instance, cands: Candidates, clock: _Clock, workers: int,
             part.exact = False
     clock.mark("plan")
     _emit(progress, "solving", started, objective=None, bound=None)
-    end = clock.deadline - reserve
+    # A search over fewer pairs than there are: the bound over every pair is worked out at the end,
+    # in time kept for it (the strengthened LP and Lagrangian while it fits in memory and time).
+    bound_seconds = 0.0
+    if pruned and len(cands) <= WHOLE_BOUND_PAIRS:
+        bound_seconds = min(WHOLE_BOUND_SECONDS, max(0.5, WHOLE_BOUND_SHARE * (clock.deadline - clock.started)))
+    end = clock.deadline - reserve - bound_seconds
     if runner is not None and (executor is not None or (len(parts) >= 2 and _worth_shipping(parts))):
         outcomes, where = _dispatch(inst, search, parts, greedy, end, workers, runner, lanes, progress, started)
     else:
@@ -228,7 +242,7 @@ def _solve_built(inst: Instance, cands: Candidates, clock: _Clock, workers: int,
         chosen, objective = greedy, greedy_objective
     clock.mark("merge")
     if pruned:
-        bound, method = _whole_bound(inst, cands, objective), ["per_demand"]
+        bound, method = _whole_bound(inst, cands, objective, min(bound_seconds, clock.left() - reserve))
     else:
         bound, method = _bound(inst, cands, parts, outcomes, objective)
     clock.mark("bound")
@@ -404,18 +418,25 @@ def _bound(inst: Instance, cands: Candidates, parts: list[Part], outcomes: list[
     return max(total, objective), sorted(methods)  # float noise only
 
 
-def _whole_bound(inst: Instance, cands: Candidates, objective: float) -> float | None:
-    """A bound over every candidate pair when the search looked at fewer: the per-demand relaxation of
-    all pairs, plus the fixed cost of volunteers without pairs."""
+def _whole_bound(inst: Instance, cands: Candidates, objective: float,
+                 seconds: float) -> tuple[float | None, list[str]]:
+    """A bound over every candidate pair when the search looked at fewer: `bounds.part_bound` over all
+    pairs in `seconds` when there are few enough of them, else the per-demand relaxation; plus the
+    fixed cost of volunteers without pairs."""
     used = np.zeros(len(inst.volunteers), dtype=bool)
     used[cands.volunteer] = True
     w = inst.weights.over_preferred_hour
-    total = relaxation_bound(inst, cands, np.arange(len(cands))) - sum(
-        w * max(0, inst.volunteers[vi].committed_minutes - inst.volunteers[vi].preferred_minutes) / 60.0
-        for vi in np.flatnonzero(~used).tolist())
+    fixed = sum(w * max(0, inst.volunteers[vi].committed_minutes - inst.volunteers[vi].preferred_minutes) / 60.0
+                for vi in np.flatnonzero(~used).tolist())
+    total, method = relaxation_bound(inst, cands, np.arange(len(cands))), "per_demand"
+    if len(cands) <= WHOLE_BOUND_PAIRS and seconds > 0.3:
+        pb = part_bound(inst, cands, np.arange(len(cands)), seconds, lower=objective + fixed)
+        if pb.bound < total:
+            total, method = pb.bound, bound_code(pb.method)
+    total -= fixed
     if total < objective - 1e-6 * max(1.0, abs(objective)):
-        return None
-    return max(total, objective)
+        return None, [method]
+    return max(total, objective), [method]
 
 
 def _split_component_bound(inst: Instance, cands: Candidates,
@@ -440,53 +461,65 @@ def _split_component_bound(inst: Instance, cands: Candidates,
     return cheap, "per_demand"
 
 
+def bound_code(method: str) -> str:
+    """`bounds.part_bound`'s wording of its method as a `BOUND_METHODS` code."""
+    if "Lagrangian" in method:
+        return "lagrangian"
+    if "cut short" in method:
+        return "lp_cut_short"
+    if "LP relaxation" in method:
+        return "model_lp"
+    return "per_demand"
+
+
 def solve_part(inst: Instance, cands: Candidates, positions: np.ndarray, hint: Schedule,
                time_limit: float, workers: int, report=None, bound_positions: np.ndarray | None = None,
                shared: frozenset[int] = frozenset()) -> PartResult:
     """Build and solve one part's model; model building counts against `time_limit`.
 
-    For a region of a split component, `bound_positions` holds every pair of its demands: the LP of
-    that bound model (over-preferred relaxed for `shared` volunteers) is the region's share of a valid
-    bound, and its values guide the warm start of the region's own model."""
+    First the part's bound (`bounds.part_bound`: the strengthened LP, certified, and a Lagrangian bound
+    with exact teams; never None), whose relaxed values, rounded, may give a better warm start than
+    `hint`; then the search (`search.search_part`) for the rest of the time. For a region of a split
+    component, `bound_positions` holds every pair of its demands: its bound over those pairs (hours over
+    preferred relaxed for `shared` volunteers) is the region's share of a valid bound."""
     started = time.monotonic()
     pm = build_part_model(inst, cands, positions)
-    bm = pm if bound_positions is None else build_part_model(inst, cands, bound_positions, shared)
     built = time.monotonic()
-    lp_limit = max(0.1, 0.4 * (time_limit - (built - started)))
-    lp, values = lp_bound(bm.model, lp_limit)
-    lp = lp / SCALE if lp is not None else None
-    lp_done = time.monotonic()
-    region_bound = None
-    if bound_positions is not None:
-        region_bound, lp = lp, None
-    if values is not None:
-        guided = [(int(cands.demand[p]), int(cands.volunteer[p])) for p, x in bm.x.items()
-                  if values[x.index] > 0.5 and p in pm.x]
+    over = positions if bound_positions is None else bound_positions
+    owned = set(zip(cands.demand[positions].tolist(), cands.volunteer[positions].tolist(), strict=True))
+    warm = score_pairs(inst, _id_pairs(inst, [p for p in hint.pairs if p in owned])) \
+        - _fixed_cost_outside(inst, cands, positions)
+    pb = part_bound(inst, cands, over, max(0.05, BOUND_SHARE * (time_limit - (built - started))), shared,
+                    lower=warm if bound_positions is None else None)
+    bound_done = time.monotonic()
+    lp = pb.bound if bound_positions is None else None
+    guided = [(int(cands.demand[p]), int(cands.volunteer[p]))
+              for p, value in zip(pb.positions.tolist(), pb.values.tolist(), strict=True) if value > 0.5 and p in pm.x]
+    if guided:
         rounded = build_greedy(inst, cands, positions=positions, seed=guided)
         hint = _better(inst, hint, rounded, positions, cands)
-    add_schedule_hint(pm, inst, cands, hint)
     if report is not None:
-        owned = set(zip(cands.demand[positions].tolist(), cands.volunteer[positions].tolist(), strict=True))
-        warm = score_pairs(inst, _id_pairs(inst, [p for p in hint.pairs if p in owned]))
-        report(warm - _fixed_cost_outside(inst, cands, positions), lp if lp is not None else math.inf)
-    left = time_limit - (time.monotonic() - started)
-    if report is not None and lp is not None:
-        inner = report
+        warm = score_pairs(inst, _id_pairs(inst, [p for p in hint.pairs if p in owned])) \
+            - _fixed_cost_outside(inst, cands, positions)
+        report(warm, lp if lp is not None else math.inf)
+        if lp is not None:
+            inner = report
 
-        def report(objective, bound):
-            inner(objective, min(bound, lp))
-    cpsat_started = time.monotonic()
-    result = solve_part_model(pm, inst, cands, left, workers, report)
+            def report(objective, bound):
+                inner(objective, min(bound, lp))
+    left = time_limit - (time.monotonic() - started)
+    search_started = time.monotonic()
+    result = search_part(pm, inst, cands, hint, max(0.0, left), workers, report)
     result.hint = hint
-    result.region_bound = region_bound
-    result.timings = {"build": round(built - started, 2), "lp": round(lp_done - built, 2),
-                      "cp_sat": round(time.monotonic() - cpsat_started, 2)}
+    result.region_bound = pb.bound if bound_positions is not None else None
+    result.timings = {"build": round(built - started, 2), "lp": round(bound_done - built, 2),
+                      "cp_sat": round(time.monotonic() - search_started, 2)}
     if lp is not None:
         cp_sat = result.bound if result.bound is not None and math.isfinite(result.bound) else math.inf
         result.bound = min(cp_sat, lp)
-        result.timings["bound_method"] = "cp_sat" if cp_sat < lp else "model_lp"
-    elif result.bound is not None and math.isfinite(result.bound):
-        result.timings["bound_method"] = "cp_sat"
+        result.timings["bound_method"] = "cp_sat" if cp_sat < lp else bound_code(pb.method)
+    else:
+        result.bound = None  # a region's model is not the whole: its share of the bound is region_bound
     result.seconds = time.monotonic() - started
     return result
 

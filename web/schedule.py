@@ -182,6 +182,8 @@ def _streets(schedule: Schedule) -> list:
 BOUND_KINDS = {
     "model_lp": _l("the linear relaxation of the whole model"),
     "cp_sat": _l("the optimizer's own proof"),
+    "lp_cut_short": _l("the linear relaxation of the whole model, cut short by the time limit"),
+    "lagrangian": _l("a Lagrangian relaxation with whole teams (tighter than the linear one)"),
     "regions_lp": _l("the linear relaxations of the regions"),
     "per_demand": _l("each demand's best team on its own (a loose bound)"),
 }

@@ -145,6 +145,16 @@ def district():
     return doc, inst, cands, sorted(parts, key=lambda p: -len(p.positions))
 
 
+@pytest.fixture(scope="module")
+def slow_district():
+    """The district in two halves: parts that take several seconds to prove optimal (the deadline tests)."""
+    doc = generate_instance("district", 1)
+    inst = parse_instance(doc)
+    cands = build_candidates(inst)
+    parts, _ = plan_parts(inst, cands, 12_000)
+    return doc, inst, cands, sorted(parts, key=lambda p: -len(p.positions))
+
+
 def payloads(district, count: int, time_limit: float, *, deadline_in: float = 30.0) -> list[dict]:
     """The `count` largest parts' payloads, as the pipeline ships them."""
     _, inst, cands, parts = district
@@ -275,7 +285,7 @@ def test_redis_gone_for_good_mid_run_ends_the_run_at_its_deadline(workers, distr
 # --------------------------------------------------------------------------- (b) the deadline
 
 
-def test_run_keeps_its_deadline_and_stopped_parts_free_their_workers(workers, district):
+def test_run_keeps_its_deadline_and_stopped_parts_free_their_workers(workers, district, slow_district):
     from rq import Queue
     from rq.job import Job
 
@@ -283,7 +293,7 @@ def test_run_keeps_its_deadline_and_stopped_parts_free_their_workers(workers, di
     executor = RqPartExecutor(REDIS_URL, workers.queue)
     failed = Queue(workers.queue, connection=workers.connection).failed_job_registry
     before = set(failed.get_job_ids())
-    outputs, seconds = _collect(executor, payloads(district, 2, 10.0), time.time() + 1.0)
+    outputs, seconds = _collect(executor, payloads(slow_district, 2, 10.0), time.time() + 1.0)
     assert outputs == {} and seconds < 1.5
     # Both parts were running and were stopped (not cancelled while queued)...
     time.sleep(0.3)
@@ -297,10 +307,10 @@ def test_run_keeps_its_deadline_and_stopped_parts_free_their_workers(workers, di
 # --------------------------------------------------------------------------- (c) a worker killed
 
 
-def test_a_worker_killed_mid_part_loses_only_its_part(workers, district):
+def test_a_worker_killed_mid_part_loses_only_its_part(workers, slow_district):
     names = workers.ensure(2)
     executor = RqPartExecutor(REDIS_URL, workers.queue)
-    shipped = payloads(district, 2, 4.0)
+    shipped = payloads(slow_district, 2, 4.0)
     outputs: dict[int, dict] = {}
     deadline = time.time() + 8
     thread = threading.Thread(target=lambda: outputs.update(executor.run(shipped, deadline)))
