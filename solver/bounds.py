@@ -51,6 +51,16 @@ COLUMNS_PER_VOLUNTEER = 4  # ... and each volunteer's best
 MIN_DESCENT_SECONDS = 0.05
 
 
+KINDS = {
+    "lp": "the strengthened LP relaxation, solved, certified from its duals",
+    "lp_cut_short": "the strengthened LP relaxation cut short by the time limit, certified from its last duals",
+    "lagrangian": "a Lagrangian bound with exact teams at the LP's multipliers (tighter than the LP)",
+    "lagrangian_descent": "a Lagrangian bound with exact teams, multipliers from a subgradient descent",
+    "per_demand": "each demand's best team on its own (clashes, hours and continuity relaxed)",
+    "per_demand_exact": "each demand's best team on its own, exact: nothing couples the demands",
+}
+
+
 @dataclass
 class PartBound:
     """A certified upper bound (score units) on what the pairs at `positions` and their volunteers can
@@ -63,6 +73,7 @@ class PartBound:
     values: np.ndarray
     seconds: float
     timings: dict = field(default_factory=dict)
+    kind: str = "per_demand"  # the method as a stable code: one of KINDS
 
 
 # ---------------------------------------------------------------- the formulation
@@ -673,7 +684,7 @@ def part_bound(inst: Instance, cands: Candidates, positions: np.ndarray, time_li
     built = time.monotonic()
     timings = {"build": round(built - started, 3)}
     zero = lagrangian(f, np.zeros(len(f.coupling)), want_point=True)
-    bound, method, values = zero.value, "per-demand relaxation", zero.point[:f.n_x]
+    bound, method, values, kind = zero.value, "per-demand relaxation", zero.point[:f.n_x], "per_demand"
     u = np.zeros(len(f.coupling))
     left = time_limit - (time.monotonic() - started)
     lp_status = "skipped"
@@ -684,7 +695,7 @@ def part_bound(inst: Instance, cands: Candidates, positions: np.ndarray, time_li
         if duals is not None:
             certified = certify(f.lp, duals)
             if certified is not None and certified < bound:
-                bound = certified
+                bound, kind = certified, "lp" if lp_status == "OPTIMAL" else "lp_cut_short"
                 method = "LP relaxation, certified" if lp_status == "OPTIMAL" else \
                     "LP relaxation cut short, certified by its last duals"
                 if lp_values is not None:
@@ -692,13 +703,13 @@ def part_bound(inst: Instance, cands: Candidates, positions: np.ndarray, time_li
             u = np.maximum(duals[f.coupling], 0.0)
             at_lp = lagrangian(f, u, want_point=True)
             if at_lp.value < bound - 1e-9 * max(1.0, abs(bound)):
-                bound = at_lp.value
+                bound, kind = at_lp.value, "lagrangian"
                 method = "Lagrangian bound at the LP's multipliers (exact teams)" if lp_status == "OPTIMAL" else \
                     "Lagrangian bound at the multipliers of an LP cut short (exact teams)"
                 if lp_values is None:
                     values = at_lp.point[:f.n_x]
     elif not len(f.coupling):  # nothing couples the demands: the blocks are the exact optimum
-        method = "per-demand optimum (nothing couples the demands)"
+        method, kind = "per-demand optimum (nothing couples the demands)", "per_demand_exact"
     left = time_limit - (time.monotonic() - started)
     if lp_status != "OPTIMAL" and left > MIN_DESCENT_SECONDS and len(f.coupling):
         descent_started = time.monotonic()
@@ -708,9 +719,9 @@ def part_bound(inst: Instance, cands: Candidates, positions: np.ndarray, time_li
         timings["descent"] = round(time.monotonic() - descent_started, 3)
         timings["descent_iterations"] = iterations
         if value < bound - 1e-9 * max(1.0, abs(bound)):
-            bound, method = value, "Lagrangian bound (exact teams), subgradient descent"
+            bound, method, kind = value, "Lagrangian bound (exact teams), subgradient descent", "lagrangian_descent"
             values = lagrangian(f, best_u, want_point=True).point[:f.n_x]
     # Float sums: pad by a relative 1e-9 as `certify` does.
     bound = bound + 1e-9 * abs(bound) + 1e-6
     timings["lp_status"] = lp_status
-    return PartBound(bound, method, f.positions, values, time.monotonic() - started, timings)
+    return PartBound(bound, method, f.positions, values, time.monotonic() - started, timings, kind)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from solver import bounds as bounds_module
 from solver import parse_instance, solve
-from solver.bounds import build_formulation, conflict_rows, lagrangian, part_bound
+from solver.bounds import KINDS, build_formulation, conflict_rows, lagrangian, part_bound
 from solver.candidates import build_candidates
 from solver.decomposition import relaxation_bound
 from solver.generate import generate_instance
@@ -39,6 +39,7 @@ def all_bounds(doc: dict, time_limit: float = 10.0) -> dict:
     everything = np.arange(len(cands))
     outside = fixed_cost_without_pairs(inst, cands)
     own = part_bound(inst, cands, everything, time_limit)
+    assert own.kind in KINDS
     model, _ = lp_bound(build_part_model(inst, cands, everything).model, time_limit)
     return {"inst": inst, "cands": cands, "plain": plain_lp_bound(inst, cands, time_limit=60),
             "own": own.bound + outside, "own_method": own.method,
@@ -96,7 +97,7 @@ def test_a_bound_comes_even_without_time_for_an_lp(shape):
     cands = build_candidates(inst)
     everything = np.arange(len(cands))
     quick = part_bound(inst, cands, everything, 1e-4)
-    assert np.isfinite(quick.bound)
+    assert np.isfinite(quick.bound) and quick.kind == "per_demand"
     assert quick.bound <= relaxation_bound(inst, cands, everything) + 1e-6
     assert len(quick.values) == len(cands)
     solution = solve(doc, time_limit=5, workers=1)
