@@ -279,9 +279,9 @@ def _start_pool(processes: int) -> ProcessExecutor | None:
 
 
 def _worth_shipping(parts: list[Part]) -> bool:
-    """Worker processes pay off when at least two parts are big."""
-    big = sorted((len(p.positions) for p in parts), reverse=True)
-    return len(big) >= 2 and big[1] >= PARALLEL_MIN_PAIRS
+    """Worker processes pay off when the parts besides the biggest hold enough pairs."""
+    sizes = sorted((len(p.positions) for p in parts), reverse=True)
+    return len(sizes) >= 2 and sum(sizes[1:]) >= PARALLEL_MIN_PAIRS
 
 
 def _owned(cands: Candidates, positions: np.ndarray) -> set[tuple[int, int]]:
@@ -407,7 +407,7 @@ def _bound(inst: Instance, cands: Candidates, parts: list[Part], outcomes: list[
     for regions in split.values():
         value, method = _split_component_bound(inst, cands, regions)
         total += value
-        methods.add(method)
+        methods.update(method.split("+"))
     used = np.zeros(len(inst.volunteers), dtype=bool)
     used[cands.volunteer] = True
     for vi in np.flatnonzero(~used).tolist():
@@ -441,8 +441,10 @@ def _whole_bound(inst: Instance, cands: Candidates, objective: float,
 
 def _split_component_bound(inst: Instance, cands: Candidates,
                            regions: list[tuple[Part, _Outcome]]) -> tuple[float, str]:
-    """Bound of a region-split component: the sum of the regions' bound-model LPs when all were solved,
-    plus the fixed over-preferred cost of shared volunteers, counted once; else the relaxation bound.
+    """Bound of a region-split component: the sum of the regions' bounds over every pair of their
+    demands (`part_bound`; for a region not reached, its per-demand relaxation), less the fixed
+    over-preferred cost of shared volunteers, counted once; or the component's per-demand relaxation
+    when that is lower.
 
     Valid because any schedule restricted to one region's demands is feasible for that region's bound
     model (it holds every pair of those demands; a resident's demands share a region), the score splits
@@ -450,14 +452,25 @@ def _split_component_bound(inst: Instance, cands: Candidates,
     fixed part, which is never more than the true cost."""
     whole = regions[0][0].whole
     cheap = relaxation_bound(inst, cands, whole)
-    if any(o.region_bound is None or not math.isfinite(o.region_bound) for _, o in regions):
-        return cheap, "per_demand"
     w = inst.weights.over_preferred_hour
-    fixed = sum(w * max(0, inst.volunteers[vi].committed_minutes - inst.volunteers[vi].preferred_minutes) / 60.0
-                for vi in regions[0][0].shared)
-    by_regions = sum(o.region_bound for _, o in regions) - fixed
-    if by_regions <= cheap:
-        return by_regions, "regions_lp"
+
+    def fixed_cost(vis) -> float:
+        return sum(w * max(0, inst.volunteers[vi].committed_minutes - inst.volunteers[vi].preferred_minutes) / 60.0
+                   for vi in vis)
+
+    shared = regions[0][0].shared
+    total, methods = -fixed_cost(shared), set()
+    for part, out in regions:
+        if out.region_bound is not None and math.isfinite(out.region_bound):
+            total += out.region_bound
+            methods.add("regions_lp")
+        else:  # not reached: its per-demand relaxation, shared volunteers' fixed cost counted once above
+            extended = part.extended if part.extended is not None else part.positions
+            total += relaxation_bound(inst, cands, extended) + fixed_cost(
+                set(cands.volunteer[extended].tolist()) & shared)
+            methods.add("per_demand")
+    if total <= cheap:
+        return total, "regions_lp" if methods == {"regions_lp"} else "regions_lp+per_demand"
     return cheap, "per_demand"
 
 
@@ -644,7 +657,9 @@ def _dispatch(inst: Instance, cands: Candidates, parts: list[Part], greedy: Sche
         seconds = [budget] * len(parts)
     else:
         total = sum(sizes)
-        seconds = [min(budget, max(MIN_PART_SECONDS, budget * lanes * s / total)) for s in sizes]
+        # Waves of parts: shares of the lanes' time by size, less a margin for each part's own reading
+        # and building, which its time limit does not hold back exactly.
+        seconds = [min(budget, max(MIN_PART_SECONDS, 0.85 * budget * lanes * s / total)) for s in sizes]
     deadline_unix = time.time() + (end - time.monotonic()) - 0.2
     order = sorted(range(len(parts)), key=lambda i: -sizes[i])
     threads = max(1, workers // lanes)
