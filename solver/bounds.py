@@ -179,22 +179,38 @@ def conflict_rows(inst: Instance, cands: Candidates, pos: np.ndarray) -> tuple[n
     a, b = do[earlier[check]], do[later[check]]
     km = distance_km(lat[a], lon[a], lat[b], lon[b], inst.detour_factor)
     by_travel = check[gap[check] < km / inst.speed_kmh * 60.0 - EPS]
-    # Overlap cliques: each demand with those running at its start; kept unless the next demand of the
-    # volunteer starts before any of them ends (then the next one's clique holds all of this one).
-    size = 1 + np.bincount(later[overlap], minlength=n)
+    # Cliques at each start time t of each volunteer, for its last demand L starting then (by position):
+    # L, every demand overlapping L that starts no later (all run at t, or start at t), and every
+    # demand ending exactly at t that conflicts with each demand starting at t (back to back at
+    # another place: the usual travel conflict). Such a set is a clique: two demands running at t
+    # overlap; one ending at t overlaps any that started before t, conflicts with those starting at t
+    # by construction, and overlaps another ending at t. A clique is dropped when the next start time
+    # of the volunteer comes before all its demands end (the next one then holds all of it).
+    group_start = np.r_[True, (v_of[1:] != v_of[:-1]) | (so[1:] != so[:-1])]
+    group = np.cumsum(group_start) - 1
+    last = np.r_[group_start[1:], True]  # the last demand of its (volunteer, start) group
+    group_size = np.bincount(group)
+    back = by_travel[gap[by_travel] == 0]  # back-to-back conflicts, keyed by (earlier, later's group)
+    key = earlier[back] * len(group_size) + group[later[back]]
+    keys, hits = np.unique(key, return_counts=True)
+    joins = keys[hits == group_size[keys % len(group_size)]]  # conflicts with all of the group
+    joined = np.isin(earlier * len(group_size) + group[later], joins) & (gap == 0) & last[later]
+    member = (overlap | joined) & last[later]
+    size = 1 + np.bincount(later[member], minlength=n)
     min_end = eo.astype(float).copy()
-    np.minimum.at(min_end, later[overlap], eo[earlier[overlap]].astype(float))
-    same_next = np.r_[v_of[1:] == v_of[:-1], False]
+    np.minimum.at(min_end, later[member], eo[earlier[member]].astype(float))
+    same_next = np.r_[v_of[1:] == v_of[:-1], False] & last
     next_start = np.r_[so[1:], 0]
-    kept = (size >= 2) & ~(same_next & (next_start < min_end))
+    kept = last & (size >= 2) & ~(same_next & (next_start < min_end))
     row_of = _ranks(kept, n)
-    members = overlap & kept[later]
+    member &= kept[later]
     n_cliques = int(kept.sum())
-    rows = np.r_[row_of[kept], row_of[later[members]],
-                 n_cliques + np.repeat(np.arange(len(by_travel)), 2)]
-    cols = np.r_[np.flatnonzero(kept), earlier[members],
-                 np.column_stack([earlier[by_travel], later[by_travel]]).ravel()]
-    return rows, order[cols], n_cliques + len(by_travel)
+    # Travel conflicts not in a clique: those with a gap, and back-to-back ones that did not join.
+    covered = np.isin(earlier[by_travel] * len(group_size) + group[later[by_travel]], joins) & (gap[by_travel] == 0)
+    pairs = by_travel[~covered]
+    rows = np.r_[row_of[kept], row_of[later[member]], n_cliques + np.repeat(np.arange(len(pairs)), 2)]
+    cols = np.r_[np.flatnonzero(kept), earlier[member], np.column_stack([earlier[pairs], later[pairs]]).ravel()]
+    return rows, order[cols], n_cliques + len(pairs)
 
 
 def _ranks(keys: np.ndarray, n: int) -> np.ndarray:
@@ -571,21 +587,30 @@ def descend(f: _Formulation, u: np.ndarray, seconds: float, lower: float | None 
 
 
 def restrict_columns(lp: LinearProgram, keep: np.ndarray, n_x: int) -> tuple[LinearProgram, np.ndarray, np.ndarray]:
-    """A smaller LP for finding duals: the pair columns (the first `n_x`) where `keep` is True, the rows
-    that hold one of them or no pair column at all, and the other columns those rows use. With the
-    kept columns' and rows' indices in the original, to map values and duals back (dropped rows get
-    dual 0; any duals certify the whole LP)."""
+    """A smaller LP for finding duals: the pair columns (the first `n_x`) where `keep` is True, the other
+    columns where `keep` is True or a row with a kept pair uses them or no row with a pair does, and
+    the rows among those columns that hold a kept pair or no pair at all. With the kept columns' and
+    rows' indices in the original, to map values and duals back (dropped rows get dual 0; any duals
+    certify the whole LP)."""
     is_x = lp.col < n_x
     has_x = np.zeros(lp.n_rows, dtype=bool)
     has_x[lp.row[is_x]] = True
     has_kept_x = np.zeros(lp.n_rows, dtype=bool)
     has_kept_x[lp.row[is_x & keep[lp.col]]] = True
-    rows = np.flatnonzero(has_kept_x | ~has_x)
+    # Other columns stay when a row with a kept pair uses them, or when no row with a pair does
+    # (a resident's largest team); a volunteer's `serves` column goes with its pairs.
+    near_kept = np.zeros(len(lp.c), dtype=bool)
+    near_kept[lp.col[has_kept_x[lp.row]]] = True
+    near_pair = np.zeros(len(lp.c), dtype=bool)
+    near_pair[lp.col[has_x[lp.row]]] = True
+    cols = np.flatnonzero(np.where(np.arange(len(lp.c)) < n_x, keep, keep | near_kept | ~near_pair))
+    col_kept = np.zeros(len(lp.c), dtype=bool)
+    col_kept[cols] = True
+    has_kept = np.zeros(lp.n_rows, dtype=bool)
+    has_kept[lp.row[col_kept[lp.col]]] = True
+    rows = np.flatnonzero(has_kept & (has_kept_x | ~has_x))
     row_map = np.full(lp.n_rows, -1, dtype=np.int64)
     row_map[rows] = np.arange(len(rows))
-    used = np.zeros(len(lp.c), dtype=bool)
-    used[lp.col[row_map[lp.row] >= 0]] = True
-    cols = np.flatnonzero(np.where(np.arange(len(lp.c)) < n_x, keep, used | (lp.c > 0)))
     col_map = np.full(len(lp.c), -1, dtype=np.int64)
     col_map[cols] = np.arange(len(cols))
     nz = (row_map[lp.row] >= 0) & (col_map[lp.col] >= 0)
@@ -595,15 +620,13 @@ def restrict_columns(lp: LinearProgram, keep: np.ndarray, n_x: int) -> tuple[Lin
 
 
 def _initial_columns(f: _Formulation, inst: Instance, cands: Candidates, seed: np.ndarray | None) -> np.ndarray:
-    """Columns of a first, smaller LP over many pairs: every non-pair variable, each demand's best
-    pairs by their own score (a few more than it has places), each volunteer's best few, pins and the
-    pairs of `seed`."""
+    """Pair columns of a first, smaller LP over many pairs: each demand's best pairs by their own score
+    (a few more than it has places), each volunteer's best few, pins and the pairs of `seed`."""
     gain = f.lp.c[:f.n_x]
     dem = cands.demand[f.positions]
     vol = cands.volunteer[f.positions]
     people = np.array([d.people for d in inst.demands], dtype=np.int64)[dem]
-    keep = np.ones(len(f.lp.c), dtype=bool)
-    keep[:f.n_x] = False
+    keep = np.zeros(len(f.lp.c), dtype=bool)
     order = np.lexsort((-gain, dem))
     _, _, rank = _segments(dem[order])
     keep[order[rank < np.maximum(COLUMNS_PER_DEMAND, 3 * people[order])]] = True
@@ -649,8 +672,9 @@ def _solve_relaxation(f: _Formulation, inst: Instance, cands: Candidates, second
             status = solution.status
             break
         reduced = f.lp.c - np.bincount(f.lp.col, weights=f.lp.val * duals[f.lp.row], minlength=len(f.lp.c))
-        enter = ~keep & (reduced > 1e-7 * max(1.0, float(np.abs(f.lp.c).max())))
-        enter[f.n_x:] = False
+        in_lp = np.zeros(len(f.lp.c), dtype=bool)
+        in_lp[cols] = True
+        enter = ~in_lp & (reduced > 1e-7 * max(1.0, float(np.abs(f.lp.c).max())))
         if not enter.any():  # no column can improve: the restricted optimum is the whole LP's
             status = "OPTIMAL"
             values = np.zeros(len(f.lp.c))
