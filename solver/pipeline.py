@@ -432,7 +432,7 @@ def _whole_bound(inst: Instance, cands: Candidates, objective: float,
     if len(cands) <= WHOLE_BOUND_PAIRS and seconds > 0.3:
         pb = part_bound(inst, cands, np.arange(len(cands)), seconds, lower=objective + fixed)
         if pb.bound < total:
-            total, method = pb.bound, bound_code(pb.method)
+            total, method = pb.bound, bound_code(pb)
     total -= fixed
     if total < objective - 1e-6 * max(1.0, abs(objective)):
         return None, [method]
@@ -474,15 +474,10 @@ def _split_component_bound(inst: Instance, cands: Candidates,
     return cheap, "per_demand"
 
 
-def bound_code(method: str) -> str:
-    """`bounds.part_bound`'s wording of its method as a `BOUND_METHODS` code."""
-    if "Lagrangian" in method:
-        return "lagrangian"
-    if "cut short" in method:
-        return "lp_cut_short"
-    if "LP relaxation" in method:
-        return "model_lp"
-    return "per_demand"
+def bound_code(pb) -> str:
+    """A `bounds.PartBound`'s kind as a `BOUND_METHODS` code."""
+    return {"lp": "model_lp", "lp_cut_short": "lp_cut_short", "lagrangian": "lagrangian",
+            "lagrangian_descent": "lagrangian"}.get(pb.kind, "per_demand")
 
 
 def solve_part(inst: Instance, cands: Candidates, positions: np.ndarray, hint: Schedule,
@@ -530,7 +525,7 @@ def solve_part(inst: Instance, cands: Candidates, positions: np.ndarray, hint: S
     if lp is not None:
         cp_sat = result.bound if result.bound is not None and math.isfinite(result.bound) else math.inf
         result.bound = min(cp_sat, lp)
-        result.timings["bound_method"] = "cp_sat" if cp_sat < lp else bound_code(pb.method)
+        result.timings["bound_method"] = "cp_sat" if cp_sat < lp else bound_code(pb)
     else:
         result.bound = None  # a region's model is not the whole: its share of the bound is region_bound
     result.seconds = time.monotonic() - started
