@@ -8,10 +8,11 @@
 Two kinds of runs, one solve at a time (the machine is shared):
 
 - `command`: the whole `python -m solver solve INSTANCE --time-limit T -o OUT` in a child process, start-up
-  included (the CLI counts the process's age against the limit). Variant `today` is the code as it is;
-  variant `search` replaces the pipeline's CP-SAT step (`solve_part_model` after `add_schedule_hint`) by
-  `search.search_part` with the same hint, seconds and workers, patched in inside the child (no file of the
-  pipeline is touched). Each solution is checked by the referee (`validate_solution`).
+  included (the CLI counts the process's age against the limit). Variant `search` has the pipeline's
+  search step call `search.search_part`, variant `today` the CP-SAT step as it was before it
+  (`add_schedule_hint` + `model.solve_part_model`) with the same hint, seconds and workers; whichever the
+  pipeline does not do itself is patched in inside the child (no file of the pipeline is touched). Each
+  solution is checked by the referee (`validate_solution`).
 - `step`: in this process, the pipeline's steps up to the warm start (model, GLOP LP, LP-guided rounding,
   the better of it and the greedy), then only the search step for a fixed number of seconds: today's
   `solve_part_model`, CP-SAT with other parameters (`cp_*` variants), or `search_part` with other
@@ -96,19 +97,32 @@ def record(row: dict) -> None:
 # ---------------------------------------------------------------- whole command
 
 
-def patch_pipeline() -> None:
-    """Route the pipeline's CP-SAT step through `search_part` (in this process only)."""
+def patch_pipeline(variant: str) -> None:
+    """Make the pipeline's search step the variant's (in this process only): `today` is
+    `add_schedule_hint` + `model.solve_part_model`, `search` is `search.search_part`. Works before the
+    pipeline called `search_part` (then `search` is patched in) and after (then `today` is)."""
     from solver import pipeline
+    from solver.model import add_schedule_hint, solve_part_model
     from solver.search import search_part
 
+    def today_step(pm, inst, cands, hint, time_limit, workers, report=None):
+        add_schedule_hint(pm, inst, cands, hint)
+        return solve_part_model(pm, inst, cands, time_limit, workers, report)
+
+    if hasattr(pipeline, "search_part"):
+        if variant == "today":
+            pipeline.search_part = today_step
+        return
     if not hasattr(pipeline, "solve_part_model") or not hasattr(pipeline, "add_schedule_hint"):
-        raise SystemExit("pipeline no longer calls solve_part_model after add_schedule_hint: update the patch")
+        raise SystemExit("pipeline calls neither search_part nor solve_part_model: update the patch")
+    if variant == "today":
+        return
     hints: dict[int, object] = {}
-    add_schedule_hint = pipeline.add_schedule_hint
+    remember = pipeline.add_schedule_hint
 
     def remember_hint(pm, inst, cands, schedule):
         hints[id(pm)] = schedule
-        add_schedule_hint(pm, inst, cands, schedule)
+        remember(pm, inst, cands, schedule)
 
     def search_step(pm, inst, cands, time_limit, workers, on_progress=None):
         return search_part(pm, inst, cands, hints.pop(id(pm)), time_limit, workers, on_progress)
@@ -119,8 +133,7 @@ def patch_pipeline() -> None:
 
 def child(variant: str, instance: str, limit: str, out: str) -> int:
     """One whole command in this (fresh) process: `python -m solver solve` with the variant's step."""
-    if variant == "search":
-        patch_pipeline()
+    patch_pipeline(variant)
     from solver.cli import main
 
     return main(["solve", instance, "--time-limit", limit, "-o", out])

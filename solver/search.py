@@ -9,28 +9,35 @@ after CP-SAT has checked it against the model with every variable fixed, or a so
 for the model itself or for the model with some variables fixed to the incumbent (a restriction, so
 still a solution of the whole).
 
-Two searches share the incumbent (measured with bench/search_tuning.py, see bench/search-tuning.md):
+Two searches share the incumbent (numbers from bench/search_tuning.py, see bench/search-tuning.md):
 
-1. **The whole model, LP-driven** (always): CP-SAT with presolve off, one worker and the linear
-   relaxation loaded at once (`add_lp_constraints_lazily` off), hinted with the incumbent. Presolve turns
-   the model's redundant LP-tightening rows (`x ≤ y`, `most ≤ Σ serves`, the responsible organization's
-   minimum team) into clauses, which leaves CP-SAT's own LP with a tenth of its rows; without presolve
-   its LP is as tight as GLOP's and the branch-and-cut of the single `main` worker proves township parts
-   optimal in 0.1–0.9 s, where today's settings (one presolve round, two workers) stay 0.2–0.4% below
-   after 1.5 s. One worker beats two on a shared two-core machine: the second (portfolio) worker mostly
-   takes CPU from the one that proves. Loading the LP at once moves a district part's first LP-guided
-   solution from ~12 s to ~4 s.
-2. **Our large neighbourhood search** (parts of at least `LNS_MIN_PAIRS` pairs with two or more
-   workers, in a second thread): the worst-served demands (short or unfilled, weighted by priority) or a
-   random demand seed a neighbourhood grown over the candidate graph towards demands close in time;
-   every other pair is fixed to the incumbent and CP-SAT solves the rest for a short slice. Improvements
-   replace the incumbent; the whole-model search's solutions replace it too. This keeps a district part
-   improving during the seconds the whole-model search spends on its root LP.
+1. **The whole model, LP-driven** (always): CP-SAT with presolve off, one worker, the linear relaxation
+   loaded at once (`add_lp_constraints_lazily` off) and no hint. Presolve turns the model's redundant
+   LP-tightening rows (`x ≤ y`, `most ≤ Σ serves`, the responsible organization's minimum team) into
+   clauses and leaves CP-SAT's LP a tenth of its rows; without presolve its LP is as tight as the model
+   and the branch-and-cut of the single worker proves every township part optimal in 0.05–0.5 s (today's
+   one presolve round and two workers stay 0.2–0.5% below after 1 s) and district parts in 13–22 s. One
+   worker beats two or more on two shared cores (the others take CPU from the one that proves). Loading
+   the LP at once brings a district's first LP-guided solution from ~12 s to ~2–4 s. The hint is left
+   out because CP-SAT then first follows it for seconds on a district (4.5 s on a shaped one) and its
+   later dives are worse; the checked hint stays our incumbent, so nothing is lost by it.
+2. **Our large neighbourhood search** (parts of at least `LNS_MIN_PAIRS` pairs with two or more workers,
+   in a second thread, started once the whole-model search has not improved for 15% of the time, or has
+   found nothing in half of it): a seed demand (the worst served, weighted by priority × missing people,
+   or a random one) grows a neighbourhood over the candidate graph towards demands close in time (a
+   resident's demands together); every other pair is fixed to the incumbent by two linear rows and
+   CP-SAT (again without presolve: with it, the same neighbourhood is not even improved in 2 s) solves the
+   rest for at most 0.5 s; neighbourhoods solved to optimality grow, the others shrink. It polishes the
+   whole-model search's solutions when that search stalls (shaped districts in 24 s: +0.005% and
+   +0.15%). Run from the start it only slows the whole-model search down (−0.7% at 5 s on one).
 
-Tried and dropped (numbers in bench/search-tuning.md): more CP-SAT workers than cores (4, 8, 16: more
-portfolio diversity, slower on two cores), presolve with more rounds, `linearization_level` 0 and 2,
-`symmetry_level` 0, `use_lns_only`, two full workers chosen by hand (LP + max LP, reduced costs,
-pseudo-costs, quick restarts), `cut_level` 0.
+Tried and dropped: CP-SAT with more workers than cores (4, 8, 16: 8 is good on townships but slower than
+one worker without presolve), more presolve rounds, `linearization_level` 0 or 2, `symmetry_level` 0,
+`use_lns_only`, `repair_hint`, two workers without presolve, an objective cut at the hint's value, the
+hint for the whole-model search, lazily loaded LP rows, `cut_level` 0, the LNS with presolve, the LNS
+alone (optimal on townships in 1 s but proves nothing; 0.1–0.5% behind on districts). Not tried: a local
+search on the hint before CP-SAT (the LNS is that local search, with exact moves) and symmetry or dominance
+cuts (nothing left to prove faster at township size; they would cost the bound's validity checks).
 """
 
 from __future__ import annotations
