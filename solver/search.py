@@ -77,8 +77,10 @@ class SearchSettings:
     lns_slice: float = 0.5  # seconds of one neighbourhood solve at most
     lns_presolve: bool = False
     whole_hint: bool = False  # hint the whole-model search with the incumbent
-    lns_stall: float = 0.15  # the LNS starts once the whole-model search has not improved for this share
-    lns_stall_min: float = 1.0  # of the time limit (at least this many seconds), or found nothing in half
+    # The LNS starts when the whole-model search has not improved for max(lns_stall × time limit,
+    # lns_stall_min seconds), or has found nothing in half the time.
+    lns_stall: float = 0.15
+    lns_stall_min: float = 1.0
     seed: int = 1
     trace: list | None = None  # if set, gets (seconds, score, source) for every improvement
 
@@ -111,6 +113,7 @@ class _Incumbent:
             return True
 
     def snapshot(self) -> tuple[np.ndarray | None, int | None]:
+        """The incumbent's values and objective, read together."""
         with self.lock:
             return self.values, self.objective
 
