@@ -41,7 +41,7 @@ from solver.candidates import Candidates
 from solver.decomposition import pair_gains
 from solver.geo import distance_km
 from solver.instance import Instance
-from solver.relaxation import LinearProgram, LpBuilder, certify, solve_lp
+from solver.relaxation import LinearProgram, LpBuilder, certify, restrict_columns, solve_lp
 from solver.validation import EPS
 
 LP_SHARE = 0.75  # of the time left after building, for the LP (the rest: Lagrangian descent)
@@ -584,39 +584,6 @@ def descend(f: _Formulation, u: np.ndarray, seconds: float, lower: float | None 
 
 
 # ---------------------------------------------------------------- the bound of a part
-
-
-def restrict_columns(lp: LinearProgram, keep: np.ndarray, n_x: int) -> tuple[LinearProgram, np.ndarray, np.ndarray]:
-    """A smaller LP for finding duals: the pair columns (the first `n_x`) where `keep` is True, the other
-    columns where `keep` is True or a row with a kept pair uses them or no row with a pair does, and
-    the rows among those columns that hold a kept pair or no pair at all. With the kept columns' and
-    rows' indices in the original, to map values and duals back (dropped rows get dual 0; any duals
-    certify the whole LP)."""
-    is_x = lp.col < n_x
-    has_x = np.zeros(lp.n_rows, dtype=bool)
-    has_x[lp.row[is_x]] = True
-    has_kept_x = np.zeros(lp.n_rows, dtype=bool)
-    has_kept_x[lp.row[is_x & keep[lp.col]]] = True
-    # Other columns stay when a row with a kept pair uses them, or when no row with a pair does
-    # (a resident's largest team); a volunteer's `serves` column goes with its pairs.
-    near_kept = np.zeros(len(lp.c), dtype=bool)
-    near_kept[lp.col[has_kept_x[lp.row]]] = True
-    near_pair = np.zeros(len(lp.c), dtype=bool)
-    near_pair[lp.col[has_x[lp.row]]] = True
-    cols = np.flatnonzero(np.where(np.arange(len(lp.c)) < n_x, keep, keep | near_kept | ~near_pair))
-    col_kept = np.zeros(len(lp.c), dtype=bool)
-    col_kept[cols] = True
-    has_kept = np.zeros(lp.n_rows, dtype=bool)
-    has_kept[lp.row[col_kept[lp.col]]] = True
-    rows = np.flatnonzero(has_kept & (has_kept_x | ~has_x))
-    row_map = np.full(lp.n_rows, -1, dtype=np.int64)
-    row_map[rows] = np.arange(len(rows))
-    col_map = np.full(len(lp.c), -1, dtype=np.int64)
-    col_map[cols] = np.arange(len(cols))
-    nz = (row_map[lp.row] >= 0) & (col_map[lp.col] >= 0)
-    sub = LinearProgram(lp.c[cols], lp.lo[cols], lp.hi[cols], lp.offset, row_map[lp.row[nz]], col_map[lp.col[nz]],
-                        lp.val[nz], lp.row_lo[rows], lp.row_hi[rows])
-    return sub, cols, rows
 
 
 def _initial_columns(f: _Formulation, inst: Instance, cands: Candidates, seed: np.ndarray | None) -> np.ndarray:

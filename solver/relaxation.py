@@ -38,6 +38,7 @@ from solver.model import conflict_matrix
 
 PDLP_ROWS = 400_000  # `method="auto"`: above this many rows PDLP (first order) instead of GLOP
 SPARSE_NONZEROS = 40_000  # above this many nonzeros the LP goes to OR-Tools as a scipy sparse matrix
+PLAIN_COLUMN_GENERATION_ROWS = 300_000  # a plain LP with more rows is solved by column generation
 
 
 # ---------------------------------------------------------------- a linear program as arrays
@@ -244,6 +245,39 @@ def solve_lp(lp: LinearProgram, time_limit: float, method: str = "auto") -> LpSo
     return LpSolution(status, duals, values, time.monotonic() - started, method)
 
 
+def restrict_columns(lp: LinearProgram, keep: np.ndarray, n_x: int) -> tuple[LinearProgram, np.ndarray, np.ndarray]:
+    """A smaller LP for finding duals: the pair columns (the first `n_x`) where `keep` is True, the other
+    columns where `keep` is True or a row with a kept pair uses them or no row with a pair does, and
+    the rows among those columns that hold a kept pair or no pair at all. With the kept columns' and
+    rows' indices in the original, to map values and duals back (dropped rows get dual 0; any duals
+    certify the whole LP)."""
+    is_x = lp.col < n_x
+    has_x = np.zeros(lp.n_rows, dtype=bool)
+    has_x[lp.row[is_x]] = True
+    has_kept_x = np.zeros(lp.n_rows, dtype=bool)
+    has_kept_x[lp.row[is_x & keep[lp.col]]] = True
+    # Other columns stay when a row with a kept pair uses them, or when no row with a pair does
+    # (a resident's largest team); a volunteer's `serves` column goes with its pairs.
+    near_kept = np.zeros(len(lp.c), dtype=bool)
+    near_kept[lp.col[has_kept_x[lp.row]]] = True
+    near_pair = np.zeros(len(lp.c), dtype=bool)
+    near_pair[lp.col[has_x[lp.row]]] = True
+    cols = np.flatnonzero(np.where(np.arange(len(lp.c)) < n_x, keep, keep | near_kept | ~near_pair))
+    col_kept = np.zeros(len(lp.c), dtype=bool)
+    col_kept[cols] = True
+    has_kept = np.zeros(lp.n_rows, dtype=bool)
+    has_kept[lp.row[col_kept[lp.col]]] = True
+    rows = np.flatnonzero(has_kept & (has_kept_x | ~has_x))
+    row_map = np.full(lp.n_rows, -1, dtype=np.int64)
+    row_map[rows] = np.arange(len(rows))
+    col_map = np.full(len(lp.c), -1, dtype=np.int64)
+    col_map[cols] = np.arange(len(cols))
+    nz = (row_map[lp.row] >= 0) & (col_map[lp.col] >= 0)
+    sub = LinearProgram(lp.c[cols], lp.lo[cols], lp.hi[cols], lp.offset, row_map[lp.row[nz]], col_map[lp.col[nz]],
+                        lp.val[nz], lp.row_lo[rows], lp.row_hi[rows])
+    return sub, cols, rows
+
+
 # ---------------------------------------------------------------- the LP of a built CP-SAT model
 
 
@@ -340,6 +374,9 @@ def plain_lp_bound(inst: Instance, cands: Candidates, positions: np.ndarray | No
       demands, cost w per z; the reward w·max_d assigned(d) is relaxed to w·m[ρ] with m ≤ Σ_v z[ρ,v]
       and m ≤ max people: every valid schedule satisfies both (the largest team's volunteers are
       distinct volunteers serving ρ), so the LP's value is ≥ the score of every valid schedule.
+
+    Above `PLAIN_COLUMN_GENERATION_ROWS` rows (the pairwise rule-7 rows of a long-travel district run
+    into millions) it is solved by column generation, which reaches the same optimum.
     """
     started = time.monotonic()
     w = inst.weights
@@ -517,7 +554,45 @@ def plain_lp_bound(inst: Instance, cands: Candidates, positions: np.ndarray | No
         b.offset -= sum(w.over_preferred_hour * max(0, v.committed_minutes - v.preferred_minutes) / 60.0
                         for vi, v in enumerate(inst.volunteers) if vi not in used)
     lp = b.build()
-    solution = solve_lp(lp, time_limit - (time.monotonic() - started), method)
-    if solution.status != "OPTIMAL":
-        return None
-    return certify(lp, solution.duals)
+    left = time_limit - (time.monotonic() - started)
+    if lp.n_rows <= PLAIN_COLUMN_GENERATION_ROWS:
+        solution = solve_lp(lp, left, method)
+        return certify(lp, solution.duals) if solution.status == "OPTIMAL" else None
+    return _by_column_generation(lp, n, dem, vol, gain, left, method)
+
+
+def _by_column_generation(lp: LinearProgram, n_x: int, dem: np.ndarray, vol: np.ndarray, gain: np.ndarray,
+                          seconds: float, method: str) -> float | None:
+    """The LP's optimum, certified, by column generation over its first `n_x` (pair) columns: a first
+    LP over each demand's and each volunteer's best pairs by their own score (pins too), then every
+    column whose reduced cost under the duals is positive, until the restricted optimum's duals certify
+    it for the whole LP (None if time runs out). Sub-LPs by GLOP unless `method` says otherwise."""
+    started = time.monotonic()
+    keep = np.zeros(len(lp.c), dtype=bool)
+    for key, k in ((dem, 20), (vol, 4)):
+        order = np.lexsort((-gain, key))
+        first = np.r_[True, key[order][1:] != key[order][:-1]]
+        start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+        keep[order[np.arange(len(order)) - start < k]] = True
+    keep[:n_x] |= lp.lo[:n_x] > 0
+    tolerance = 1e-7 * max(1.0, float(np.abs(lp.c).max()))
+    while True:
+        left = seconds - (time.monotonic() - started)
+        if left < 0.05:
+            return None
+        sub, cols, rows = restrict_columns(lp, keep, n_x)
+        solution = solve_lp(sub, left, "glop" if method == "auto" else method)
+        if solution.status != "OPTIMAL":
+            return None
+        duals = np.zeros(lp.n_rows)
+        duals[rows] = solution.duals
+        whole, restricted = certify(lp, duals), certify(sub, solution.duals)
+        if whole is not None and restricted is not None and whole <= restricted + 1e-8 * max(1.0, abs(restricted)):
+            return whole  # the restricted optimum is certified for every column: it is the LP's
+        reduced = lp.c - np.bincount(lp.col, weights=lp.val * duals[lp.row], minlength=len(lp.c))
+        in_lp = np.zeros(len(lp.c), dtype=bool)
+        in_lp[cols] = True
+        enter = ~in_lp & (reduced > tolerance)
+        if not enter.any():
+            return whole
+        keep |= enter

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from solver import bounds as bounds_module
 from solver import parse_instance, solve
+from solver import relaxation as relaxation_module
 from solver.bounds import KINDS, build_formulation, conflict_rows, lagrangian, part_bound
 from solver.candidates import build_candidates
 from solver.decomposition import relaxation_bound
@@ -166,3 +167,12 @@ def test_column_generation_reaches_the_whole_lp(monkeypatch):
     short = part_bound(inst, cands, everything, 0.3)
     solution = solve(doc, time_limit=5, workers=1)
     assert short.bound + fixed_cost_without_pairs(inst, cands) >= solution["objective"] - 1e-6
+
+
+def test_the_plain_lp_by_column_generation_is_the_plain_lp(monkeypatch):
+    inst = parse_instance(generate_instance("township", 2, "long_travel"))
+    cands = build_candidates(inst)
+    direct = plain_lp_bound(inst, cands)
+    monkeypatch.setattr(relaxation_module, "PLAIN_COLUMN_GENERATION_ROWS", 0)
+    generated = plain_lp_bound(inst, cands)
+    assert direct is not None and generated == pytest.approx(direct, rel=1e-6)
