@@ -5,11 +5,14 @@ pairs and their volunteers can contribute (as `lp_bound` of the part's CP-SAT mo
 but built directly from the instance, in exact floats, and never None). It combines three certified
 bounds and keeps the smallest:
 
-1. **The strengthened LP** (`_Formulation`), solved with GLOP's dual simplex and certified by its duals
-   (`relaxation.certify`). Cut short by the time limit, the dual simplex's last duals still certify a
-   bound (weak duality holds for any duals), usually within a few per mille of the optimum.
+1. **The strengthened LP** (`build_formulation`): the plain LP's rows with rule 7 as cliques, x ≤ y for
+   teams, per-organization rows and mixed-integer rounding rows for each volunteer's minutes. Solved
+   with GLOP's dual simplex (by column generation above `COLUMN_GENERATION_PAIRS` pairs) and certified
+   by its duals (`relaxation.certify`). Cut short by the time limit, the dual simplex's last duals still
+   certify a bound (weak duality holds for any duals).
 2. **A Lagrangian bound with exact team blocks.** The rows that couple demands (rule 7 cliques, rule 8,
-   over-preferred hours, continuity `x ≤ z`) are moved into the objective with multipliers u ≥ 0; what is
+   over-preferred hours, rounding rows, continuity `x ≤ z`) go into the objective with multipliers u ≥ 0;
+   what is
    left splits into one block per demand (choose nobody, or a team of `min_people`..`people` of its
    candidates, all of one eligible organization when `one_organization`, pins included), one per
    resident (serves z, largest team m) and one per volunteer's hours above preferred. Each block is
@@ -24,9 +27,10 @@ bounds and keeps the smallest:
 3. `L(0)`, the per-demand relaxation (each demand's best team alone), always available.
 
 Every row of the strengthened LP is valid for every schedule obeying the hard rules; the argument is
-given next to each family in `_Formulation`. Its LP relaxation contains the plain one's rows (cliques
-cover every conflicting pair; x ≤ y with Σx ≤ people·y and Σx ≥ min·y include the plain team rows), so
-its optimum is never above `relaxation.plain_lp_bound` over the same pairs.
+given next to each family in `build_formulation` (and checked against brute force in
+tests/solver/test_bounds.py). It contains the plain LP's rows (cliques cover every conflicting pair; the
+team, organization, minutes, hours and continuity rows are the plain ones, in hours where the plain LP
+counts minutes), so its optimum is never above `relaxation.plain_lp_bound` over the same pairs.
 """
 
 from __future__ import annotations
