@@ -40,7 +40,7 @@ BOUND_SHARE = 0.4  # of a part's time after building its model, for its bound (a
 # When the search was pruned, the bound over every pair: the strengthened LP up to this many pairs (its
 # formulation needs ~3 KB a pair), given this share of the time limit (at most WHOLE_BOUND_SECONDS).
 WHOLE_BOUND_PAIRS = 600_000
-WHOLE_BOUND_SHARE = 0.15
+WHOLE_BOUND_SHARE = 0.3
 WHOLE_BOUND_SECONDS = 20.0
 
 Progress = Callable[[dict], None]
