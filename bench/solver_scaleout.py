@@ -25,7 +25,6 @@ Writes bench/scaleout-report.md (or --report) and prints the tables.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import os
@@ -50,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 import redis  # noqa: E402
 from rq import Queue  # noqa: E402
 from rq.job import Job  # noqa: E402
+from solver_bench import instance_path  # noqa: E402  (bench/ is on the path when run as a script)
 
 from solver import solve, validate_solution  # noqa: E402
 from solver.rq_parts import RqPartExecutor, live_workers  # noqa: E402
@@ -61,17 +61,8 @@ PROJECT_MACHINES = (1, 2, 4, 8, 16)
 
 
 def instance(preset: str, shape: str, seed: int) -> dict:
-    """The generated instance, cached per version of the generator (the same files as solver_bench.py)."""
-    fingerprint = hashlib.sha256((ROOT / "solver" / "generate.py").read_bytes()).hexdigest()[:10]
-    folder = OUT / f"instances-{fingerprint}"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{preset}-{shape.replace(',', '+') or 'plain'}-{seed}.json"
-    if not path.exists():
-        tmp = path.with_suffix(".tmp")
-        cmd = [sys.executable, "-m", "solver", "generate", "--preset", preset, "--seed", str(seed), "-o", str(tmp)]
-        subprocess.run(cmd + (["--shape", shape] if shape else []), cwd=ROOT, check=True, timeout=900)
-        tmp.replace(path)
-    return json.loads(path.read_text())
+    """The generated instance: the same cached files as solver_bench.py."""
+    return json.loads(instance_path(preset, shape, seed).read_text())
 
 
 class Workers:

@@ -33,6 +33,7 @@ from ortools.linear_solver.python import model_builder_helper
 from ortools.sat.python import cp_model
 
 from solver.candidates import Candidates
+from solver.decomposition import pair_gains
 from solver.instance import Instance
 from solver.model import conflict_matrix
 
@@ -383,22 +384,11 @@ def plain_lp_bound(inst: Instance, cands: Candidates, positions: np.ndarray | No
     pos = np.arange(len(cands), dtype=np.int64) if positions is None else np.unique(np.asarray(positions, np.int64))
     dem = cands.demand[pos]
     vol = cands.volunteer[pos]
-    km = cands.km[pos]
     b = LpBuilder()
     n = len(pos)
-    gain = np.empty(n)
+    gain = pair_gains(inst, cands, pos)  # priority − travel + familiar + keep-previous of each pair
     pinned = {(inst.demand_index[p.demand], inst.volunteer_index[p.volunteer]) for p in inst.pinned}
-    x_lo = np.zeros(n)
-    for i, (di, vi, k) in enumerate(zip(dem.tolist(), vol.tolist(), km.tolist(), strict=True)):
-        d, v = inst.demands[di], inst.volunteers[vi]
-        g = w.priority[d.priority] - w.travel_km * k
-        if d.resident is not None and (d.resident, v.id) in inst.familiar:
-            g += w.familiar_bonus
-        if (d.id, v.id) in inst.previous:
-            g += w.keep_previous
-        gain[i] = g
-        if (di, vi) in pinned:
-            x_lo[i] = 1.0
+    x_lo = np.array([float((di, vi) in pinned) for di, vi in zip(dem.tolist(), vol.tolist(), strict=True)])
     x_hi = np.ones(n)
     by_demand: dict[int, list[int]] = defaultdict(list)
     by_volunteer: dict[int, list[int]] = defaultdict(list)
