@@ -135,24 +135,26 @@ def workers(redis_connection, tmp_path_factory):
             redis_connection.delete(key)
 
 
-@pytest.fixture(scope="module")
-def district():
-    """The generated district split into regions, as the pipeline would ship them."""
+def _district_in_parts(max_pairs: int):
+    """The generated district split into regions of about `max_pairs` pairs, largest first, as the
+    pipeline would ship them."""
     doc = generate_instance("district", 1)
     inst = parse_instance(doc)
     cands = build_candidates(inst)
-    parts, _ = plan_parts(inst, cands, 5000)
+    parts, _ = plan_parts(inst, cands, max_pairs)
     return doc, inst, cands, sorted(parts, key=lambda p: -len(p.positions))
+
+
+@pytest.fixture(scope="module")
+def district():
+    """Parts that are proved optimal in a second or two."""
+    return _district_in_parts(5000)
 
 
 @pytest.fixture(scope="module")
 def slow_district():
     """The district in two halves: parts that take several seconds to prove optimal (the deadline tests)."""
-    doc = generate_instance("district", 1)
-    inst = parse_instance(doc)
-    cands = build_candidates(inst)
-    parts, _ = plan_parts(inst, cands, 12_000)
-    return doc, inst, cands, sorted(parts, key=lambda p: -len(p.positions))
+    return _district_in_parts(12_000)
 
 
 def payloads(district, count: int, time_limit: float, *, deadline_in: float = 30.0) -> list[dict]:
