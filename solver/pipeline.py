@@ -9,6 +9,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -391,7 +392,6 @@ def _bound(inst: Instance, cands: Candidates, parts: list[Part], outcomes: list[
     """Sum of the parts' proven bounds (exact parts) and relaxation bounds (split components), plus
     the fixed over-preferred cost of volunteers without any candidate pair; and which bounds those are
     (`BOUND_METHODS`)."""
-    w = inst.weights
     total = 0.0
     methods = set()
     split: dict[int, list[tuple[Part, _Outcome]]] = defaultdict(list)
@@ -408,11 +408,7 @@ def _bound(inst: Instance, cands: Candidates, parts: list[Part], outcomes: list[
         value, method = _split_component_bound(inst, cands, regions)
         total += value
         methods.update(method.split("+"))
-    used = np.zeros(len(inst.volunteers), dtype=bool)
-    used[cands.volunteer] = True
-    for vi in np.flatnonzero(~used).tolist():
-        v = inst.volunteers[vi]
-        total -= w.over_preferred_hour * max(0, v.committed_minutes - v.preferred_minutes) / 60.0
+    total -= _fixed_over_cost(inst, _without_pairs(inst, cands))
     if total < objective - 1e-6 * max(1.0, abs(objective)):
         return None, sorted(methods)  # cannot happen for a valid bound; report none rather than a wrong one
     return max(total, objective), sorted(methods)  # float noise only
@@ -423,11 +419,7 @@ def _whole_bound(inst: Instance, cands: Candidates, objective: float,
     """A bound over every candidate pair when the search looked at fewer: `bounds.part_bound` over all
     pairs in `seconds` when there are few enough of them, else the per-demand relaxation; plus the
     fixed cost of volunteers without pairs."""
-    used = np.zeros(len(inst.volunteers), dtype=bool)
-    used[cands.volunteer] = True
-    w = inst.weights.over_preferred_hour
-    fixed = sum(w * max(0, inst.volunteers[vi].committed_minutes - inst.volunteers[vi].preferred_minutes) / 60.0
-                for vi in np.flatnonzero(~used).tolist())
+    fixed = _fixed_over_cost(inst, _without_pairs(inst, cands))
     total, method = relaxation_bound(inst, cands, np.arange(len(cands))), "per_demand"
     if len(cands) <= WHOLE_BOUND_PAIRS and seconds > 0.3:
         pb = part_bound(inst, cands, np.arange(len(cands)), seconds, lower=objective + fixed)
@@ -452,12 +444,7 @@ def _split_component_bound(inst: Instance, cands: Candidates,
     fixed part, which is never more than the true cost."""
     whole = regions[0][0].whole
     cheap = relaxation_bound(inst, cands, whole)
-    w = inst.weights.over_preferred_hour
-
-    def fixed_cost(vis) -> float:
-        return sum(w * max(0, inst.volunteers[vi].committed_minutes - inst.volunteers[vi].preferred_minutes) / 60.0
-                   for vi in vis)
-
+    fixed_cost = partial(_fixed_over_cost, inst)
     shared = regions[0][0].shared
     total, methods = -fixed_cost(shared), set()
     for part, out in regions:
@@ -536,9 +523,21 @@ def _fixed_cost_outside(inst: Instance, cands: Candidates, positions: np.ndarray
     """The (negative) fixed over-preferred score of volunteers not in the part, which `score_pairs`
     includes; subtracted so a part's warm-start score is comparable with its model objective."""
     inside = set(cands.volunteer[positions].tolist())
+    return -_fixed_over_cost(inst, (vi for vi in range(len(inst.volunteers)) if vi not in inside))
+
+
+def _fixed_over_cost(inst: Instance, volunteers) -> float:
+    """The over-preferred cost the volunteers' commitments alone already incur (no schedule avoids it)."""
     w = inst.weights.over_preferred_hour
-    return -sum(w * max(0, v.committed_minutes - v.preferred_minutes) / 60.0
-                for vi, v in enumerate(inst.volunteers) if vi not in inside)
+    return sum(w * max(0, inst.volunteers[vi].committed_minutes - inst.volunteers[vi].preferred_minutes) / 60.0
+               for vi in volunteers)
+
+
+def _without_pairs(inst: Instance, cands: Candidates) -> list[int]:
+    """Volunteers with no candidate pair at all."""
+    used = np.zeros(len(inst.volunteers), dtype=bool)
+    used[cands.volunteer] = True
+    return np.flatnonzero(~used).tolist()
 
 
 def _restrict(inst: Instance, schedule: Schedule, owned: set[tuple[int, int]]) -> Schedule:
